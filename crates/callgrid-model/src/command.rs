@@ -1,0 +1,170 @@
+//! The typed commands that change replicated state, their responses, and
+//! the events applying them produces.
+//!
+//! Every write in callgrid is one of these, committed through Raft and
+//! applied by [`crate::Switchboard::apply`] in log order on every node.
+//! Commands carry the proposer's clock (`now_ms`) and randomness, so apply
+//! is deterministic.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    AlertMode, AlertReason, AnswerHow, AnswerOutcome, CallGroup, CallId,
+    DialOutcome, DirectoryError, Extension, ExtensionRecord, GroupName, HangupOutcome, LampState,
+    ParkCode, ParkOutcome, ParkPolicy, Party, PickupOutcome, PolicyName, RetrieveOutcome,
+    TenantConfig, TenantId,
+};
+
+/// Which pickup the picker asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PickupKind {
+    /// `*97<ext>`; `None` when the dialled target was not an extension number.
+    Directed(Option<Extension>),
+    /// `*98`.
+    Group,
+    /// `88<name>`.
+    Named(GroupName),
+    /// From a BLF key watching `target`; `call` is the call the lamp showed, if any.
+    Blf {
+        target: Extension,
+        call: Option<CallId>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Changes nothing; the bare Raft write used as a benchmark baseline.
+    Noop,
+    /// Scales every call timer (ring, hunt, park ring-back) by
+    /// `parts_per_million / 1e6`. A test setting; validation ranges stay as specified.
+    SetTimerScale { parts_per_million: u32 },
+
+    PutTenant { tenant: TenantId, config: TenantConfig },
+    DeleteTenant { tenant: TenantId },
+    PutExtension { tenant: TenantId, record: ExtensionRecord },
+    DeleteExtension { tenant: TenantId, number: Extension },
+    SetOnline { tenant: TenantId, number: Extension, online: bool },
+    PutCallGroup { tenant: TenantId, group: CallGroup },
+    DeleteCallGroup { tenant: TenantId, owner: Extension },
+    PutParkPolicy { tenant: TenantId, policy: ParkPolicy },
+    DeleteParkPolicy { tenant: TenantId, name: PolicyName },
+    GrantParkPolicy { tenant: TenantId, number: Extension, policy: Option<PolicyName> },
+
+    /// Dial `digits` from `from`: an ordinary call or a feature code.
+    Dial { tenant: TenantId, from: Party, digits: String, now_ms: u64, random: u64 },
+    Answer { tenant: TenantId, call: CallId, by: Extension, now_ms: u64 },
+    /// `by` hangs up (or, while ringing, the caller cancels).
+    Hangup { tenant: TenantId, call: CallId, by: Party, now_ms: u64 },
+    Pickup { tenant: TenantId, picker: Extension, kind: PickupKind, now_ms: u64, random: u64 },
+    Park { tenant: TenantId, call: CallId, by: Extension, code: Option<ParkCode>, now_ms: u64 },
+    Retrieve { tenant: TenantId, by: Extension, code: ParkCode, now_ms: u64 },
+    /// Time passed: apply whatever of `call`'s deadlines are due at `now_ms`.
+    Tick { call: CallId, now_ms: u64 },
+}
+
+impl Command {
+    /// The tenant a command concerns, for tracing and metrics.
+    pub fn tenant(&self) -> Option<&TenantId> {
+        match self {
+            Command::Noop | Command::SetTimerScale { .. } | Command::Tick { .. } => None,
+            Command::PutTenant { tenant, .. }
+            | Command::DeleteTenant { tenant }
+            | Command::PutExtension { tenant, .. }
+            | Command::DeleteExtension { tenant, .. }
+            | Command::SetOnline { tenant, .. }
+            | Command::PutCallGroup { tenant, .. }
+            | Command::DeleteCallGroup { tenant, .. }
+            | Command::PutParkPolicy { tenant, .. }
+            | Command::DeleteParkPolicy { tenant, .. }
+            | Command::GrantParkPolicy { tenant, .. }
+            | Command::Dial { tenant, .. }
+            | Command::Answer { tenant, .. }
+            | Command::Hangup { tenant, .. }
+            | Command::Pickup { tenant, .. }
+            | Command::Park { tenant, .. }
+            | Command::Retrieve { tenant, .. } => Some(tenant),
+        }
+    }
+
+    /// A short name for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::Noop => "noop",
+            Command::SetTimerScale { .. } => "set_timer_scale",
+            Command::PutTenant { .. } => "put_tenant",
+            Command::DeleteTenant { .. } => "delete_tenant",
+            Command::PutExtension { .. } => "put_extension",
+            Command::DeleteExtension { .. } => "delete_extension",
+            Command::SetOnline { .. } => "set_online",
+            Command::PutCallGroup { .. } => "put_call_group",
+            Command::DeleteCallGroup { .. } => "delete_call_group",
+            Command::PutParkPolicy { .. } => "put_park_policy",
+            Command::DeleteParkPolicy { .. } => "delete_park_policy",
+            Command::GrantParkPolicy { .. } => "grant_park_policy",
+            Command::Dial { .. } => "dial",
+            Command::Answer { .. } => "answer",
+            Command::Hangup { .. } => "hangup",
+            Command::Pickup { .. } => "pickup",
+            Command::Park { .. } => "park",
+            Command::Retrieve { .. } => "retrieve",
+            Command::Tick { .. } => "tick",
+        }
+    }
+}
+
+/// What applying a command answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Commands with nothing to say (no-op, membership, tick).
+    #[default]
+    Done,
+    Directory(Result<(), DirectoryError>),
+    Dial(DialOutcome),
+    Answer(AnswerOutcome),
+    Hangup(HangupOutcome),
+    Pickup(PickupOutcome),
+    Park(ParkOutcome),
+    Retrieve(RetrieveOutcome),
+}
+
+/// What a BLF lamp shows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LampTarget {
+    Extension(Extension),
+    ParkCode(ParkCode),
+}
+
+/// A notice for one extension's notification stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Notice {
+    /// Start alerting: a call rings this extension (or a call-group member).
+    Alert { call: CallId, caller: Party, callee: Extension, mode: AlertMode, reason: AlertReason },
+    /// Stop alerting: the call was answered by `answered_by`, or ended.
+    AlertStopped { call: CallId, answered_by: Option<Extension> },
+    /// The original callee missed the call; `answered_by` took it, if anyone did.
+    MissedCall { call: CallId, caller: Party, answered_by: Option<Extension>, how: Option<AnswerHow> },
+    /// The parked call on `code` is ringing back to its parker.
+    ParkRingBack { call: CallId, code: ParkCode },
+}
+
+/// Something that happened while applying a command, for the node to act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    Lamp {
+        tenant: TenantId,
+        target: LampTarget,
+        state: LampState,
+        call: Option<CallId>,
+        caller: Option<Party>,
+    },
+    Notice { tenant: TenantId, extension: Extension, notice: Notice },
+    /// `call` must be ticked at `at_ms` (a later deadline replaces an earlier one).
+    Deadline { tenant: TenantId, call: CallId, at_ms: u64 },
+}
+
+/// The result of applying one command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub response: Response,
+    pub events: Vec<Event>,
+}

@@ -1,0 +1,35 @@
+//! The callgrid domain, as DESIGN.md §1 describes it: tenants, extensions,
+//! named and legacy pickup groups, call groups, park policies, calls and
+//! their state machine, pickup eligibility, park-code allocation and the
+//! feature-code parser.
+//!
+//! This crate is pure: no tokio, no I/O, no clocks. Time and randomness
+//! arrive inside [`Command`]s, so [`Switchboard::apply`] gives the same
+//! answer on every node that applies the same log. It must never read the
+//! wall clock, a random source, or anything outside its arguments.
+
+mod call;
+mod command;
+mod directory;
+mod error;
+mod feature_codes;
+mod ids;
+mod names;
+mod outcome;
+mod switchboard;
+
+pub use call::{Alert, AlertReason, AnswerHow, Call, CallState, EndReason, Hunt, LampState};
+pub use command::{Applied, Command, Event, LampTarget, Notice, PickupKind, Response};
+pub use directory::{
+    AlertMode, CallGroup, CallGroupMember, CallGroupRouting, ExtensionRecord, ForwardTarget,
+    Forwarding, ParkPolicy, PickupSelection, RingOrder, TenantConfig,
+};
+pub use error::ValidationError;
+pub use feature_codes::{Dialed, FeatureCodes};
+pub use ids::{CallId, Extension, LegacyGroupId, OutsideNumber, ParkCode, Party, PolicyName, TenantId};
+pub use names::{GroupName, NameList, NameRule};
+pub use outcome::{
+    AnswerOutcome, CallOutcome, DialOutcome, DirectoryError, HangupOutcome, ParkOutcome,
+    PickupOutcome, RetrieveOutcome,
+};
+pub use switchboard::{Switchboard, Tenant};
