@@ -55,6 +55,8 @@ pub struct Alert {
     /// When the alert starts (a call-group member's alert delay); before
     /// this the endpoint is not alerted and cannot answer.
     pub from_ms: u64,
+    /// The endpoint has been told (its `Alert` notice was sent).
+    pub announced: bool,
 }
 
 /// A call group being hunted in order.
@@ -116,6 +118,8 @@ pub struct Call {
     /// When the call last left `Ringing` for `Answered` (used to tell a late
     /// racer that it lost, rather than that nothing rang).
     pub answered_ms: Option<u64>,
+    /// The endpoints that were alerted when it was answered.
+    pub rang_on: Vec<Extension>,
 }
 
 impl Call {
@@ -140,7 +144,9 @@ impl Call {
     /// True if `ext` is alerted by this call at `now_ms`, ring-back included.
     pub fn alerts(&self, ext: &Extension, now_ms: u64) -> bool {
         match &self.state {
-            CallState::Ringing { .. } => self.alerting_at(now_ms).iter().any(|a| &a.extension == ext),
+            CallState::Ringing { .. } => {
+                self.alerting_at(now_ms).iter().any(|a| &a.extension == ext)
+            }
             CallState::Parked {
                 by,
                 ringing_back_until_ms: Some(_),
@@ -164,10 +170,8 @@ impl Call {
                 if let Some(h) = hunt {
                     next = next.min(h.step_deadline_ms);
                 }
-                for a in alerting {
-                    if a.from_ms > *since_ms {
-                        next = next.min(a.from_ms);
-                    }
+                for a in alerting.iter().filter(|a| !a.announced) {
+                    next = next.min(a.from_ms.max(*since_ms));
                 }
                 Some(next)
             }
@@ -189,9 +193,7 @@ impl Call {
         }
         v.push(self.callee.clone());
         match &self.state {
-            CallState::Ringing {
-                alerting, hunt, ..
-            } => {
+            CallState::Ringing { alerting, hunt, .. } => {
                 v.extend(alerting.iter().map(|a| a.extension.clone()));
                 if let Some(h) = hunt {
                     v.extend(h.members.iter().map(|(e, _)| e.clone()));

@@ -9,10 +9,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AlertMode, AlertReason, AnswerHow, AnswerOutcome, CallGroup, CallId,
-    DialOutcome, DirectoryError, Extension, ExtensionRecord, GroupName, HangupOutcome, LampState,
-    ParkCode, ParkOutcome, ParkPolicy, Party, PickupOutcome, PolicyName, RetrieveOutcome,
-    TenantConfig, TenantId,
+    AlertMode, AlertReason, AnswerHow, AnswerOutcome, CallGroup, CallId, DialOutcome,
+    DirectoryError, Extension, ExtensionRecord, GroupName, HangupOutcome, LampState, ParkCode,
+    ParkOutcome, ParkPolicy, Party, PickupOutcome, PolicyName, RetrieveOutcome, TenantConfig,
+    TenantId,
 };
 
 /// Which pickup the picker asked for.
@@ -37,29 +37,98 @@ pub enum Command {
     Noop,
     /// Scales every call timer (ring, hunt, park ring-back) by
     /// `parts_per_million / 1e6`. A test setting; validation ranges stay as specified.
-    SetTimerScale { parts_per_million: u32 },
+    SetTimerScale {
+        parts_per_million: u32,
+    },
 
-    PutTenant { tenant: TenantId, config: TenantConfig },
-    DeleteTenant { tenant: TenantId },
-    PutExtension { tenant: TenantId, record: ExtensionRecord },
-    DeleteExtension { tenant: TenantId, number: Extension },
-    SetOnline { tenant: TenantId, number: Extension, online: bool },
-    PutCallGroup { tenant: TenantId, group: CallGroup },
-    DeleteCallGroup { tenant: TenantId, owner: Extension },
-    PutParkPolicy { tenant: TenantId, policy: ParkPolicy },
-    DeleteParkPolicy { tenant: TenantId, name: PolicyName },
-    GrantParkPolicy { tenant: TenantId, number: Extension, policy: Option<PolicyName> },
+    PutTenant {
+        tenant: TenantId,
+        config: TenantConfig,
+    },
+    DeleteTenant {
+        tenant: TenantId,
+    },
+    PutExtension {
+        tenant: TenantId,
+        record: ExtensionRecord,
+    },
+    DeleteExtension {
+        tenant: TenantId,
+        number: Extension,
+    },
+    SetOnline {
+        tenant: TenantId,
+        number: Extension,
+        online: bool,
+    },
+    PutCallGroup {
+        tenant: TenantId,
+        group: CallGroup,
+    },
+    DeleteCallGroup {
+        tenant: TenantId,
+        owner: Extension,
+    },
+    PutParkPolicy {
+        tenant: TenantId,
+        policy: ParkPolicy,
+    },
+    DeleteParkPolicy {
+        tenant: TenantId,
+        name: PolicyName,
+    },
+    GrantParkPolicy {
+        tenant: TenantId,
+        number: Extension,
+        policy: Option<PolicyName>,
+    },
 
     /// Dial `digits` from `from`: an ordinary call or a feature code.
-    Dial { tenant: TenantId, from: Party, digits: String, now_ms: u64, random: u64 },
-    Answer { tenant: TenantId, call: CallId, by: Extension, now_ms: u64 },
+    Dial {
+        tenant: TenantId,
+        from: Party,
+        digits: String,
+        now_ms: u64,
+        random: u64,
+    },
+    Answer {
+        tenant: TenantId,
+        call: CallId,
+        by: Extension,
+        now_ms: u64,
+    },
     /// `by` hangs up (or, while ringing, the caller cancels).
-    Hangup { tenant: TenantId, call: CallId, by: Party, now_ms: u64 },
-    Pickup { tenant: TenantId, picker: Extension, kind: PickupKind, now_ms: u64, random: u64 },
-    Park { tenant: TenantId, call: CallId, by: Extension, code: Option<ParkCode>, now_ms: u64 },
-    Retrieve { tenant: TenantId, by: Extension, code: ParkCode, now_ms: u64 },
+    Hangup {
+        tenant: TenantId,
+        call: CallId,
+        by: Party,
+        now_ms: u64,
+    },
+    Pickup {
+        tenant: TenantId,
+        picker: Extension,
+        kind: PickupKind,
+        now_ms: u64,
+        random: u64,
+    },
+    Park {
+        tenant: TenantId,
+        call: CallId,
+        by: Extension,
+        code: Option<ParkCode>,
+        now_ms: u64,
+    },
+    Retrieve {
+        tenant: TenantId,
+        by: Extension,
+        code: ParkCode,
+        now_ms: u64,
+    },
     /// Time passed: apply whatever of `call`'s deadlines are due at `now_ms`.
-    Tick { call: CallId, now_ms: u64 },
+    Tick {
+        call: CallId,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -138,11 +207,25 @@ pub enum LampTarget {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Notice {
     /// Start alerting: a call rings this extension (or a call-group member).
-    Alert { call: CallId, caller: Party, callee: Extension, mode: AlertMode, reason: AlertReason },
+    Alert {
+        call: CallId,
+        caller: Party,
+        callee: Extension,
+        mode: AlertMode,
+        reason: AlertReason,
+    },
     /// Stop alerting: the call was answered by `answered_by`, or ended.
-    AlertStopped { call: CallId, answered_by: Option<Extension> },
+    AlertStopped {
+        call: CallId,
+        answered_by: Option<Extension>,
+    },
     /// The original callee missed the call; `answered_by` took it, if anyone did.
-    MissedCall { call: CallId, caller: Party, answered_by: Option<Extension>, how: Option<AnswerHow> },
+    MissedCall {
+        call: CallId,
+        caller: Party,
+        answered_by: Option<Extension>,
+        how: Option<AnswerHow>,
+    },
     /// The parked call on `code` is ringing back to its parker.
     ParkRingBack { call: CallId, code: ParkCode },
 }
@@ -157,9 +240,17 @@ pub enum Event {
         call: Option<CallId>,
         caller: Option<Party>,
     },
-    Notice { tenant: TenantId, extension: Extension, notice: Notice },
+    Notice {
+        tenant: TenantId,
+        extension: Extension,
+        notice: Notice,
+    },
     /// `call` must be ticked at `at_ms` (a later deadline replaces an earlier one).
-    Deadline { tenant: TenantId, call: CallId, at_ms: u64 },
+    Deadline {
+        tenant: TenantId,
+        call: CallId,
+        at_ms: u64,
+    },
 }
 
 /// The result of applying one command.

@@ -9,7 +9,9 @@ use std::ops::RangeInclusive;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Extension, FeatureCodes, LegacyGroupId, NameList, ParkCode, PolicyName, ValidationError};
+use crate::{
+    Extension, FeatureCodes, LegacyGroupId, NameList, ParkCode, PolicyName, ValidationError,
+};
 
 /// How group pickup chooses among several ringing calls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,13 +40,21 @@ impl TenantConfig {
     pub const RING_TIMEOUT_SECS: RangeInclusive<u32> = 5..=600;
 
     pub fn validate(&self) -> Result<(), ValidationError> {
-        in_range("max_call_groups", self.max_call_groups, Self::MAX_CALL_GROUPS)?;
+        in_range(
+            "max_call_groups",
+            self.max_call_groups,
+            Self::MAX_CALL_GROUPS,
+        )?;
         in_range(
             "max_call_group_members",
             self.max_call_group_members,
             Self::MAX_CALL_GROUP_MEMBERS,
         )?;
-        in_range("ring_timeout_secs", self.ring_timeout_secs, Self::RING_TIMEOUT_SECS)?;
+        in_range(
+            "ring_timeout_secs",
+            self.ring_timeout_secs,
+            Self::RING_TIMEOUT_SECS,
+        )?;
         self.feature_codes.validate()
     }
 }
@@ -100,15 +110,25 @@ impl Forwarding {
         let targets = [
             ("forwarding.unconditional", self.unconditional.as_ref()),
             ("forwarding.on_busy", self.on_busy.as_ref()),
-            ("forwarding.on_no_answer", self.on_no_answer.as_ref().map(|(t, _)| t)),
+            (
+                "forwarding.on_no_answer",
+                self.on_no_answer.as_ref().map(|(t, _)| t),
+            ),
         ];
         for (field, target) in targets {
             if target == Some(&ForwardTarget::Extension(own.clone())) {
-                return Err(ValidationError::new(field, "an extension must not forward to itself"));
+                return Err(ValidationError::new(
+                    field,
+                    "an extension must not forward to itself",
+                ));
             }
         }
         if let Some((_, secs)) = &self.on_no_answer {
-            in_range("forwarding.on_no_answer.after_secs", *secs, Self::NO_ANSWER_SECS)?;
+            in_range(
+                "forwarding.on_no_answer.after_secs",
+                *secs,
+                Self::NO_ANSWER_SECS,
+            )?;
         }
         Ok(())
     }
@@ -162,7 +182,10 @@ impl ExtensionRecord {
 
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.display_name.chars().count() > 128 {
-            return Err(ValidationError::new("display_name", "must be at most 128 characters"));
+            return Err(ValidationError::new(
+                "display_name",
+                "must be at most 128 characters",
+            ));
         }
         self.forwarding.validate(&self.number)
     }
@@ -194,7 +217,9 @@ pub struct CallGroupMember {
 pub enum RingOrder {
     AllAtOnce,
     /// One member at a time, each for `ring_secs`.
-    InOrder { ring_secs: u32 },
+    InOrder {
+        ring_secs: u32,
+    },
 }
 
 /// What the owner's incoming calls do.
@@ -241,7 +266,11 @@ impl CallGroup {
                     "a member must appear only once",
                 ));
             }
-            in_range(&format!("members[{i}].delay_secs"), m.delay_secs, Self::DELAY_SECS)?;
+            in_range(
+                &format!("members[{i}].delay_secs"),
+                m.delay_secs,
+                Self::DELAY_SECS,
+            )?;
         }
         if let CallGroupRouting::Forward(RingOrder::InOrder { ring_secs }) = self.routing {
             in_range("routing.ring_secs", ring_secs, Self::RING_SECS)?;

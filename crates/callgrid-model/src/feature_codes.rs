@@ -62,9 +62,15 @@ impl FeatureCodes {
         let codes = self.codes();
         for (field, code) in codes {
             if code.is_empty() || code.len() > 8 {
-                return Err(ValidationError::new(field, "a feature code must be 1-8 characters"));
+                return Err(ValidationError::new(
+                    field,
+                    "a feature code must be 1-8 characters",
+                ));
             }
-            if !code.bytes().all(|b| b.is_ascii_digit() || b == b'*' || b == b'#') {
+            if !code
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'*' || b == b'#')
+            {
                 return Err(ValidationError::new(
                     field,
                     "a feature code may contain only 0-9 * #",
@@ -91,7 +97,9 @@ impl FeatureCodes {
             return Ok(Dialed::GroupPickup);
         }
         if let Some(rest) = digits.strip_prefix(self.directed_pickup.as_str()) {
-            return Ok(Dialed::DirectedPickup(Extension::parse("digits", rest).ok()));
+            return Ok(Dialed::DirectedPickup(
+                Extension::parse("digits", rest).ok(),
+            ));
         }
         if let Some(rest) = digits.strip_prefix(self.retrieve.as_str()) {
             return Ok(Dialed::Retrieve(rest.to_owned()));
@@ -106,7 +114,10 @@ impl FeatureCodes {
         Extension::parse("digits", digits)
             .map(Dialed::Call)
             .map_err(|_| {
-                ValidationError::new("digits", "matches no feature code and is not an extension number")
+                ValidationError::new(
+                    "digits",
+                    "matches no feature code and is not an extension number",
+                )
             })
     }
 }
@@ -123,7 +134,10 @@ mod tests {
     #[test]
     fn default_codes_parse_each_feature() {
         let fc = FeatureCodes::default();
-        assert_eq!(fc.parse("*97102").unwrap(), Dialed::DirectedPickup(Some(ext("102"))));
+        assert_eq!(
+            fc.parse("*97102").unwrap(),
+            Dialed::DirectedPickup(Some(ext("102")))
+        );
         assert_eq!(fc.parse("*97").unwrap(), Dialed::DirectedPickup(None));
         assert_eq!(fc.parse("*98").unwrap(), Dialed::GroupPickup);
         assert_eq!(

@@ -85,7 +85,10 @@ impl Extension {
             ));
         }
         if !raw.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ValidationError::new(field, "extension must be digits 0-9 only"));
+            return Err(ValidationError::new(
+                field,
+                "extension must be digits 0-9 only",
+            ));
         }
         Ok(Self(raw.to_owned()))
     }

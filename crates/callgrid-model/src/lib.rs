@@ -26,7 +26,9 @@ pub use directory::{
 };
 pub use error::ValidationError;
 pub use feature_codes::{Dialed, FeatureCodes};
-pub use ids::{CallId, Extension, LegacyGroupId, OutsideNumber, ParkCode, Party, PolicyName, TenantId};
+pub use ids::{
+    CallId, Extension, LegacyGroupId, OutsideNumber, ParkCode, Party, PolicyName, TenantId,
+};
 pub use names::{GroupName, NameList, NameRule};
 pub use outcome::{
     AnswerOutcome, CallOutcome, DialOutcome, DirectoryError, HangupOutcome, ParkOutcome,

@@ -109,7 +109,11 @@ impl NameList {
     /// Builds a list from already separate names, applying the same rules
     /// (including the length of the joined string).
     pub fn from_names<S: AsRef<str>>(field: &str, names: &[S]) -> Result<Self, ValidationError> {
-        let joined = names.iter().map(AsRef::as_ref).collect::<Vec<_>>().join(",");
+        let joined = names
+            .iter()
+            .map(AsRef::as_ref)
+            .collect::<Vec<_>>()
+            .join(",");
         if names.iter().any(|n| n.as_ref().contains(',')) {
             return Err(ValidationError::new(
                 field,

@@ -29,7 +29,9 @@ pub enum PickupOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AnswerOutcome {
-    Answered { how: AnswerHow },
+    Answered {
+        how: AnswerHow,
+    },
     AlreadyAnswered,
     /// The extension is not (or not yet) alerted by this call.
     NotAlerting,
@@ -52,7 +54,9 @@ pub enum CallOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HangupOutcome {
-    Ended { reason: EndReason },
+    Ended {
+        reason: EndReason,
+    },
     AlreadyEnded,
     /// The party is neither the caller nor the answerer.
     NotInCall,
@@ -62,7 +66,9 @@ pub enum HangupOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ParkOutcome {
-    Parked { code: ParkCode },
+    Parked {
+        code: ParkCode,
+    },
     /// Only an answered call can be parked, and only by its answerer.
     NotAnswered,
     NoParkPolicy,
@@ -78,7 +84,9 @@ pub enum ParkOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RetrieveOutcome {
-    Retrieved { call: CallId },
+    Retrieved {
+        call: CallId,
+    },
     UnknownCode,
     /// Already retrieved (or answered on ring-back): a race loser's outcome.
     AlreadyAnswered,

@@ -1,0 +1,250 @@
+//! Pickup: directed, BLF, group (legacy and named mode) and named-group.
+//!
+//! Eligibility is decided here and nowhere else. A pickup resolves the call
+//! and claims it in one apply, so two racers can never both win; a racer
+//! that arrives after the winner learns `AlreadyAnswered` from the call it
+//! would have taken.
+
+use crate::{
+    AnswerHow, Call, CallId, Extension, ExtensionRecord, GroupName, PickupKind, PickupOutcome,
+    PickupSelection, TenantId,
+};
+
+use super::{RACE_WINDOW_MS, Switchboard, Tenant};
+
+/// Which ringing endpoints a picker may take a call from.
+enum Eligible<'a> {
+    /// Exactly this extension (directed and BLF pickup).
+    Target(&'a Extension),
+    /// Legacy mode: legacy-mode extensions in this pickup group.
+    LegacyGroup(&'a crate::LegacyGroupId),
+    /// Named mode `*98`: named-mode extensions whose call groups meet the picker's pickup groups.
+    NamedAny(&'a ExtensionRecord),
+    /// `88<name>`: extensions with `name` among their call groups.
+    Named(&'a GroupName),
+}
+
+impl Eligible<'_> {
+    fn admits(&self, endpoint: &ExtensionRecord) -> bool {
+        match self {
+            Eligible::Target(t) => &endpoint.number == *t,
+            Eligible::LegacyGroup(g) => {
+                !endpoint.named_mode() && endpoint.legacy_pickup_groups.contains(g)
+            }
+            Eligible::NamedAny(picker) => {
+                endpoint.named_mode() && endpoint.call_groups.meets(&picker.pickup_groups)
+            }
+            Eligible::Named(name) => endpoint.call_groups.contains(name),
+        }
+    }
+}
+
+/// True if `call` rings (at `now_ms`) on an endpoint `rule` admits, other
+/// than the picker, and is not the picker's own outgoing call.
+fn rings_for(
+    tenant: &Tenant,
+    call: &Call,
+    picker: &Extension,
+    rule: &Eligible<'_>,
+    now_ms: u64,
+) -> bool {
+    call.caller.extension() != Some(picker)
+        && call.alerting_at(now_ms).iter().any(|a| {
+            &a.extension != picker
+                && tenant
+                    .extensions
+                    .get(&a.extension)
+                    .is_some_and(|r| rule.admits(r))
+        })
+}
+
+/// True if `call` was answered in the race window and had rung on an
+/// endpoint `rule` admits: a late picker lost the race for it.
+fn lost_race(
+    tenant: &Tenant,
+    call: &Call,
+    picker: &Extension,
+    rule: &Eligible<'_>,
+    now_ms: u64,
+) -> bool {
+    !call.is_ringing()
+        && call
+            .answered_ms
+            .is_some_and(|at| now_ms.saturating_sub(at) <= RACE_WINDOW_MS)
+        && call.caller.extension() != Some(picker)
+        && call
+            .rang_on
+            .iter()
+            .any(|e| e != picker && tenant.extensions.get(e).is_some_and(|r| rule.admits(r)))
+}
+
+impl Switchboard {
+    pub(super) fn pickup(
+        &mut self,
+        tenant_id: &TenantId,
+        picker: &Extension,
+        kind: &PickupKind,
+        now_ms: u64,
+        random: u64,
+        events: &mut Vec<crate::Event>,
+    ) -> PickupOutcome {
+        let decision = match self.tenants.get(tenant_id) {
+            Some(tenant) => self.choose(tenant, tenant_id, picker, kind, now_ms, random),
+            None => Err(PickupOutcome::NotPermitted),
+        };
+        match decision {
+            Ok((call, how)) => {
+                let from = self
+                    .calls
+                    .get(&call)
+                    .map(|c| c.callee.clone())
+                    .expect("a chosen call exists");
+                self.claim(call, picker, how, now_ms, events);
+                PickupOutcome::PickedUp { call, from, how }
+            }
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Finds the call a pickup takes, or the outcome that explains why none.
+    fn choose(
+        &self,
+        tenant: &Tenant,
+        tenant_id: &TenantId,
+        picker: &Extension,
+        kind: &PickupKind,
+        now_ms: u64,
+        random: u64,
+    ) -> Result<(CallId, AnswerHow), PickupOutcome> {
+        let me = tenant
+            .extensions
+            .get(picker)
+            .ok_or(PickupOutcome::NotPermitted)?;
+        match kind {
+            PickupKind::Directed(None) => Err(PickupOutcome::InvalidExtension),
+            PickupKind::Directed(Some(target)) => {
+                self.choose_directed(tenant, tenant_id, me, target, None, now_ms)
+            }
+            PickupKind::Blf { target, call } => {
+                self.choose_directed(tenant, tenant_id, me, target, *call, now_ms)
+            }
+            PickupKind::Group => {
+                if !me.group_pickup_allowed {
+                    return Err(PickupOutcome::NotPermitted);
+                }
+                if me.named_mode() {
+                    let rule = Eligible::NamedAny(me);
+                    return self
+                        .choose_in_group(tenant, picker, &rule, now_ms, random)
+                        .map(|c| (c, AnswerHow::GroupPickup));
+                }
+                if me.legacy_pickup_groups.is_empty() {
+                    return Err(PickupOutcome::NotPermitted);
+                }
+                let mut lost = false;
+                for group in &me.legacy_pickup_groups {
+                    match self.choose_in_group(
+                        tenant,
+                        picker,
+                        &Eligible::LegacyGroup(group),
+                        now_ms,
+                        random,
+                    ) {
+                        Ok(call) => return Ok((call, AnswerHow::GroupPickup)),
+                        Err(PickupOutcome::AlreadyAnswered) => lost = true,
+                        Err(_) => {}
+                    }
+                }
+                Err(if lost {
+                    PickupOutcome::AlreadyAnswered
+                } else {
+                    PickupOutcome::NoAlertingCall
+                })
+            }
+            PickupKind::Named(name) => {
+                if !me.group_pickup_allowed || !me.pickup_groups.contains(name) {
+                    return Err(PickupOutcome::NotPermitted);
+                }
+                self.choose_in_group(tenant, picker, &Eligible::Named(name), now_ms, random)
+                    .map(|c| (c, AnswerHow::NamedPickup))
+            }
+        }
+    }
+
+    fn choose_directed(
+        &self,
+        tenant: &Tenant,
+        tenant_id: &TenantId,
+        me: &ExtensionRecord,
+        target: &Extension,
+        seen_call: Option<CallId>,
+        now_ms: u64,
+    ) -> Result<(CallId, AnswerHow), PickupOutcome> {
+        if let Some(call) = seen_call.and_then(|id| self.calls.get(&id)) {
+            if &call.tenant != tenant_id {
+                return Err(PickupOutcome::NotPermitted);
+            }
+        }
+        if !tenant.extensions.contains_key(target) {
+            return Err(PickupOutcome::InvalidExtension);
+        }
+        if !me.directed_pickup_allowed {
+            return Err(PickupOutcome::NotPermitted);
+        }
+        let rule = Eligible::Target(target);
+        // The call the lamp showed, if it still rings there; else the oldest.
+        let shown = seen_call
+            .and_then(|id| self.calls.get(&id))
+            .filter(|c| rings_for(tenant, c, &me.number, &rule, now_ms));
+        if let Some(call) = shown {
+            return Ok((call.id, AnswerHow::DirectedPickup));
+        }
+        self.choose_in_group(tenant, &me.number, &rule, now_ms, 0)
+            .map(|c| (c, AnswerHow::DirectedPickup))
+    }
+
+    /// The tenant's ringing calls that `rule` admits, chosen by the tenant's
+    /// selection (directed pickup passes `random` 0 and always takes the oldest).
+    fn choose_in_group(
+        &self,
+        tenant: &Tenant,
+        picker: &Extension,
+        rule: &Eligible<'_>,
+        now_ms: u64,
+        random: u64,
+    ) -> Result<CallId, PickupOutcome> {
+        let mut candidates: Vec<(u64, CallId)> = tenant
+            .ringing
+            .iter()
+            .filter_map(|id| self.calls.get(id))
+            .filter(|c| rings_for(tenant, c, picker, rule, now_ms))
+            .filter_map(|c| match &c.state {
+                crate::CallState::Ringing { since_ms, .. } => Some((*since_ms, c.id)),
+                _ => None,
+            })
+            .collect();
+        if candidates.is_empty() {
+            let lost = tenant
+                .recently_answered
+                .iter()
+                .filter_map(|(_, id)| self.calls.get(id))
+                .any(|c| lost_race(tenant, c, picker, rule, now_ms));
+            return Err(if lost {
+                PickupOutcome::AlreadyAnswered
+            } else {
+                PickupOutcome::NoAlertingCall
+            });
+        }
+        candidates.sort();
+        let pick = match (
+            tenant.config.pickup_selection,
+            matches!(rule, Eligible::Target(_)),
+        ) {
+            (PickupSelection::Random, false) => {
+                candidates[(random % candidates.len() as u64) as usize]
+            }
+            _ => candidates[0],
+        };
+        Ok(pick.1)
+    }
+}
