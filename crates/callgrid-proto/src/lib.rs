@@ -1,1 +1,24 @@
-//! placeholder
+//! The public gRPC API of callgrid, package `callgrid.v1`: the code
+//! generated from `proto/callgrid/v1/*.proto`, and the conversions between
+//! its messages and the domain model in `callgrid-model`.
+//!
+//! Requests become model types only through [`convert`], which reuses the
+//! model's validators and reports bad input as a
+//! [`callgrid_model::ValidationError`] naming the proto field path
+//! (`extension.pickup_groups`, `policy.code_start`), and applies the API's
+//! documented defaults for absent fields.
+//!
+//! This crate must never decide anything: no call-control rule, no I/O, no
+//! clock. A rule that is not a field's shape belongs in the model.
+
+pub mod convert;
+
+/// The encoded `FileDescriptorSet` of every `callgrid.v1` file, for
+/// tonic-reflection (so `grpcurl` and friends can explore a node).
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("callgrid_descriptor");
+
+/// Generated messages, enums, clients (`*_client`) and servers (`*_server`).
+#[allow(clippy::all, missing_docs)]
+pub mod v1 {
+    tonic::include_proto!("callgrid.v1");
+}

@@ -159,3 +159,27 @@ impl Switchboard {
         });
     }
 }
+
+impl Switchboard {
+    /// What an extension's lamp shows now, with the call behind it and that
+    /// call's caller: the first event of a BLF stream.
+    pub fn lamp_view(
+        &self,
+        tenant_id: &TenantId,
+        ext: &Extension,
+    ) -> (LampState, Option<CallId>, Option<Party>) {
+        let Some(tenant) = self.tenants.get(tenant_id) else {
+            return (LampState::Idle, None, None);
+        };
+        let state = tenant.lamp(ext);
+        // The shown state is the one last reported; the call behind it is
+        // any call of the extension that lights it that way.
+        let (_, behind) = compute_lamp(tenant, &self.calls, ext, u64::MAX);
+        match (state, behind) {
+            (LampState::Ringing | LampState::Busy, Some((call, caller))) => {
+                (state, Some(call), Some(caller))
+            }
+            _ => (state, None, None),
+        }
+    }
+}

@@ -175,6 +175,11 @@ impl Switchboard {
         self.calls.get(&id)
     }
 
+    /// Every live and recently ended call.
+    pub fn calls(&self) -> impl Iterator<Item = &Call> {
+        self.calls.values()
+    }
+
     /// Live and recently ended calls of one tenant.
     pub fn calls_of<'a>(&'a self, tenant: &'a TenantId) -> impl Iterator<Item = &'a Call> + 'a {
         self.calls.values().filter(move |c| &c.tenant == tenant)
@@ -189,13 +194,18 @@ impl Switchboard {
             .collect()
     }
 
-    /// Converts seconds of configured time into scaled milliseconds.
-    fn scaled_ms(&self, secs: u32) -> u64 {
-        let ppm = if self.timer_scale_ppm == 0 {
+    /// The timer scale in parts per million (1,000,000 is real time).
+    pub fn timer_scale_ppm(&self) -> u32 {
+        if self.timer_scale_ppm == 0 {
             1_000_000
         } else {
-            self.timer_scale_ppm as u64
-        };
+            self.timer_scale_ppm
+        }
+    }
+
+    /// Converts seconds of configured time into scaled milliseconds.
+    fn scaled_ms(&self, secs: u32) -> u64 {
+        let ppm = self.timer_scale_ppm() as u64;
         (secs as u64 * 1000 * ppm / 1_000_000).max(1)
     }
 

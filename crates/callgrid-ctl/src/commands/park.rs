@@ -1,0 +1,57 @@
+//! `park`, `retrieve`, `parked`: the Park service.
+
+use callgrid_proto::v1::{self, park_client::ParkClient};
+use serde_json::json;
+
+use super::Ctx;
+use crate::output::Titled;
+
+fn client(ctx: &Ctx) -> ParkClient<tonic::transport::Channel> {
+    ParkClient::new(ctx.channel.clone())
+}
+
+pub async fn park(ctx: &Ctx, call: u64, by: String, code: Option<u32>) -> anyhow::Result<()> {
+    let r = client(ctx)
+        .park(v1::ParkRequest {
+            tenant: ctx.tenant.clone(),
+            call_id: call,
+            by,
+            code,
+        })
+        .await?
+        .into_inner();
+    ctx.out.show(&Titled {
+        title: format!("call {call}"),
+        fields: json!({ "call_id": call }),
+        inner: &r,
+    });
+    Ok(())
+}
+
+pub async fn retrieve(ctx: &Ctx, by: String, code: u32) -> anyhow::Result<()> {
+    let r = client(ctx)
+        .retrieve(v1::RetrieveRequest {
+            tenant: ctx.tenant.clone(),
+            by,
+            code,
+        })
+        .await?
+        .into_inner();
+    ctx.out.show(&Titled {
+        title: format!("code {code}"),
+        fields: json!({ "code": code }),
+        inner: &r,
+    });
+    Ok(())
+}
+
+pub async fn parked(ctx: &Ctx) -> anyhow::Result<()> {
+    let r = client(ctx)
+        .list_parked(v1::ListParkedRequest {
+            tenant: ctx.tenant.clone(),
+        })
+        .await?
+        .into_inner();
+    ctx.out.show(&r);
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! Finding (or starting) the actor of an owner.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use callgrid_model::{CallId, Command, Response};
+use ractor::{Actor, ActorRef, ActorStatus};
+
+use crate::consensus::{Consensus, ProposeError};
+
+use super::{OwnerActor, OwnerKey, OwnerMsg, owner_of};
+
+/// How long a request waits for its owner's decision before it reports the
+/// outcome as unknown (the decision may still commit).
+const DECIDE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The live owner actors of this node, started on first use.
+#[derive(Clone)]
+pub struct Owners {
+    actors: Arc<Mutex<HashMap<OwnerKey, ActorRef<OwnerMsg>>>>,
+    consensus: Consensus,
+}
+
+impl Owners {
+    pub fn new(consensus: Consensus) -> Self {
+        Self {
+            actors: Arc::default(),
+            consensus,
+        }
+    }
+
+    fn live(&self, key: &OwnerKey) -> Option<ActorRef<OwnerMsg>> {
+        let actors = self.actors.lock().expect("owners lock poisoned");
+        actors
+            .get(key)
+            .filter(|a| !matches!(a.get_status(), ActorStatus::Stopped | ActorStatus::Stopping))
+            .cloned()
+    }
+
+    async fn actor(&self, key: &OwnerKey) -> Result<ActorRef<OwnerMsg>, ProposeError> {
+        if let Some(actor) = self.live(key) {
+            return Ok(actor);
+        }
+        let (started, _) = Actor::spawn(None, OwnerActor, (key.clone(), self.consensus.clone()))
+            .await
+            .map_err(|e| ProposeError::Raft(format!("owner actor {key} did not start: {e}")))?;
+        let mut actors = self.actors.lock().expect("owners lock poisoned");
+        match actors.get(key) {
+            // Another request started it first: use that one, so one owner has one queue.
+            Some(existing) if !matches!(existing.get_status(), ActorStatus::Stopped | ActorStatus::Stopping) => {
+                started.stop(None);
+                Ok(existing.clone())
+            }
+            _ => {
+                actors.insert(key.clone(), started.clone());
+                Ok(started)
+            }
+        }
+    }
+
+    /// Decides `cmd` through the actor that owns it, or straight through
+    /// Raft for directory writes.
+    pub async fn decide(&self, cmd: Command) -> Result<Response, ProposeError> {
+        let key = self.consensus.read(|sb| owner_of(&cmd, sb));
+        let Some(key) = key else {
+            return self.consensus.propose(cmd).await;
+        };
+        let actor = self.actor(&key).await?;
+        match actor.call(|reply| OwnerMsg::Decide { cmd, reply }, Some(DECIDE_TIMEOUT)).await {
+            Ok(ractor::rpc::CallResult::Success(outcome)) => outcome,
+            Ok(_) => Err(ProposeError::Raft(format!("owner {key} did not answer in time; the outcome is unknown"))),
+            Err(e) => Err(ProposeError::Raft(format!("owner {key} is gone: {e}"))),
+        }
+    }
+
+    /// Arms `call`'s timer on its owner.
+    pub async fn arm(&self, key: &OwnerKey, call: CallId, at_ms: u64) {
+        match self.actor(key).await {
+            Ok(actor) => {
+                let _ = actor.cast(OwnerMsg::Arm { call, at_ms });
+            }
+            Err(e) => tracing::error!(owner = %key, call = call.0, error = %e, "could not arm a call timer"),
+        }
+    }
+
+    /// How many owner actors run here.
+    pub fn len(&self) -> usize {
+        self.actors.lock().expect("owners lock poisoned").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

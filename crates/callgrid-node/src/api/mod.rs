@@ -1,0 +1,115 @@
+//! The public gRPC API, `callgrid.v1`.
+//!
+//! Each handler does three things: convert the request (bad input is
+//! `INVALID_ARGUMENT` naming the field and rule, and nothing is proposed),
+//! decide it through the owning actor and Raft, and convert the outcome.
+//! Refusals become `tonic::Status` here and only here.
+
+mod calls;
+mod cluster;
+mod directory;
+mod park;
+mod pickup;
+mod presence;
+
+use std::time::Instant;
+
+use callgrid_model::{Command, DirectoryError, Response, TenantId, ValidationError};
+use callgrid_proto::convert;
+use tonic::{Code, Status};
+
+use crate::consensus::ProposeError;
+use crate::node::Node;
+
+/// The node's gRPC services; one value implements them all.
+#[derive(Clone)]
+pub struct Api {
+    node: Node,
+}
+
+impl Api {
+    pub fn new(node: Node) -> Self {
+        Self { node }
+    }
+
+    /// Checks that a request names an existing tenant.
+    fn existing_tenant(&self, raw: &str) -> Result<TenantId, Status> {
+        let tenant = convert::tenant(raw).map_err(|e| convert::invalid_argument(&e))?;
+        if self.node.consensus.read(|sb| sb.tenant(&tenant).is_some()) {
+            Ok(tenant)
+        } else {
+            Err(Status::not_found(format!("tenant: no tenant named {tenant}")))
+        }
+    }
+
+    /// Decides a call-control command: its tenant must exist; the outcome
+    /// is a business result, never an error.
+    async fn decide(&self, cmd: Result<Command, ValidationError>) -> Result<Response, Status> {
+        let cmd = cmd.map_err(|e| convert::invalid_argument(&e))?;
+        if let Some(tenant) = cmd.tenant() {
+            self.existing_tenant(tenant.as_str())?;
+        }
+        self.node.owners.decide(cmd).await.map_err(unavailable)
+    }
+
+    /// Commits a directory write; a refusal is a status naming the field.
+    /// `record` is the request field holding the record the model checked
+    /// (`extension`, `group`, `policy`), so that the field named in a
+    /// refusal is the request's (`group.members[0].extension`).
+    async fn write(&self, cmd: Result<Command, ValidationError>, record: Option<&str>) -> Result<(), Status> {
+        let cmd = cmd.map_err(|e| convert::invalid_argument(&e))?;
+        match self.node.owners.decide(cmd).await.map_err(unavailable)? {
+            Response::Directory(Ok(())) => Ok(()),
+            Response::Directory(Err(e)) => Err(convert::directory_status(&in_record(e, record))),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
+/// Prefixes the field a directory refusal names with the request field of its record.
+fn in_record(e: DirectoryError, record: Option<&str>) -> DirectoryError {
+    let Some(record) = record else { return e };
+    let path = |field: String| format!("{record}.{field}");
+    match e {
+        DirectoryError::Invalid(v) => DirectoryError::Invalid(ValidationError::new(path(v.field), v.rule)),
+        DirectoryError::ExtensionNotFound { field, number } => DirectoryError::ExtensionNotFound { field: path(field), number },
+        DirectoryError::PolicyNotFound { field, name } => DirectoryError::PolicyNotFound { field: path(field), name },
+        DirectoryError::NotVoiceEnabled { field, number } => DirectoryError::NotVoiceEnabled { field: path(field), number },
+        other => other,
+    }
+}
+
+fn unavailable(e: ProposeError) -> Status {
+    Status::unavailable(format!("not decided, retry: {e}"))
+}
+
+fn unexpected(r: Response) -> Status {
+    Status::internal(format!("unexpected state machine response {r:?}"))
+}
+
+fn invalid(e: ValidationError) -> Status {
+    convert::invalid_argument(&e)
+}
+
+/// Records a finished request: count by status code, latency by method.
+fn observe<T>(method: &'static str, start: Instant, result: &Result<T, Status>) {
+    let code = match result {
+        Ok(_) => Code::Ok,
+        Err(s) => s.code(),
+    };
+    metrics::counter!("callgrid_grpc_requests_total", "method" => method, "code" => format!("{code:?}"))
+        .increment(1);
+    metrics::histogram!("callgrid_grpc_request_duration_seconds", "method" => method)
+        .record(start.elapsed().as_secs_f64());
+}
+
+/// Runs a handler body, recording its metrics under `method`.
+macro_rules! handle {
+    ($method:literal, $body:expr) => {{
+        let start = std::time::Instant::now();
+        let result = async { $body }.await;
+        $crate::api::observe($method, start, &result);
+        result.map(tonic::Response::new)
+    }};
+}
+pub(crate) use handle;

@@ -1,0 +1,21 @@
+//! The callgrid node: one process of the cluster. It serves the public gRPC
+//! API, turns requests into Raft commands, runs the actors that own
+//! extensions, call groups and park lots (serializing their decisions and
+//! keeping their timers), fans applied events out to presence streams, and
+//! exports metrics.
+//!
+//! The node never decides a call-control question itself: every decision is
+//! `callgrid_model::Switchboard::apply` on a committed command. It never
+//! touches sled (that is `callgrid-raft`).
+
+pub mod actors;
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod consensus;
+pub mod hub;
+pub mod metrics;
+pub mod node;
+
+pub use config::ServeArgs;
+pub use node::{Node, run};

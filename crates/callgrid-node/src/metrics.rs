@@ -1,0 +1,122 @@
+//! Prometheus metrics: the recorder, the `/metrics` endpoint, and the
+//! gauges sampled from Raft and the switchboard.
+//!
+//! Counters and histograms are recorded where things happen (gRPC
+//! handlers, proposals, the log store); this module owns only what is
+//! sampled: Raft's term, leader, indexes and lag, and calls by state.
+
+use std::time::Duration;
+
+use axum::{Router, routing::get};
+use callgrid_model::CallState;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::actors::Owners;
+use crate::consensus::Consensus;
+
+/// Installs the process-wide recorder. Call once per process.
+pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets(&[
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            2.5, 5.0, 10.0,
+        ])?
+        .install_recorder()?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!("callgrid_grpc_requests_total", "gRPC requests by method and status code");
+    describe_histogram!("callgrid_grpc_request_duration_seconds", Unit::Seconds, "gRPC request latency by method");
+    describe_counter!("callgrid_pickups_total", "Pickups by kind and outcome");
+    describe_counter!("callgrid_answers_total", "Answers by outcome");
+    describe_counter!("callgrid_parks_total", "Parks by outcome");
+    describe_counter!("callgrid_retrieves_total", "Retrieves by outcome");
+    describe_counter!("callgrid_dials_total", "Dials by outcome");
+    describe_counter!("callgrid_ring_backs_total", "Parked calls rung back to their parker");
+    describe_gauge!("callgrid_calls", "Calls by state");
+    describe_gauge!("callgrid_parked_calls", "Calls now parked");
+    describe_gauge!("callgrid_actors", "Owner actors running, by kind");
+    describe_gauge!("callgrid_raft_term", "Current Raft term");
+    describe_gauge!("callgrid_raft_leader", "Current Raft leader id (0: none)");
+    describe_gauge!("callgrid_raft_is_leader", "1 if this node is the Raft leader");
+    describe_gauge!("callgrid_raft_last_log_index", "Highest log index in this node's log");
+    describe_gauge!("callgrid_raft_applied_index", "Highest log index applied here");
+    describe_gauge!("callgrid_raft_apply_lag", "Logged but not yet applied entries");
+    describe_histogram!("callgrid_raft_proposal_duration_seconds", Unit::Seconds, "Time from proposal to applied, by command");
+    describe_histogram!("callgrid_storage_flush_seconds", Unit::Seconds, "sled flush latency for log appends");
+    describe_histogram!("callgrid_raft_append_batch_entries", "Entries per log append");
+}
+
+/// Serves `/metrics` on `listener` until `shutdown` flips.
+pub async fn serve(
+    listener: TcpListener,
+    handle: PrometheusHandle,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move { handle.render() }
+        }),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await?;
+    Ok(())
+}
+
+/// Samples Raft and switchboard gauges every second.
+pub async fn sample(
+    consensus: Consensus,
+    owners: Owners,
+    handle: PrometheusHandle,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        handle.run_upkeep();
+        let m = consensus.raft.metrics().borrow().clone();
+        let committed = m.last_log_index.unwrap_or(0);
+        let applied = m.last_applied.map(|l| l.index).unwrap_or(0);
+        metrics::gauge!("callgrid_raft_term").set(m.current_term as f64);
+        metrics::gauge!("callgrid_raft_leader").set(m.current_leader.unwrap_or(0) as f64);
+        metrics::gauge!("callgrid_raft_is_leader")
+            .set(if m.current_leader == Some(consensus.node_id) { 1.0 } else { 0.0 });
+        metrics::gauge!("callgrid_raft_last_log_index").set(committed as f64);
+        metrics::gauge!("callgrid_raft_applied_index").set(applied as f64);
+        metrics::gauge!("callgrid_raft_apply_lag").set(committed.saturating_sub(applied) as f64);
+        metrics::gauge!("callgrid_owner_actors_registered").set(owners.len() as f64);
+        let (ringing, answered, parked, ended) = consensus.read(|sb| {
+            let mut counts = (0u64, 0u64, 0u64, 0u64);
+            for (_, tenant) in sb.tenants() {
+                counts.2 += tenant.parked.len() as u64;
+            }
+            for c in sb.calls() {
+                match c.state {
+                    CallState::Ringing { .. } => counts.0 += 1,
+                    CallState::Answered { .. } => counts.1 += 1,
+                    CallState::Parked { .. } => {}
+                    CallState::Ended { .. } => counts.3 += 1,
+                }
+            }
+            counts
+        });
+        metrics::gauge!("callgrid_calls", "state" => "ringing").set(ringing as f64);
+        metrics::gauge!("callgrid_calls", "state" => "answered").set(answered as f64);
+        metrics::gauge!("callgrid_calls", "state" => "parked").set(parked as f64);
+        metrics::gauge!("callgrid_calls", "state" => "ended").set(ended as f64);
+        metrics::gauge!("callgrid_parked_calls").set(parked as f64);
+    }
+}

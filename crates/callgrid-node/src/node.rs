@@ -1,0 +1,209 @@
+//! Starting, serving and stopping one node.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use callgrid_model::{Command, Event};
+use callgrid_proto::v1;
+use callgrid_raft::{AppliedEvents, CallgridRaft, NoNetwork};
+use openraft::BasicNode;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::actors::{Owners, home_of_call};
+use crate::api::Api;
+use crate::config::ServeArgs;
+use crate::consensus::Consensus;
+use crate::hub::Hub;
+
+/// A started node: what its services share.
+#[derive(Clone)]
+pub struct Node {
+    pub consensus: Consensus,
+    pub owners: Owners,
+    pub hub: Hub,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Runs a node until `stop` resolves (SIGTERM or Ctrl-C in the binary),
+/// then shuts down in order: stop accepting, end streams, stop Raft, flush.
+pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+    let timer_scale_ppm = args.timer_scale_ppm().map_err(anyhow::Error::msg)?;
+    let grpc = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("--listen {}: cannot bind", args.listen))?;
+    let metrics_listener = TcpListener::bind(args.metrics)
+        .await
+        .with_context(|| format!("--metrics {}: cannot bind", args.metrics))?;
+    let grpc_addr = grpc.local_addr()?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    let prometheus = crate::metrics::install_recorder()?;
+
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("--data-dir {}: cannot create", args.data_dir.display()))?;
+    let db = callgrid_raft::open_db(&args.data_dir)?;
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (log_store, state_machine, state) = callgrid_raft::open(&db, events_tx)?;
+    let raft = CallgridRaft::new(
+        args.node_id,
+        Arc::new(callgrid_raft::raft_config()),
+        NoNetwork,
+        log_store,
+        state_machine,
+    )
+    .await?;
+    bootstrap(&raft, args.node_id, grpc_addr).await?;
+
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let consensus = Consensus {
+        raft: raft.clone(),
+        state: state.clone(),
+        node_id: args.node_id,
+    };
+    let owners = Owners::new(consensus.clone());
+    let hub = Hub::default();
+    let node = Node {
+        consensus: consensus.clone(),
+        owners: owners.clone(),
+        hub: hub.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let dispatcher = tokio::spawn(dispatch(events_rx, owners.clone(), hub, consensus.clone()));
+
+    if consensus.read(|sb| sb.timer_scale_ppm()) != timer_scale_ppm {
+        consensus
+            .propose(Command::SetTimerScale { parts_per_million: timer_scale_ppm })
+            .await?;
+    }
+    resume_timers(&consensus, &owners).await;
+
+    let metrics_task = tokio::spawn(crate::metrics::serve(metrics_listener, prometheus.clone(), shutdown.clone()));
+    let sampler = tokio::spawn(crate::metrics::sample(consensus.clone(), owners.clone(), prometheus, shutdown.clone()));
+
+    tracing::info!(
+        node = args.node_id,
+        grpc = %grpc_addr,
+        metrics = %metrics_addr,
+        data_dir = %args.data_dir.display(),
+        timer_scale = args.timer_scale,
+        "callgrid serving (plaintext gRPC: development mode)"
+    );
+
+    let serve = serve_grpc(node, grpc, shutdown.clone());
+    let mut serve = std::pin::pin!(serve);
+    tokio::select! {
+        result = &mut serve => result?,
+        () = stop => {
+            tracing::info!("stopping: no new requests; ending streams");
+            let _ = shutdown_tx.send(true);
+            serve.await?;
+        }
+    }
+    let _ = shutdown_tx.send(true);
+    raft.shutdown().await.context("raft shutdown")?;
+    state.stores_closed().await;
+    dispatcher.abort();
+    let _ = metrics_task.await;
+    let _ = sampler.await;
+    db.flush_async().await.context("final flush")?;
+    drop(db);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Makes this node a one-voter cluster the first time its data directory is
+/// used, then waits until it leads.
+async fn bootstrap(raft: &CallgridRaft, node_id: u64, addr: SocketAddr) -> anyhow::Result<()> {
+    if !raft.is_initialized().await? {
+        let members = BTreeMap::from([(node_id, BasicNode { addr: addr.to_string() })]);
+        raft.initialize(members).await?;
+        tracing::info!(node = node_id, "initialized a new single-node cluster");
+    }
+    raft.wait(Some(Duration::from_secs(30)))
+        .current_leader(node_id, "this node leads its single-voter cluster")
+        .await
+        .context("no leader within 30 s")?;
+    Ok(())
+}
+
+/// Re-arms every pending call timer from the replicated state.
+async fn resume_timers(consensus: &Consensus, owners: &Owners) {
+    let pending = consensus.read(|sb| {
+        sb.pending_deadlines()
+            .into_iter()
+            .filter_map(|(_, call, at)| home_of_call(sb, call).map(|key| (key, call, at)))
+            .collect::<Vec<_>>()
+    });
+    if !pending.is_empty() {
+        tracing::info!(timers = pending.len(), "resuming call timers");
+    }
+    for (key, call, at) in pending {
+        owners.arm(&key, call, at).await;
+    }
+}
+
+/// Routes what the state machine applied: timers to their owners, lamps
+/// and notices to presence streams.
+async fn dispatch(
+    mut applied: mpsc::UnboundedReceiver<AppliedEvents>,
+    owners: Owners,
+    hub: Hub,
+    consensus: Consensus,
+) {
+    while let Some(AppliedEvents { index, events }) = applied.recv().await {
+        for event in events {
+            match event {
+                Event::Deadline { call, at_ms, .. } => {
+                    if let Some(key) = consensus.read(|sb| home_of_call(sb, call)) {
+                        owners.arm(&key, call, at_ms).await;
+                    }
+                }
+                Event::Notice { ref tenant, ref notice, .. } => {
+                    if matches!(notice, callgrid_model::Notice::ParkRingBack { .. }) {
+                        metrics::counter!("callgrid_ring_backs_total").increment(1);
+                    }
+                    let tenant = tenant.clone();
+                    hub.publish(&tenant, index, event);
+                }
+                Event::Lamp { ref tenant, .. } => {
+                    let tenant = tenant.clone();
+                    hub.publish(&tenant, index, event);
+                }
+            }
+        }
+    }
+}
+
+async fn serve_grpc(node: Node, listener: TcpListener, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let api = Api::new(node);
+    health.set_serving::<v1::directory_server::DirectoryServer<Api>>().await;
+    health.set_serving::<v1::calls_server::CallsServer<Api>>().await;
+    health.set_serving::<v1::pickup_server::PickupServer<Api>>().await;
+    health.set_serving::<v1::park_server::ParkServer<Api>>().await;
+    health.set_serving::<v1::presence_server::PresenceServer<Api>>().await;
+    health.set_serving::<v1::cluster_server::ClusterServer<Api>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(callgrid_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(v1::directory_server::DirectoryServer::new(api.clone()))
+        .add_service(v1::calls_server::CallsServer::new(api.clone()))
+        .add_service(v1::pickup_server::PickupServer::new(api.clone()))
+        .add_service(v1::park_server::ParkServer::new(api.clone()))
+        .add_service(v1::presence_server::PresenceServer::new(api.clone()))
+        .add_service(v1::cluster_server::ClusterServer::new(api))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .await?;
+    Ok(())
+}
