@@ -1,4 +1,5 @@
-//! Compiles `proto/callgrid/v1/*.proto` with protox (pure Rust, no system
+//! Compiles `proto/callgrid/v1/*.proto` (and the node-to-node
+//! `proto/callgrid/internal/v1/peer.proto`) with protox (pure Rust, no system
 //! protoc) and generates the prost messages and tonic clients and servers.
 
 use std::{env, error::Error, path::PathBuf};
@@ -13,6 +14,7 @@ const FILES: &[&str] = &[
     "callgrid/v1/park.proto",
     "callgrid/v1/presence.proto",
     "callgrid/v1/cluster.proto",
+    "callgrid/internal/v1/peer.proto",
 ];
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -5,11 +5,12 @@
 //! handlers, proposals, the log store); this module owns only what is
 //! sampled: Raft's term, leader, indexes and lag, and calls by state.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use axum::{Router, routing::get};
 use callgrid_model::CallState;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -23,6 +24,11 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
             0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
             2.5, 5.0, 10.0,
         ])?
+        // A count of entries, not seconds: powers of two up to a large batch.
+        .set_buckets_for_metric(
+            Matcher::Full("callgrid_raft_append_batch_entries".into()),
+            &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0],
+        )?
         .install_recorder()?;
     describe();
     Ok(handle)
@@ -50,6 +56,8 @@ fn describe() {
     describe_histogram!("callgrid_raft_proposal_duration_seconds", Unit::Seconds, "Time from proposal to applied, by command");
     describe_histogram!("callgrid_storage_flush_seconds", Unit::Seconds, "sled flush latency for log appends");
     describe_histogram!("callgrid_raft_append_batch_entries", "Entries per log append");
+    describe_gauge!("callgrid_park_codes_in_use", "Park codes in a park policy's range now taken, by tenant and policy");
+    describe_gauge!("callgrid_park_codes_capacity", "Park codes in a park policy's range, by tenant and policy");
 }
 
 /// Serves `/metrics` on `listener` until `shutdown` flips.
@@ -81,6 +89,7 @@ pub async fn sample(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
+    let mut park_series = BTreeSet::new();
     loop {
         tokio::select! {
             _ = every.tick() => {}
@@ -118,5 +127,44 @@ pub async fn sample(
         metrics::gauge!("callgrid_calls", "state" => "parked").set(parked as f64);
         metrics::gauge!("callgrid_calls", "state" => "ended").set(ended as f64);
         metrics::gauge!("callgrid_parked_calls").set(parked as f64);
+        park_series = sample_park_codes(&consensus, park_series);
     }
+}
+
+/// Sets the park-code gauges of every tenant's park policies, so an alert
+/// can fire before a range is full (a full range refuses every park).
+/// Codes are unique tenant-wide, so a policy's range is used up by any
+/// parked call whose code falls in it, whatever policy parked it.
+/// Returns the series set now; those of deleted policies (in `before` but
+/// gone) are zeroed, since the exporter cannot remove a series.
+fn sample_park_codes(consensus: &Consensus, before: BTreeSet<(String, String)>) -> BTreeSet<(String, String)> {
+    let ranges = consensus.read(|sb| {
+        let mut ranges = Vec::new();
+        for (tenant, t) in sb.tenants() {
+            for (name, policy) in &t.park_policies {
+                // The directory keeps start below end; an empty range here
+                // would only mean a policy nobody can park with.
+                if policy.code_start > policy.code_end {
+                    continue;
+                }
+                let in_use = t.parked.range(policy.code_start..=policy.code_end).count();
+                let capacity = usize::from(policy.code_end.get() - policy.code_start.get()) + 1;
+                ranges.push((tenant.to_string(), name.to_string(), in_use, capacity));
+            }
+        }
+        ranges
+    });
+    let mut now = BTreeSet::new();
+    for (tenant, policy, in_use, capacity) in ranges {
+        let labels = [("tenant", tenant.clone()), ("policy", policy.clone())];
+        metrics::gauge!("callgrid_park_codes_in_use", &labels).set(in_use as f64);
+        metrics::gauge!("callgrid_park_codes_capacity", &labels).set(capacity as f64);
+        now.insert((tenant, policy));
+    }
+    for (tenant, policy) in before.difference(&now) {
+        let labels = [("tenant", tenant.clone()), ("policy", policy.clone())];
+        metrics::gauge!("callgrid_park_codes_in_use", &labels).set(0.0);
+        metrics::gauge!("callgrid_park_codes_capacity", &labels).set(0.0);
+    }
+    now
 }

@@ -22,3 +22,9 @@ pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("call
 pub mod v1 {
     tonic::include_proto!("callgrid.v1");
 }
+
+/// Node-to-node messages and the `Peer` service (not a public API).
+#[allow(clippy::all, missing_docs)]
+pub mod internal {
+    tonic::include_proto!("callgrid.internal.v1");
+}

@@ -106,8 +106,9 @@ impl Switchboard {
             }
         }
         let deadline_ms = self.ring_deadline(tenant, &plan, forwarded, now_ms);
-        let id = CallId(self.next_call);
+        // Ids start at 1: 0 is what an unset proto field reads as.
         self.next_call += 1;
+        let id = CallId(self.next_call);
         let unavailable = plan.alerting.is_empty();
         self.calls.insert(
             id,

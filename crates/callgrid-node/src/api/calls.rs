@@ -38,7 +38,14 @@ pub(super) fn count_retrieve(outcome: &callgrid_model::RetrieveOutcome) {
 impl Calls for Api {
     async fn dial(&self, request: Request<v1::DialRequest>) -> Result<Response<v1::DialResponse>, Status> {
         handle!("Calls/Dial", {
-            let cmd = convert::dial(request.get_ref(), now_ms(), rand::random());
+            let r = request.get_ref();
+            // Digits that are neither a feature nor an extension are bad input.
+            let tenant = self.existing_tenant(&r.tenant)?;
+            let codes = self.node.consensus.read(|sb| sb.tenant(&tenant).map(|t| t.config.feature_codes.clone()));
+            if let Some(codes) = codes {
+                codes.parse(&r.digits).map_err(super::invalid)?;
+            }
+            let cmd = convert::dial(r, now_ms(), rand::random());
             match self.decide(cmd).await? {
                 Decided::Dial(outcome) => {
                     match &outcome {

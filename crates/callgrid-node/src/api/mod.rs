@@ -71,6 +71,7 @@ fn in_record(e: DirectoryError, record: Option<&str>) -> DirectoryError {
     let Some(record) = record else { return e };
     let path = |field: String| format!("{record}.{field}");
     match e {
+        DirectoryError::Invalid(v) if record == "group" => DirectoryError::Invalid(convert::call_group_error(v)),
         DirectoryError::Invalid(v) => DirectoryError::Invalid(ValidationError::new(path(v.field), v.rule)),
         DirectoryError::ExtensionNotFound { field, number } => DirectoryError::ExtensionNotFound { field: path(field), number },
         DirectoryError::PolicyNotFound { field, name } => DirectoryError::PolicyNotFound { field: path(field), name },
