@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     AlertMode, AlertReason, AnswerHow, AnswerOutcome, CallGroup, CallId, DialOutcome,
     DirectoryError, Extension, ExtensionRecord, GroupName, HangupOutcome, LampState, ParkCode,
-    ParkOutcome, ParkPolicy, Party, PickupOutcome, PolicyName, RetrieveOutcome, TenantConfig,
-    TenantId,
+    ParkOutcome, ParkPolicy, Party, PickupOutcome, PolicyName, RetrieveOutcome, ShardMap,
+    TenantConfig, TenantId,
 };
 
 /// Which pickup the picker asked for.
@@ -39,6 +39,11 @@ pub enum Command {
     /// `parts_per_million / 1e6`. A test setting; validation ranges stay as specified.
     SetTimerScale {
         parts_per_million: u32,
+    },
+    /// Moves shards between nodes. Applied only if `map.epoch` is the next
+    /// epoch, so two leaders' concurrent proposals cannot both take effect.
+    SetShardMap {
+        map: ShardMap,
     },
 
     PutTenant {
@@ -135,7 +140,10 @@ impl Command {
     /// The tenant a command concerns, for tracing and metrics.
     pub fn tenant(&self) -> Option<&TenantId> {
         match self {
-            Command::Noop | Command::SetTimerScale { .. } | Command::Tick { .. } => None,
+            Command::Noop
+            | Command::SetTimerScale { .. }
+            | Command::SetShardMap { .. }
+            | Command::Tick { .. } => None,
             Command::PutTenant { tenant, .. }
             | Command::DeleteTenant { tenant }
             | Command::PutExtension { tenant, .. }
@@ -160,6 +168,7 @@ impl Command {
         match self {
             Command::Noop => "noop",
             Command::SetTimerScale { .. } => "set_timer_scale",
+            Command::SetShardMap { .. } => "set_shard_map",
             Command::PutTenant { .. } => "put_tenant",
             Command::DeleteTenant { .. } => "delete_tenant",
             Command::PutExtension { .. } => "put_extension",
@@ -251,6 +260,8 @@ pub enum Event {
         call: CallId,
         at_ms: u64,
     },
+    /// A new shard map took effect: owners rebuild their actors and timers.
+    ShardsMoved { epoch: u64 },
 }
 
 /// The result of applying one command.

@@ -16,6 +16,7 @@ mod feature_codes;
 mod ids;
 mod names;
 mod outcome;
+mod shards;
 mod switchboard;
 
 pub use call::{Alert, AlertReason, AnswerHow, Call, CallState, EndReason, Hunt, LampState};
@@ -34,4 +35,5 @@ pub use outcome::{
     AnswerOutcome, CallOutcome, DialOutcome, DirectoryError, HangupOutcome, ParkOutcome,
     PickupOutcome, RetrieveOutcome,
 };
+pub use shards::{SHARD_COUNT, Shard, ShardMap, shard_of};
 pub use switchboard::{Switchboard, Tenant};

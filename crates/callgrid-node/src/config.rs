@@ -33,6 +33,15 @@ pub struct ServeArgs {
     #[arg(long, env = "CALLGRID_NODE_ID", default_value_t = 1)]
     pub node_id: u64,
 
+    /// Join the cluster of the node at this address (host:port) instead of
+    /// starting a new one. Ignored once this data directory is a member.
+    #[arg(long, env = "CALLGRID_JOIN")]
+    pub join: Option<String>,
+
+    /// The address other nodes reach this one on (default: the listen address).
+    #[arg(long, env = "CALLGRID_ADVERTISE")]
+    pub advertise: Option<String>,
+
     /// Multiplies every call timer (ring, hunt, park ring-back): 0.01 makes a
     /// 300 s park timeout ring back after 3 s. For tests and demos; the
     /// validation ranges stay as specified.

@@ -11,6 +11,7 @@
 pub mod actors;
 pub mod api;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod consensus;
 pub mod hub;

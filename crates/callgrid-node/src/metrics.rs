@@ -27,7 +27,9 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
         // A count of entries, not seconds: powers of two up to a large batch.
         .set_buckets_for_metric(
             Matcher::Full("callgrid_raft_append_batch_entries".into()),
-            &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0],
+            &[
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+            ],
         )?
         .install_recorder()?;
     describe();
@@ -35,29 +37,68 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
 }
 
 fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_counter!("callgrid_grpc_requests_total", "gRPC requests by method and status code");
-    describe_histogram!("callgrid_grpc_request_duration_seconds", Unit::Seconds, "gRPC request latency by method");
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "callgrid_grpc_requests_total",
+        "gRPC requests by method and status code"
+    );
+    describe_histogram!(
+        "callgrid_grpc_request_duration_seconds",
+        Unit::Seconds,
+        "gRPC request latency by method"
+    );
     describe_counter!("callgrid_pickups_total", "Pickups by kind and outcome");
     describe_counter!("callgrid_answers_total", "Answers by outcome");
     describe_counter!("callgrid_parks_total", "Parks by outcome");
     describe_counter!("callgrid_retrieves_total", "Retrieves by outcome");
     describe_counter!("callgrid_dials_total", "Dials by outcome");
-    describe_counter!("callgrid_ring_backs_total", "Parked calls rung back to their parker");
+    describe_counter!(
+        "callgrid_ring_backs_total",
+        "Parked calls rung back to their parker"
+    );
     describe_gauge!("callgrid_calls", "Calls by state");
     describe_gauge!("callgrid_parked_calls", "Calls now parked");
     describe_gauge!("callgrid_actors", "Owner actors running, by kind");
     describe_gauge!("callgrid_raft_term", "Current Raft term");
     describe_gauge!("callgrid_raft_leader", "Current Raft leader id (0: none)");
-    describe_gauge!("callgrid_raft_is_leader", "1 if this node is the Raft leader");
-    describe_gauge!("callgrid_raft_last_log_index", "Highest log index in this node's log");
-    describe_gauge!("callgrid_raft_applied_index", "Highest log index applied here");
-    describe_gauge!("callgrid_raft_apply_lag", "Logged but not yet applied entries");
-    describe_histogram!("callgrid_raft_proposal_duration_seconds", Unit::Seconds, "Time from proposal to applied, by command");
-    describe_histogram!("callgrid_storage_flush_seconds", Unit::Seconds, "sled flush latency for log appends");
-    describe_histogram!("callgrid_raft_append_batch_entries", "Entries per log append");
-    describe_gauge!("callgrid_park_codes_in_use", "Park codes in a park policy's range now taken, by tenant and policy");
-    describe_gauge!("callgrid_park_codes_capacity", "Park codes in a park policy's range, by tenant and policy");
+    describe_gauge!(
+        "callgrid_raft_is_leader",
+        "1 if this node is the Raft leader"
+    );
+    describe_gauge!(
+        "callgrid_raft_last_log_index",
+        "Highest log index in this node's log"
+    );
+    describe_gauge!(
+        "callgrid_raft_applied_index",
+        "Highest log index applied here"
+    );
+    describe_gauge!(
+        "callgrid_raft_apply_lag",
+        "Logged but not yet applied entries"
+    );
+    describe_histogram!(
+        "callgrid_raft_proposal_duration_seconds",
+        Unit::Seconds,
+        "Time from proposal to applied, by command"
+    );
+    describe_histogram!(
+        "callgrid_storage_flush_seconds",
+        Unit::Seconds,
+        "sled flush latency for log appends"
+    );
+    describe_histogram!(
+        "callgrid_raft_append_batch_entries",
+        "Entries per log append"
+    );
+    describe_gauge!(
+        "callgrid_park_codes_in_use",
+        "Park codes in a park policy's range now taken, by tenant and policy"
+    );
+    describe_gauge!(
+        "callgrid_park_codes_capacity",
+        "Park codes in a park policy's range, by tenant and policy"
+    );
 }
 
 /// Serves `/metrics` on `listener` until `shutdown` flips.
@@ -101,8 +142,13 @@ pub async fn sample(
         let applied = m.last_applied.map(|l| l.index).unwrap_or(0);
         metrics::gauge!("callgrid_raft_term").set(m.current_term as f64);
         metrics::gauge!("callgrid_raft_leader").set(m.current_leader.unwrap_or(0) as f64);
-        metrics::gauge!("callgrid_raft_is_leader")
-            .set(if m.current_leader == Some(consensus.node_id) { 1.0 } else { 0.0 });
+        metrics::gauge!("callgrid_raft_is_leader").set(
+            if m.current_leader == Some(consensus.node_id) {
+                1.0
+            } else {
+                0.0
+            },
+        );
         metrics::gauge!("callgrid_raft_last_log_index").set(committed as f64);
         metrics::gauge!("callgrid_raft_applied_index").set(applied as f64);
         metrics::gauge!("callgrid_raft_apply_lag").set(committed.saturating_sub(applied) as f64);
@@ -137,7 +183,10 @@ pub async fn sample(
 /// parked call whose code falls in it, whatever policy parked it.
 /// Returns the series set now; those of deleted policies (in `before` but
 /// gone) are zeroed, since the exporter cannot remove a series.
-fn sample_park_codes(consensus: &Consensus, before: BTreeSet<(String, String)>) -> BTreeSet<(String, String)> {
+fn sample_park_codes(
+    consensus: &Consensus,
+    before: BTreeSet<(String, String)>,
+) -> BTreeSet<(String, String)> {
     let ranges = consensus.read(|sb| {
         let mut ranges = Vec::new();
         for (tenant, t) in sb.tenants() {

@@ -1,14 +1,13 @@
 //! Starting, serving and stopping one node.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use callgrid_model::{Command, Event};
-use callgrid_proto::v1;
-use callgrid_raft::{AppliedEvents, CallgridRaft, NoNetwork};
+use callgrid_proto::{internal, v1};
+use callgrid_raft::{AppliedEvents, CallgridRaft};
 use openraft::BasicNode;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -17,6 +16,7 @@ use tonic::transport::Server;
 
 use crate::actors::{Owners, home_of_call};
 use crate::api::Api;
+use crate::cluster::{PeerNetwork, PeerService, Peers, Router, run_shard_keeper};
 use crate::config::ServeArgs;
 use crate::consensus::Consensus;
 use crate::hub::Hub;
@@ -25,7 +25,7 @@ use crate::hub::Hub;
 #[derive(Clone)]
 pub struct Node {
     pub consensus: Consensus,
-    pub owners: Owners,
+    pub router: Router,
     pub hub: Hub,
     pub shutdown: watch::Receiver<bool>,
 }
@@ -42,6 +42,7 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
         .with_context(|| format!("--metrics {}: cannot bind", args.metrics))?;
     let grpc_addr = grpc.local_addr()?;
     let metrics_addr = metrics_listener.local_addr()?;
+    let advertise = args.advertise.clone().unwrap_or_else(|| grpc_addr.to_string());
     let prometheus = crate::metrics::install_recorder()?;
 
     std::fs::create_dir_all(&args.data_dir)
@@ -49,31 +50,32 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
     let db = callgrid_raft::open_db(&args.data_dir)?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (log_store, state_machine, state) = callgrid_raft::open(&db, events_tx)?;
+    let peers = Peers::default();
     let raft = CallgridRaft::new(
         args.node_id,
         Arc::new(callgrid_raft::raft_config()),
-        NoNetwork,
+        PeerNetwork { peers: peers.clone() },
         log_store,
         state_machine,
     )
     .await?;
-    bootstrap(&raft, args.node_id, grpc_addr).await?;
 
     let (shutdown_tx, shutdown) = watch::channel(false);
     let consensus = Consensus {
         raft: raft.clone(),
         state: state.clone(),
         node_id: args.node_id,
+        peers: peers.clone(),
     };
     let owners = Owners::new(consensus.clone());
+    let router = Router { consensus: consensus.clone(), owners: owners.clone(), peers: peers.clone() };
     let hub = Hub::default();
-    let node = Node {
-        consensus: consensus.clone(),
-        owners: owners.clone(),
-        hub: hub.clone(),
-        shutdown: shutdown.clone(),
-    };
+    let node = Node { consensus: consensus.clone(), router: router.clone(), hub: hub.clone(), shutdown: shutdown.clone() };
     let dispatcher = tokio::spawn(dispatch(events_rx, owners.clone(), hub, consensus.clone()));
+
+    // Serve before joining: the leader replicates to us while adding us.
+    let server = tokio::spawn(serve_grpc(node, grpc, shutdown.clone()));
+    bootstrap(&raft, &peers, &args, &advertise).await?;
 
     if consensus.read(|sb| sb.timer_scale_ppm()) != timer_scale_ppm {
         consensus
@@ -82,6 +84,7 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
     }
     resume_timers(&consensus, &owners).await;
 
+    let keeper = tokio::spawn(run_shard_keeper(router, shutdown.clone()));
     let metrics_task = tokio::spawn(crate::metrics::serve(metrics_listener, prometheus.clone(), shutdown.clone()));
     let sampler = tokio::spawn(crate::metrics::sample(consensus.clone(), owners.clone(), prometheus, shutdown.clone()));
 
@@ -89,25 +92,26 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
         node = args.node_id,
         grpc = %grpc_addr,
         metrics = %metrics_addr,
+        advertise = %advertise,
         data_dir = %args.data_dir.display(),
         timer_scale = args.timer_scale,
         "callgrid serving (plaintext gRPC: development mode)"
     );
 
-    let serve = serve_grpc(node, grpc, shutdown.clone());
-    let mut serve = std::pin::pin!(serve);
+    let mut server = server;
     tokio::select! {
-        result = &mut serve => result?,
+        result = &mut server => result??,
         () = stop => {
             tracing::info!("stopping: no new requests; ending streams");
             let _ = shutdown_tx.send(true);
-            serve.await?;
+            server.await??;
         }
     }
     let _ = shutdown_tx.send(true);
     raft.shutdown().await.context("raft shutdown")?;
     state.stores_closed().await;
     dispatcher.abort();
+    let _ = keeper.await;
     let _ = metrics_task.await;
     let _ = sampler.await;
     db.flush_async().await.context("final flush")?;
@@ -116,22 +120,30 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
     Ok(())
 }
 
-/// Makes this node a one-voter cluster the first time its data directory is
-/// used, then waits until it leads.
-async fn bootstrap(raft: &CallgridRaft, node_id: u64, addr: SocketAddr) -> anyhow::Result<()> {
+/// The first time a data directory is used: start a one-voter cluster, or
+/// join the one at `--join`. Then wait until some node leads.
+async fn bootstrap(raft: &CallgridRaft, peers: &Peers, args: &ServeArgs, advertise: &str) -> anyhow::Result<()> {
     if !raft.is_initialized().await? {
-        let members = BTreeMap::from([(node_id, BasicNode { addr: addr.to_string() })]);
-        raft.initialize(members).await?;
-        tracing::info!(node = node_id, "initialized a new single-node cluster");
+        match &args.join {
+            None => {
+                let members = BTreeMap::from([(args.node_id, BasicNode { addr: advertise.to_owned() })]);
+                raft.initialize(members).await?;
+                tracing::info!(node = args.node_id, "initialized a new single-node cluster");
+            }
+            Some(seed) => {
+                crate::cluster::join(peers, seed, args.node_id, advertise, Duration::from_secs(120)).await?;
+            }
+        }
     }
-    raft.wait(Some(Duration::from_secs(30)))
-        .current_leader(node_id, "this node leads its single-voter cluster")
+    let mut metrics = raft.metrics();
+    tokio::time::timeout(Duration::from_secs(60), metrics.wait_for(|m| m.current_leader.is_some()))
         .await
-        .context("no leader within 30 s")?;
+        .context("no leader within 60 s")?
+        .context("raft stopped while waiting for a leader")?;
     Ok(())
 }
 
-/// Re-arms every pending call timer from the replicated state.
+/// Re-arms every pending call timer this node owns, from replicated state.
 async fn resume_timers(consensus: &Consensus, owners: &Owners) {
     let pending = consensus.read(|sb| {
         sb.pending_deadlines()
@@ -140,7 +152,7 @@ async fn resume_timers(consensus: &Consensus, owners: &Owners) {
             .collect::<Vec<_>>()
     });
     if !pending.is_empty() {
-        tracing::info!(timers = pending.len(), "resuming call timers");
+        tracing::debug!(timers = pending.len(), "arming call timers");
     }
     for (key, call, at) in pending {
         owners.arm(&key, call, at).await;
@@ -148,13 +160,8 @@ async fn resume_timers(consensus: &Consensus, owners: &Owners) {
 }
 
 /// Routes what the state machine applied: timers to their owners, lamps
-/// and notices to presence streams.
-async fn dispatch(
-    mut applied: mpsc::UnboundedReceiver<AppliedEvents>,
-    owners: Owners,
-    hub: Hub,
-    consensus: Consensus,
-) {
+/// and notices to presence streams; a moved shard map re-arms timers.
+async fn dispatch(mut applied: mpsc::UnboundedReceiver<AppliedEvents>, owners: Owners, hub: Hub, consensus: Consensus) {
     while let Some(AppliedEvents { index, events }) = applied.recv().await {
         for event in events {
             match event {
@@ -162,6 +169,10 @@ async fn dispatch(
                     if let Some(key) = consensus.read(|sb| home_of_call(sb, call)) {
                         owners.arm(&key, call, at_ms).await;
                     }
+                }
+                Event::ShardsMoved { epoch } => {
+                    tracing::info!(epoch, owned = consensus.read(|sb| sb.shard_map().owned_by(consensus.node_id)), "shard map applied");
+                    resume_timers(&consensus, &owners).await;
                 }
                 Event::Notice { ref tenant, ref notice, .. } => {
                     if matches!(notice, callgrid_model::Notice::ParkRingBack { .. }) {
@@ -181,6 +192,7 @@ async fn dispatch(
 
 async fn serve_grpc(node: Node, listener: TcpListener, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
+    let peer = PeerService { router: node.router.clone() };
     let api = Api::new(node);
     health.set_serving::<v1::directory_server::DirectoryServer<Api>>().await;
     health.set_serving::<v1::calls_server::CallsServer<Api>>().await;
@@ -195,6 +207,7 @@ async fn serve_grpc(node: Node, listener: TcpListener, mut shutdown: watch::Rece
     Server::builder()
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(internal::peer_server::PeerServer::new(peer).max_decoding_message_size(256 << 20))
         .add_service(v1::directory_server::DirectoryServer::new(api.clone()))
         .add_service(v1::calls_server::CallsServer::new(api.clone()))
         .add_service(v1::pickup_server::PickupServer::new(api.clone()))

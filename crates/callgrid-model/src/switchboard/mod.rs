@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Applied, Call, CallGroup, CallId, Command, Extension, ExtensionRecord, LampState, ParkCode,
-    ParkPolicy, PolicyName, Response, TenantConfig, TenantId,
+    ParkPolicy, PolicyName, Response, ShardMap, TenantConfig, TenantId,
 };
 
 /// How long after a call is answered a late pickup is told
@@ -40,6 +40,7 @@ pub struct Switchboard {
     timer_scale_ppm: u32,
     /// Ended calls, oldest first, for pruning.
     ended: VecDeque<(u64, CallId)>,
+    shard_map: ShardMap,
 }
 
 /// How a park code was last released, so that a late retrieve learns why
@@ -99,6 +100,13 @@ impl Switchboard {
             Command::Noop => Response::Done,
             Command::SetTimerScale { parts_per_million } => {
                 self.timer_scale_ppm = *parts_per_million;
+                Response::Done
+            }
+            Command::SetShardMap { map } => {
+                if map.epoch == self.shard_map.epoch + 1 && map.owners.len() == crate::SHARD_COUNT as usize {
+                    self.shard_map = map.clone();
+                    events.push(crate::Event::ShardsMoved { epoch: map.epoch });
+                }
                 Response::Done
             }
             Command::PutTenant { .. }
@@ -161,6 +169,11 @@ impl Switchboard {
             }
         };
         Applied { response, events }
+    }
+
+    /// The shard map now in force.
+    pub fn shard_map(&self) -> &ShardMap {
+        &self.shard_map
     }
 
     pub fn tenant(&self, id: &TenantId) -> Option<&Tenant> {

@@ -13,4 +13,4 @@ mod routing;
 
 pub use owner::{OwnerActor, OwnerMsg};
 pub use registry::Owners;
-pub use routing::{OwnerKey, home_of_call, owner_of};
+pub use routing::{OwnerKey, home_of_call, is_local, owner_of};

@@ -79,7 +79,12 @@ impl Actor for OwnerActor {
                 }
             }
             OwnerMsg::Fire { call, at_ms } => {
-                if state.armed.get(&call) == Some(&at_ms) {
+                let me = state.consensus.node_id;
+                let still_mine = state.consensus.read(|sb| super::is_local(&state.key, sb, me));
+                if state.armed.get(&call) == Some(&at_ms) && !still_mine {
+                    // The shard moved; its new owner re-armed this timer.
+                    state.armed.remove(&call);
+                } else if state.armed.get(&call) == Some(&at_ms) {
                     state.armed.remove(&call);
                     // Never tick before the deadline, whatever this clock says.
                     let tick = Command::Tick {

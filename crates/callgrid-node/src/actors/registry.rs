@@ -9,7 +9,7 @@ use ractor::{Actor, ActorRef, ActorStatus};
 
 use crate::consensus::{Consensus, ProposeError};
 
-use super::{OwnerActor, OwnerKey, OwnerMsg, owner_of};
+use super::{OwnerActor, OwnerKey, OwnerMsg, is_local};
 
 /// How long a request waits for its owner's decision before it reports the
 /// outcome as unknown (the decision may still commit).
@@ -59,13 +59,10 @@ impl Owners {
         }
     }
 
-    /// Decides `cmd` through the actor that owns it, or straight through
-    /// Raft for directory writes.
-    pub async fn decide(&self, cmd: Command) -> Result<Response, ProposeError> {
-        let key = self.consensus.read(|sb| owner_of(&cmd, sb));
-        let Some(key) = key else {
-            return self.consensus.propose(cmd).await;
-        };
+    /// Decides `cmd` through this node's actor for `key`, after every
+    /// decision queued there before it.
+    pub async fn decide_local(&self, key: &OwnerKey, cmd: Command) -> Result<Response, ProposeError> {
+        let key = key.clone();
         let actor = self.actor(&key).await?;
         match actor.call(|reply| OwnerMsg::Decide { cmd, reply }, Some(DECIDE_TIMEOUT)).await {
             Ok(ractor::rpc::CallResult::Success(outcome)) => outcome,
@@ -74,8 +71,12 @@ impl Owners {
         }
     }
 
-    /// Arms `call`'s timer on its owner.
+    /// Arms `call`'s timer on its owner, if that owner lives on this node.
     pub async fn arm(&self, key: &OwnerKey, call: CallId, at_ms: u64) {
+        let me = self.consensus.node_id;
+        if !self.consensus.read(|sb| is_local(key, sb, me)) {
+            return;
+        }
         match self.actor(key).await {
             Ok(actor) => {
                 let _ = actor.cast(OwnerMsg::Arm { call, at_ms });

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-use callgrid_model::{CallId, CallState, Command, Dialed, Extension, PickupKind, Switchboard, TenantId};
+use callgrid_model::{
+    CallId, CallState, Command, Dialed, Extension, PickupKind, Switchboard, TenantId, shard_of,
+};
 
 /// The owner of a piece of call-control state, and so of an actor.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -96,4 +98,11 @@ pub fn owner_of(cmd: &Command, sb: &Switchboard) -> Option<OwnerKey> {
         }),
         _ => None,
     }
+}
+
+/// True if this node (`me`) owns `key` under the applied shard map (or no
+/// map has been assigned yet, as on a fresh single node).
+pub fn is_local(key: &OwnerKey, sb: &Switchboard, me: u64) -> bool {
+    let map = sb.shard_map();
+    map.epoch == 0 || map.owner(shard_of(&key.to_string())).is_none_or(|owner| owner == me)
 }

@@ -49,7 +49,7 @@ impl Api {
         if let Some(tenant) = cmd.tenant() {
             self.existing_tenant(tenant.as_str())?;
         }
-        self.node.owners.decide(cmd).await.map_err(unavailable)
+        self.node.router.decide(cmd).await.map_err(unavailable)
     }
 
     /// Commits a directory write; a refusal is a status naming the field.
@@ -58,7 +58,7 @@ impl Api {
     /// refusal is the request's (`group.members[0].extension`).
     async fn write(&self, cmd: Result<Command, ValidationError>, record: Option<&str>) -> Result<(), Status> {
         let cmd = cmd.map_err(|e| convert::invalid_argument(&e))?;
-        match self.node.owners.decide(cmd).await.map_err(unavailable)? {
+        match self.node.router.decide(cmd).await.map_err(unavailable)? {
             Response::Directory(Ok(())) => Ok(()),
             Response::Directory(Err(e)) => Err(convert::directory_status(&in_record(e, record))),
             other => Err(unexpected(other)),

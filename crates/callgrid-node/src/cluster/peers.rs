@@ -1,0 +1,34 @@
+//! Connections to the other nodes, by address.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use callgrid_proto::internal::peer_client::PeerClient;
+use tonic::transport::{Channel, Endpoint};
+
+/// Lazily connected channels to peers, shared by every user on this node.
+#[derive(Clone, Default)]
+pub struct Peers {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl Peers {
+    /// A client for the node at `addr` (`host:port`). Connecting happens on
+    /// first use and again after failures; an unreachable peer fails fast.
+    pub fn client(&self, addr: &str) -> Result<PeerClient<Channel>, tonic::Status> {
+        let mut channels = self.channels.lock().expect("peers lock poisoned");
+        if let Some(ch) = channels.get(addr) {
+            return Ok(PeerClient::new(ch.clone()));
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| tonic::Status::invalid_argument(format!("peer address {addr}: {e}")))?
+            .connect_timeout(Duration::from_millis(500))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(5))
+            .keep_alive_timeout(Duration::from_secs(2));
+        let channel = endpoint.connect_lazy();
+        channels.insert(addr.to_owned(), channel.clone());
+        Ok(PeerClient::new(channel))
+    }
+}

@@ -1,0 +1,89 @@
+//! The `Peer` gRPC service: what this node answers other nodes.
+
+use callgrid_model::Command;
+use callgrid_proto::internal::{
+    DecideRequest, JoinRequest, JoinResponse, Payload, PingRequest, PingResponse, peer_server::Peer,
+};
+use callgrid_raft::{AppendEntriesRequest, ClientWriteError, InstallSnapshotRequest, RaftError, VoteRequest};
+use tonic::{Request, Response, Status};
+
+use super::membership::add_node;
+use super::shards::{Router, encode_reply};
+use super::wire::{ProposeReply, decode, encode};
+
+/// Serves Raft traffic, forwarded proposals, routed decisions and joins.
+#[derive(Clone)]
+pub struct PeerService {
+    pub router: Router,
+}
+
+impl PeerService {
+    fn raft(&self) -> &callgrid_raft::CallgridRaft {
+        &self.router.consensus.raft
+    }
+}
+
+#[tonic::async_trait]
+impl Peer for PeerService {
+    async fn append_entries(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let rpc: AppendEntriesRequest = decode(&request.get_ref().data)?;
+        encode(&self.raft().append_entries(rpc).await).map(Response::new)
+    }
+
+    async fn vote(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let rpc: VoteRequest = decode(&request.get_ref().data)?;
+        encode(&self.raft().vote(rpc).await).map(Response::new)
+    }
+
+    async fn install_snapshot(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let rpc: InstallSnapshotRequest = decode(&request.get_ref().data)?;
+        encode(&self.raft().install_snapshot(rpc).await).map(Response::new)
+    }
+
+    async fn propose(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let cmd: Command = decode(&request.get_ref().data)?;
+        let reply = match self.raft().client_write(cmd).await {
+            Ok(written) => ProposeReply::Committed(written.data, written.log_id.index),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => ProposeReply::NotLeader(f.leader_id),
+            Err(e) => ProposeReply::Failed(e.to_string()),
+        };
+        encode(&reply).map(Response::new)
+    }
+
+    async fn decide(&self, request: Request<DecideRequest>) -> Result<Response<Payload>, Status> {
+        let r = request.into_inner();
+        let cmd: Command = decode(&r.command)?;
+        let reply = self.router.decide_as_owner(r.shard_epoch, cmd).await;
+        encode_reply(&reply).map(Response::new)
+    }
+
+    async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        let r = request.into_inner();
+        let metrics = self.raft().metrics().borrow().clone();
+        let me = self.router.consensus.node_id;
+        let reply = match metrics.current_leader {
+            Some(leader) if leader == me => match add_node(self.raft(), r.node_id, &r.addr).await {
+                Ok(()) => JoinResponse { accepted: true, reason: String::new() },
+                Err(reason) => JoinResponse { accepted: false, reason },
+            },
+            Some(leader) => {
+                let addr = metrics.membership_config.membership().get_node(&leader).map(|n| n.addr.clone());
+                match addr {
+                    Some(addr) => self.router.peers.client(&addr)?.join(r).await?.into_inner(),
+                    None => JoinResponse { accepted: false, reason: format!("leader {leader} has no address") },
+                }
+            }
+            None => JoinResponse { accepted: false, reason: "no leader yet".into() },
+        };
+        Ok(Response::new(reply))
+    }
+
+    async fn ping(&self, _request: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
+        let c = &self.router.consensus;
+        Ok(Response::new(PingResponse {
+            node_id: c.node_id,
+            applied_index: c.state.last_applied().unwrap_or(0),
+            shard_epoch: c.read(|sb| sb.shard_map().epoch),
+        }))
+    }
+}
