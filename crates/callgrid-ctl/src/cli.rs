@@ -377,8 +377,20 @@ pub enum PickupCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ClusterCommand {
-    /// Leader, term, log progress and members, as the node sees them.
+    /// Leader, term, log progress, shard epoch and members, as the node sees them.
     Status,
+    /// Add a started node (its own --node-id and data directory) to the cluster.
+    Add {
+        /// The new node's Raft id.
+        node_id: u64,
+        /// Where the other nodes reach it (host:port).
+        addr: String,
+    },
+    /// Hand a node's shards to the others, then remove it from the cluster.
+    Remove {
+        /// The node's Raft id.
+        node_id: u64,
+    },
 }
 
 #[cfg(test)]

@@ -31,6 +31,15 @@ impl Output {
             println!("{}", item.text());
         }
     }
+
+    /// Prints the acknowledgement of a request whose response carries nothing.
+    pub fn note(&self, message: &str) {
+        if self.json {
+            println!("{}", serde_json::json!({ "ok": true, "message": message }));
+        } else {
+            println!("{message}");
+        }
+    }
 }
 
 /// A response printed with some words of context the response itself lacks

@@ -69,7 +69,10 @@ impl SharedState {
     /// a snapshot of the state to the events that follow it.
     pub fn read_indexed<R>(&self, f: impl FnOnce(&Switchboard, u64) -> R) -> R {
         let state = self.read_state();
-        f(&state.switchboard, state.last_applied.map_or(0, |id| id.index))
+        f(
+            &state.switchboard,
+            state.last_applied.map_or(0, |id| id.index),
+        )
     }
 
     /// Index of the last log entry applied here, if any.

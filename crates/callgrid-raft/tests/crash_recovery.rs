@@ -49,31 +49,33 @@ async fn acknowledged_writes_survive_sigkill() {
         .spawn()
         .expect("spawn child node");
 
-    // Keep reading the child's stdout until it is dead: a closed pipe would
+    // Kill from the reading thread the moment the last ack arrives, and
+    // hold the child's stdout open until it is dead: a closed pipe would
     // make its next println panic, and a panicking child unwinds and flushes
     // sled on drop, which is exactly the clean exit this test must avoid.
     let stdout = child.stdout.take().expect("piped stdout");
     let (last_acked, child_output) = tokio::task::spawn_blocking(move || {
         let mut lines = BufReader::new(stdout).lines();
         let mut acks = 0;
-        loop {
-            let line = lines
-                .next()
-                .expect("child exited before acknowledging writes");
-            let line = line.expect("read child stdout");
+        let last_acked = loop {
+            let Some(Ok(line)) = lines.next() else {
+                break None;
+            };
             if let Some(index) = line.strip_prefix("ACKED ") {
                 acks += 1;
                 if acks == KILL_AFTER_ACKS {
-                    child.kill().expect("SIGKILL child");
-                    child.wait().expect("reap child");
-                    return (index.parse::<u64>().expect("acked index"), lines);
+                    break Some(index.parse::<u64>().expect("acked index"));
                 }
             }
-        }
+        };
+        child.kill().expect("SIGKILL child");
+        child.wait().expect("reap child");
+        (last_acked, lines)
     })
     .await
     .expect("read child output");
     drop(child_output);
+    let last_acked = last_acked.expect("child acknowledged writes before dying");
 
     let node = TestNode::start(dir.path()).await;
     node.raft

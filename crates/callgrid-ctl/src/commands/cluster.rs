@@ -1,4 +1,4 @@
-//! `cluster status`: the Cluster service.
+//! `cluster status|add|remove`: the Cluster service.
 
 use callgrid_proto::v1::{self, cluster_client::ClusterClient};
 
@@ -13,6 +13,18 @@ pub async fn cluster(ctx: &Ctx, cmd: ClusterCommand) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             ctx.out.show(&r);
+        }
+        ClusterCommand::Add { node_id, addr } => {
+            ClusterClient::new(ctx.channel.clone())
+                .add_node(v1::AddNodeRequest { node_id, addr: addr.clone() })
+                .await?;
+            ctx.out.note(&format!("node {node_id} at {addr} added"));
+        }
+        ClusterCommand::Remove { node_id } => {
+            ClusterClient::new(ctx.channel.clone())
+                .remove_node(v1::RemoveNodeRequest { node_id })
+                .await?;
+            ctx.out.note(&format!("node {node_id} removed"));
         }
     }
     Ok(())

@@ -15,16 +15,17 @@ impl Render for v1::StatusResponse {
             .iter()
             .map(|m| {
                 let role = if m.voter { "voter" } else { "learner" };
-                format!("{}@{} ({role})", m.node_id, m.addr)
+                format!("{}@{} ({role}, {} shards)", m.node_id, m.addr, m.shards)
             })
             .collect();
         format!(
-            "node {} ({}), leader {leader}, term {}, commit {}, applied {}; members: {}",
+            "node {} ({}), leader {leader}, term {}, commit {}, applied {}, shard epoch {}; members: {}",
             self.node_id,
             self.state,
             self.term,
             self.commit_index,
             self.applied_index,
+            self.shard_epoch,
             members.join(", ")
         )
     }
@@ -40,7 +41,9 @@ impl Render for v1::StatusResponse {
                 "node_id": m.node_id,
                 "addr": m.addr,
                 "voter": m.voter,
+                "shards": m.shards,
             })).collect::<Vec<_>>(),
+            "shard_epoch": self.shard_epoch,
             "state": self.state,
         })
     }

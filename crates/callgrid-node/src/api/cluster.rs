@@ -1,20 +1,41 @@
-//! `callgrid.v1.Cluster`: what this node knows of the cluster.
+//! `callgrid.v1.Cluster`: what this node knows of the cluster, and
+//! adding and removing nodes.
 
-use callgrid_proto::v1::{self, cluster_server::Cluster};
+use callgrid_proto::internal::JoinRequest;
+use callgrid_proto::v1::{self, cluster_client::ClusterClient, cluster_server::Cluster};
 use tonic::{Request, Response, Status};
 
 use super::{Api, handle};
+use crate::cluster::{add_node, remove_node};
+
+impl Api {
+    /// The leader's address, if another node leads.
+    fn leader_addr(&self) -> Result<Option<String>, Status> {
+        let m = self.node.consensus.raft.metrics().borrow().clone();
+        match m.current_leader {
+            None => Err(Status::unavailable("no leader: retry when the cluster has elected one")),
+            Some(l) if l == self.node.consensus.node_id => Ok(None),
+            Some(l) => Ok(m.membership_config.membership().get_node(&l).map(|n| n.addr.clone())),
+        }
+    }
+}
 
 #[tonic::async_trait]
 impl Cluster for Api {
     async fn status(&self, _request: Request<v1::StatusRequest>) -> Result<Response<v1::StatusResponse>, Status> {
         handle!("Cluster/Status", {
             let m = self.node.consensus.raft.metrics().borrow().clone();
+            let map = self.node.consensus.read(|sb| sb.shard_map().clone());
             let config = m.membership_config.membership();
             let voters: Vec<u64> = config.voter_ids().collect();
             let membership = config
                 .nodes()
-                .map(|(id, node)| v1::ClusterMember { node_id: *id, addr: node.addr.clone(), voter: voters.contains(id) })
+                .map(|(id, node)| v1::ClusterMember {
+                    node_id: *id,
+                    addr: node.addr.clone(),
+                    voter: voters.contains(id),
+                    shards: map.owned_by(*id) as u32,
+                })
                 .collect();
             Ok(v1::StatusResponse {
                 node_id: m.id,
@@ -24,7 +45,60 @@ impl Cluster for Api {
                 applied_index: m.last_applied.map(|l| l.index).unwrap_or(0),
                 membership,
                 state: format!("{:?}", m.state),
+                shard_epoch: map.epoch,
             })
+        })
+    }
+
+    async fn add_node(&self, request: Request<v1::AddNodeRequest>) -> Result<Response<v1::AddNodeResponse>, Status> {
+        handle!("Cluster/AddNode", {
+            let r = request.into_inner();
+            if r.node_id == 0 || r.addr.is_empty() {
+                return Err(Status::invalid_argument("node_id and addr: both are required (node_id above 0)"));
+            }
+            match self.leader_addr()? {
+                None => add_node(&self.node.consensus.raft, r.node_id, &r.addr).await.map_err(Status::unavailable)?,
+                Some(leader) => {
+                    let reply = self
+                        .node
+                        .consensus
+                        .peers
+                        .client(&leader)?
+                        .join(JoinRequest { node_id: r.node_id, addr: r.addr })
+                        .await?
+                        .into_inner();
+                    if !reply.accepted {
+                        return Err(Status::unavailable(format!("node not added: {}", reply.reason)));
+                    }
+                }
+            }
+            Ok(v1::AddNodeResponse {})
+        })
+    }
+
+    async fn remove_node(&self, request: Request<v1::RemoveNodeRequest>) -> Result<Response<v1::RemoveNodeResponse>, Status> {
+        handle!("Cluster/RemoveNode", {
+            let r = request.into_inner();
+            if let Some(addr) = self.leader_addr()? {
+                let channel = self.node.consensus.peers.channel(&addr)?;
+                ClusterClient::new(channel).remove_node(r).await?;
+                return Ok(v1::RemoveNodeResponse {});
+            }
+            let consensus = &self.node.consensus;
+            let members: Vec<u64> = consensus.raft.metrics().borrow().membership_config.membership().nodes().map(|(id, _)| *id).collect();
+            if !members.contains(&r.node_id) {
+                return Err(Status::not_found(format!("node_id: {} is not a member", r.node_id)));
+            }
+            // Hand its shards off first, so nothing it owned is left ownerless.
+            let rest: Vec<u64> = members.into_iter().filter(|id| *id != r.node_id).collect();
+            if let Some(map) = consensus.read(|sb| sb.shard_map().rebalanced(&rest)) {
+                consensus
+                    .propose(callgrid_model::Command::SetShardMap { map })
+                    .await
+                    .map_err(|e| Status::unavailable(e.to_string()))?;
+            }
+            remove_node(&consensus.raft, r.node_id).await.map_err(Status::failed_precondition)?;
+            Ok(v1::RemoveNodeResponse {})
         })
     }
 }

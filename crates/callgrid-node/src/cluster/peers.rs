@@ -17,9 +17,14 @@ impl Peers {
     /// A client for the node at `addr` (`host:port`). Connecting happens on
     /// first use and again after failures; an unreachable peer fails fast.
     pub fn client(&self, addr: &str) -> Result<PeerClient<Channel>, tonic::Status> {
+        self.channel(addr).map(PeerClient::new)
+    }
+
+    /// The channel to the node at `addr`, for any of its services.
+    pub fn channel(&self, addr: &str) -> Result<Channel, tonic::Status> {
         let mut channels = self.channels.lock().expect("peers lock poisoned");
         if let Some(ch) = channels.get(addr) {
-            return Ok(PeerClient::new(ch.clone()));
+            return Ok(ch.clone());
         }
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| tonic::Status::invalid_argument(format!("peer address {addr}: {e}")))?
@@ -29,6 +34,6 @@ impl Peers {
             .keep_alive_timeout(Duration::from_secs(2));
         let channel = endpoint.connect_lazy();
         channels.insert(addr.to_owned(), channel.clone());
-        Ok(PeerClient::new(channel))
+        Ok(channel)
     }
 }
