@@ -48,9 +48,45 @@ pub struct ServeArgs {
     #[arg(long, env = "CALLGRID_TIMER_SCALE", default_value_t = 1.0)]
     pub timer_scale: f64,
 
+    /// Take a Raft snapshot (and compact the log) every this many entries.
+    #[arg(long, env = "CALLGRID_SNAPSHOT_EVERY", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..))]
+    pub snapshot_every: u64,
+
     /// Log format.
     #[arg(long, env = "CALLGRID_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// A TOML file holding any of these settings, plus `[[tokens]]`
+    /// (see deploy/callgrid.example.toml). Precedence, highest first:
+    /// flag, environment variable, this file, built-in default.
+    #[arg(long, env = "CALLGRID_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Validate the configuration, print the effective settings (and where
+    /// each came from) and exit: 0 if valid, 1 naming the bad key if not.
+    #[arg(long)]
+    pub check_config: bool,
+
+    /// TLS: this node's certificate chain (PEM). With `--tls-key`, the gRPC
+    /// port speaks only TLS. Without both: plaintext development mode.
+    #[arg(long, env = "CALLGRID_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS: the private key (PEM) of `--tls-cert`.
+    #[arg(long, env = "CALLGRID_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Mutual TLS between nodes: the cluster CA (PEM) that signs every
+    /// node's certificate. The node-to-node service then accepts only
+    /// callers presenting a certificate it signed, and this node presents
+    /// its own certificate to, and verifies, the nodes it calls.
+    #[arg(long, env = "CALLGRID_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Bearer tokens, from the config file's `[[tokens]]` only (secrets
+    /// stay off command lines). None: development mode, no authentication.
+    #[arg(skip)]
+    pub tokens: Vec<crate::auth::TokenConfig>,
 }
 
 impl ServeArgs {

@@ -10,6 +10,7 @@
 
 pub mod actors;
 pub mod api;
+pub mod auth;
 pub mod clock;
 pub mod cluster;
 pub mod config;
@@ -17,6 +18,8 @@ pub mod consensus;
 pub mod hub;
 pub mod metrics;
 pub mod node;
+pub mod settings;
+pub mod tls;
 
 pub use config::ServeArgs;
 pub use node::{Node, run};

@@ -1,6 +1,6 @@
 //! `callgrid`: the node binary.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use callgrid_node::config::{LogFormat, ServeArgs};
@@ -52,11 +52,25 @@ async fn stop_signal() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Serve(args) => {
-            init_logging(args.log_format);
-            callgrid_node::run(args, stop_signal()).await
+            // Flags and environment, then the config file under them.
+            let serve = matches.subcommand_matches("serve").expect("the serve subcommand matched");
+            let effective = match callgrid_node::settings::resolve(args, serve) {
+                Ok(effective) => effective,
+                Err(e) => {
+                    eprintln!("callgrid: invalid configuration: {e}");
+                    std::process::exit(1);
+                }
+            };
+            if effective.args.check_config {
+                print!("{}", effective.render());
+                return Ok(());
+            }
+            init_logging(effective.args.log_format);
+            callgrid_node::run(effective.args, stop_signal()).await
         }
     }
 }

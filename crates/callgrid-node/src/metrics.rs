@@ -91,6 +91,10 @@ fn describe() {
         "callgrid_raft_append_batch_entries",
         "Entries per log append"
     );
+    describe_counter!(
+        "callgrid_auth_refusals_total",
+        "Requests refused by the token check (or, for Peer, mutual TLS), by method and status code"
+    );
     describe_gauge!(
         "callgrid_park_codes_in_use",
         "Park codes in a park policy's range now taken, by tenant and policy"

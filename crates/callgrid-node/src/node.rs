@@ -12,7 +12,9 @@ use openraft::BasicNode;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
+use internal::peer_server::PeerServer;
 
 use crate::actors::{Owners, home_of_call};
 use crate::api::Api;
@@ -50,10 +52,11 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
     let db = callgrid_raft::open_db(&args.data_dir)?;
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (log_store, state_machine, state) = callgrid_raft::open(&db, events_tx)?;
-    let peers = Peers::default();
+    let security = crate::tls::Security::from_args(&args)?;
+    let peers = Peers::with_tls(security.peer.clone());
     let raft = CallgridRaft::new(
         args.node_id,
-        Arc::new(callgrid_raft::raft_config()),
+        Arc::new(callgrid_raft::raft_config_with(args.snapshot_every)),
         PeerNetwork { peers: peers.clone() },
         log_store,
         state_machine,
@@ -74,7 +77,7 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
     let dispatcher = tokio::spawn(dispatch(events_rx, owners.clone(), hub, consensus.clone()));
 
     // Serve before joining: the leader replicates to us while adding us.
-    let server = tokio::spawn(serve_grpc(node, grpc, shutdown.clone()));
+    let server = tokio::spawn(serve_grpc(node, grpc, security.clone(), shutdown.clone()));
     bootstrap(&raft, &peers, &args, &advertise).await?;
 
     if consensus.read(|sb| sb.timer_scale_ppm()) != timer_scale_ppm {
@@ -95,8 +98,10 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
         advertise = %advertise,
         data_dir = %args.data_dir.display(),
         timer_scale = args.timer_scale,
-        "callgrid serving (plaintext gRPC: development mode)"
+        "callgrid serving ({})",
+        security.mode()
     );
+    security.warn_if_weak();
 
     let mut server = server;
     tokio::select! {
@@ -190,10 +195,16 @@ async fn dispatch(mut applied: mpsc::UnboundedReceiver<AppliedEvents>, owners: O
     }
 }
 
-async fn serve_grpc(node: Node, listener: TcpListener, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn serve_grpc(
+    node: Node,
+    listener: TcpListener,
+    security: crate::tls::Security,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     let peer = PeerService { router: node.router.clone() };
-    let api = Api::new(node);
+    let node_id = node.consensus.node_id;
+    let api = crate::auth::Guarded::new(Api::new(node), security.auth.clone(), node_id);
     health.set_serving::<v1::directory_server::DirectoryServer<Api>>().await;
     health.set_serving::<v1::calls_server::CallsServer<Api>>().await;
     health.set_serving::<v1::pickup_server::PickupServer<Api>>().await;
@@ -204,10 +215,15 @@ async fn serve_grpc(node: Node, listener: TcpListener, mut shutdown: watch::Rece
         .register_encoded_file_descriptor_set(callgrid_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    Server::builder()
+    let mut server = Server::builder();
+    if let Some(tls) = security.server.clone() {
+        server = server.tls_config(tls).context("tls: cannot use the certificate and key")?;
+    }
+    let peer = PeerServer::new(peer).max_decoding_message_size(256 << 20);
+    server
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(internal::peer_server::PeerServer::new(peer).max_decoding_message_size(256 << 20))
+        .add_service(InterceptedService::new(peer, security.peer_check()))
         .add_service(v1::directory_server::DirectoryServer::new(api.clone()))
         .add_service(v1::calls_server::CallsServer::new(api.clone()))
         .add_service(v1::pickup_server::PickupServer::new(api.clone()))

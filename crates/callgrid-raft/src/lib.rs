@@ -77,14 +77,20 @@ pub fn open(
 /// entries behind it lets a briefly lagging follower catch up from the log
 /// instead of downloading a snapshot.
 pub fn raft_config() -> openraft::Config {
+    raft_config_with(10_000)
+}
+
+/// [`raft_config`] with a snapshot every `snapshot_every` applied entries
+/// (lower it to exercise snapshot catch-up; raise it to snapshot less).
+pub fn raft_config_with(snapshot_every: u64) -> openraft::Config {
     openraft::Config {
         cluster_name: "callgrid".to_string(),
         heartbeat_interval: 100,
         election_timeout_min: 300,
         election_timeout_max: 600,
         install_snapshot_timeout: 1_000,
-        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(10_000),
-        max_in_snapshot_log_to_keep: 1_000,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
+        max_in_snapshot_log_to_keep: (snapshot_every / 10).min(1_000),
         purge_batch_size: 256,
         ..Default::default()
     }

@@ -46,6 +46,7 @@ impl Cluster for Api {
                 membership,
                 state: format!("{:?}", m.state),
                 shard_epoch: map.epoch,
+                shard_owners: map.owners.clone(),
             })
         })
     }
@@ -78,10 +79,16 @@ impl Cluster for Api {
 
     async fn remove_node(&self, request: Request<v1::RemoveNodeRequest>) -> Result<Response<v1::RemoveNodeResponse>, Status> {
         handle!("Cluster/RemoveNode", {
+            // The leader checks the caller's token again: pass it on.
+            let token = request.metadata().get("authorization").cloned();
             let r = request.into_inner();
             if let Some(addr) = self.leader_addr()? {
                 let channel = self.node.consensus.peers.channel(&addr)?;
-                ClusterClient::new(channel).remove_node(r).await?;
+                let mut forwarded = Request::new(r);
+                if let Some(token) = token {
+                    forwarded.metadata_mut().insert("authorization", token);
+                }
+                ClusterClient::new(channel).remove_node(forwarded).await?;
                 return Ok(v1::RemoveNodeResponse {});
             }
             let consensus = &self.node.consensus;

@@ -1,0 +1,229 @@
+//! The command line: one subcommand per scenario, options shared by all.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
+
+/// Load driver for callgrid: race, park, blf and mix scenarios, each
+/// measured against a bare gRPC round trip and a bare Raft write taken in
+/// the same run.
+#[derive(Debug, Parser)]
+#[command(name = "callgrid-bench", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub scenario: Scenario,
+}
+
+/// Options every scenario takes.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct Common {
+    /// gRPC address of a running node (`127.0.0.1:7700` or
+    /// `http://127.0.0.1:7700`). Repeat for the nodes of a cluster; racers
+    /// and workers are spread over them.
+    #[arg(long = "target", global = true, value_name = "ADDR")]
+    pub targets: Vec<String>,
+
+    /// Start N local nodes instead (on 127.0.0.1, free ports, a temporary
+    /// data directory), using the `callgrid` binary next to this one. For
+    /// now N > 1 starts a single node: the cluster work is in progress.
+    #[arg(long, global = true, value_name = "N", conflicts_with = "targets")]
+    pub spawn: Option<usize>,
+
+    /// The `callgrid` binary for `--spawn` (default: next to this binary).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub node_bin: Option<PathBuf>,
+
+    /// `--timer-scale` passed to spawned nodes (0.01 makes a 300 s park
+    /// timeout 3 s). Keep it at 1 for race: it also shortens ring timeouts.
+    #[arg(long, global = true, default_value_t = 1.0)]
+    pub timer_scale: f64,
+
+    /// Tenants to create (`bench-0`, `bench-1`, ...); workers are spread
+    /// over them.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub tenants: u32,
+
+    /// Extensions per tenant. Default: just enough for the concurrency.
+    #[arg(long, global = true)]
+    pub extensions: Option<u32>,
+
+    /// Concurrent workers (for race: concurrent calls, each with its racers).
+    #[arg(long, global = true, default_value_t = 16)]
+    pub concurrency: usize,
+
+    /// How long to run the scenario (`10s`, `500ms`, `2m`, or seconds).
+    /// Default 10 s unless --ops is given.
+    #[arg(long, global = true, value_parser = parse_duration, conflicts_with = "ops")]
+    #[serde(serialize_with = "secs")]
+    pub duration: Option<Duration>,
+
+    /// How many operations to run instead (race: calls; park: park–retrieve
+    /// cycles; blf: lamp changes; mix: call lives).
+    #[arg(long, global = true)]
+    pub ops: Option<u64>,
+
+    /// How long to run each baseline.
+    #[arg(long, global = true, value_parser = parse_duration, default_value = "3s")]
+    #[serde(serialize_with = "secs_req")]
+    pub baseline_duration: Duration,
+
+    /// Skip the baselines (no ratios in the report).
+    #[arg(long, global = true)]
+    pub no_baselines: bool,
+
+    /// Skip the directory setup (the tenants and extensions already exist).
+    #[arg(long, global = true)]
+    pub skip_setup: bool,
+
+    /// gRPC connections per target (default: depends on the scenario).
+    #[arg(long, global = true)]
+    pub connections: Option<usize>,
+
+    /// Seed for the mix scenario's choices.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Write the full report as JSON to this file.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+}
+
+/// The scenarios.
+#[derive(Debug, Clone, Subcommand, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scenario {
+    /// A call rings; K racers on different connections (and nodes) pick it
+    /// up at once. Exactly one winner per call is checked.
+    Race(RaceArgs),
+    /// Park–retrieve churn: an answered call is parked and retrieved by
+    /// another extension of the same park policy, over and over.
+    Park(ParkArgs),
+    /// N watchers on one extension's lamp; each change's delivery latency is
+    /// measured from just before the causing RPC is sent.
+    Blf(BlfArgs),
+    /// A carrier's day: dials, answers, pickups of every kind, parks,
+    /// retrieves, hang-ups, with lamp and notification watchers.
+    Mix(MixArgs),
+}
+
+impl Scenario {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scenario::Race(_) => "race",
+            Scenario::Park(_) => "park",
+            Scenario::Blf(_) => "blf",
+            Scenario::Mix(_) => "mix",
+        }
+    }
+}
+
+/// How racers try to take the call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RaceKind {
+    /// `Pickup.DirectedPickup` of the callee.
+    #[default]
+    Directed,
+    /// `Pickup.GroupPickup` (racers share the callee's pickup group).
+    Group,
+    /// `Pickup.BlfPickup` naming the call.
+    Blf,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct RaceArgs {
+    /// Racers per call.
+    #[arg(long, default_value_t = 4)]
+    pub racers: usize,
+    /// Which pickup the racers use.
+    #[arg(long, value_enum, default_value_t = RaceKind::Directed)]
+    pub kind: RaceKind,
+    /// Also read each decided call back (GetCall) and check it is answered
+    /// by the one winner. Adds a read per call.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct ParkArgs {
+    /// Park–retrieve cycles per call before it is hung up and redialled.
+    #[arg(long, default_value_t = 20)]
+    pub cycles_per_call: u32,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct BlfArgs {
+    /// Watchers (WatchLamps streams) on the one extension.
+    #[arg(long, default_value_t = 100)]
+    pub watchers: usize,
+    /// How long one change may take to reach every watcher before the run
+    /// stops and reports the missing deliveries.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    #[serde(serialize_with = "secs_req")]
+    pub change_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct MixArgs {
+    /// WatchLamps streams (each on one worker block's extensions); every
+    /// other one also follows an extension's notifications.
+    #[arg(long, default_value_t = 8)]
+    pub watchers: usize,
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (number, unit) = match raw.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => raw.split_at(i),
+        None => (raw, "s"),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{raw:?}: expected a duration like 10s, 500ms or 2m"))?;
+    let secs = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("{raw:?}: unknown unit {other:?} (ms, s, m, h)")),
+    };
+    if !(secs.is_finite() && secs > 0.0) {
+        return Err(format!("{raw:?}: a duration must be above zero"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn secs<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    d.map(|d| d.as_secs_f64()).serialize(s)
+}
+
+fn secs_req<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    d.as_secs_f64().serialize(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_or_as_seconds() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

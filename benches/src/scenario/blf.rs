@@ -1,0 +1,298 @@
+//! `blf`: N watchers on one extension's lamp (`Presence.WatchLamps`), M
+//! lamp changes. Each change is caused by `Directory.SetOnline` (offline,
+//! online, offline, ...): the lamp goes OFFLINE, IDLE, OFFLINE, ... A
+//! delivery's latency runs from just before the causing RPC is sent to the
+//! watcher receiving the event; the next change is sent once every watcher
+//! has the current one, so each change's fan-out is measured on its own.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use callgrid_proto::v1::{
+    self, directory_client::DirectoryClient, presence_client::PresenceClient,
+};
+use tokio::sync::{Notify, watch};
+use tonic::transport::Channel;
+
+use super::Ctx;
+use crate::cli::BlfArgs;
+use crate::outcome;
+use crate::recorder::Recorder;
+use crate::report::{Check, Measured, ScenarioResult};
+use crate::runner::{Progress, Work};
+use crate::stats::Latency;
+use crate::target::Pool;
+
+/// Lamp streams per gRPC connection (HTTP/2 streams share a connection).
+const WATCHERS_PER_CONNECTION: usize = 100;
+const DELIVERY: &str = "delivery (per watcher)";
+const FAN_OUT: &str = "fan-out (last watcher)";
+const CHANGE: &str = "set_online (the change)";
+
+/// What the coordinator and the watchers share.
+#[derive(Default)]
+struct Shared {
+    /// When each change's RPC was about to be sent, by change number.
+    sent: Mutex<Vec<Instant>>,
+    /// Watchers that have their initial lamp state, or failed to get it.
+    settled: AtomicU64,
+    /// Watchers whose stream is still open.
+    alive: AtomicU64,
+    /// Deliveries of the current change.
+    delivered: AtomicU64,
+    wake: Notify,
+}
+
+impl Shared {
+    fn bump(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Waits until `done()` holds, or the deadline passes (false).
+    async fn wait_until(&self, deadline: tokio::time::Instant, done: impl Fn() -> bool) -> bool {
+        loop {
+            let woken = self.wake.notified();
+            if done() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
+                return done();
+            }
+        }
+    }
+}
+
+/// The lamp change number `k` shows: even changes go offline, odd ones
+/// come back (idle).
+fn expected_state(change: u64) -> v1::LampState {
+    if change.is_multiple_of(2) {
+        v1::LampState::Offline
+    } else {
+        v1::LampState::Idle
+    }
+}
+
+async fn watcher(
+    channel: Channel,
+    request: v1::WatchLampsRequest,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) -> (Latency, Recorder) {
+    let mut latency = Latency::default();
+    let mut rec = Recorder::default();
+    let mut stream = match PresenceClient::new(channel).watch_lamps(request).await {
+        Ok(s) => s.into_inner(),
+        Err(status) => {
+            rec.error("watch_lamps", &status);
+            shared.bump(&shared.settled);
+            return (latency, rec);
+        }
+    };
+    match stream.message().await {
+        Ok(Some(first)) if first.sequence == 1 => {
+            rec.outcome("initial lamp", outcome::lamp(first.state));
+        }
+        Ok(other) => rec.error_text("watch_lamps", "no initial state", &format!("{other:?}")),
+        Err(status) => rec.error("watch_lamps", &status),
+    }
+    if rec.error_total() > 0 {
+        shared.bump(&shared.settled);
+        return (latency, rec);
+    }
+    shared.alive.fetch_add(1, Ordering::SeqCst);
+    shared.bump(&shared.settled);
+    loop {
+        let message = tokio::select! {
+            _ = stop.changed() => break,
+            m = stream.message() => m,
+        };
+        let event = match message {
+            Ok(Some(event)) => event,
+            Ok(None) => {
+                rec.error_text("watch_lamps", "stream ended", "the node closed the stream");
+                break;
+            }
+            Err(status) => {
+                rec.error("watch_lamps", &status);
+                break;
+            }
+        };
+        let received = Instant::now();
+        let change = event.sequence.saturating_sub(2);
+        let sent = shared
+            .sent
+            .lock()
+            .expect("sent lock")
+            .get(change as usize)
+            .copied();
+        let Some(sent) = sent else {
+            rec.error_text("lamp", "event for no change", &format!("{event:?}"));
+            continue;
+        };
+        latency.record(received.duration_since(sent));
+        if event.state != expected_state(change) as i32 {
+            rec.error_text(
+                "lamp",
+                "unexpected state",
+                &format!("change {change}: {event:?}"),
+            );
+        }
+        shared.bump(&shared.delivered);
+    }
+    shared.alive.fetch_sub(1, Ordering::SeqCst);
+    shared.wake.notify_one();
+    (latency, rec)
+}
+
+async fn set_online(
+    rec: &mut Recorder,
+    dir: &mut DirectoryClient<Channel>,
+    tenant: &str,
+    number: &str,
+    online: bool,
+    op: &str,
+) -> bool {
+    let write = dir.set_online(v1::SetOnlineRequest {
+        tenant: tenant.to_owned(),
+        number: number.to_owned(),
+        online,
+    });
+    rec.rpc(op, write).await.is_some()
+}
+
+pub async fn run(ctx: &Ctx, args: &BlfArgs) -> anyhow::Result<ScenarioResult> {
+    anyhow::ensure!(args.watchers >= 1, "--watchers must be at least 1");
+    let block = ctx.layout.block_of(0);
+    let (tenant, watched) = (block.tenant.clone(), block.numbers[1].clone());
+    let mut rec = Recorder::default();
+    let mut dir = DirectoryClient::new(ctx.pool.for_slot(0));
+    // Start from a known lamp: online, so idle.
+    anyhow::ensure!(
+        set_online(
+            &mut rec,
+            &mut dir,
+            &tenant,
+            &watched,
+            true,
+            "set_online (reset)"
+        )
+        .await,
+        "could not bring {watched} online: {:?}",
+        rec.errors
+    );
+
+    let targets = ctx.endpoints.len().max(1);
+    let per_target = args
+        .watchers
+        .div_ceil(WATCHERS_PER_CONNECTION)
+        .div_ceil(targets);
+    let streams = Pool::connect(&ctx.endpoints, per_target, true).await?;
+    let shared = Arc::new(Shared::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let request = v1::WatchLampsRequest {
+        tenant: tenant.clone(),
+        watcher: String::new(),
+        extensions: vec![watched.clone()],
+        park_codes: vec![],
+    };
+    let handles: Vec<_> = (0..args.watchers)
+        .map(|i| {
+            let channel = streams.channel(i % targets, i / targets / WATCHERS_PER_CONNECTION);
+            tokio::spawn(watcher(
+                channel,
+                request.clone(),
+                shared.clone(),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    let all = args.watchers as u64;
+    let connect_by = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    shared
+        .wait_until(connect_by, || shared.settled.load(Ordering::SeqCst) >= all)
+        .await;
+    let watching = shared.alive.load(Ordering::SeqCst);
+    eprintln!("blf: {watching} of {all} watchers streaming");
+
+    let work = Arc::new(Work::new(ctx.budget));
+    let progress = Progress::start("blf", work.clone());
+    let mut changes = 0u64;
+    let mut stalled = None;
+    while let Some(k) = work.next().filter(|_| watching > 0) {
+        shared.delivered.store(0, Ordering::SeqCst);
+        let sent = Instant::now();
+        shared.sent.lock().expect("sent lock").push(sent);
+        let online = expected_state(k) == v1::LampState::Idle;
+        if !set_online(&mut rec, &mut dir, &tenant, &watched, online, CHANGE).await {
+            break;
+        }
+        let deadline = tokio::time::Instant::now() + args.change_timeout;
+        let all_have_it =
+            || shared.delivered.load(Ordering::SeqCst) >= shared.alive.load(Ordering::SeqCst);
+        if !shared.wait_until(deadline, all_have_it).await {
+            stalled = Some((k, shared.delivered.load(Ordering::SeqCst)));
+            break;
+        }
+        rec.latency(FAN_OUT, sent.elapsed());
+        changes += 1;
+        work.finished();
+    }
+    let elapsed = work.elapsed();
+    progress.finish().await;
+    // Leave the extension online, as later runs expect.
+    set_online(
+        &mut rec,
+        &mut dir,
+        &tenant,
+        &watched,
+        true,
+        "set_online (reset)",
+    )
+    .await;
+    let _ = stop_tx.send(true);
+    let mut deliveries = Latency::default();
+    for h in handles {
+        let (latency, watcher_rec) = h.await?;
+        deliveries.merge(&latency);
+        rec.merge(watcher_rec);
+    }
+    if let Some((k, got)) = stalled {
+        rec.error_text(
+            "delivery",
+            "timed out",
+            &format!(
+                "change {k} reached {got} watchers within {:?}",
+                args.change_timeout
+            ),
+        );
+    }
+    rec.latency.insert(DELIVERY.to_owned(), deliveries.clone());
+    let summary = deliveries.summary();
+    let headline = Measured::new(
+        "blf delivery",
+        &format!(
+            "latency: from just before the SetOnline that changes the lamp to each of {watching} \
+             watchers receiving it; throughput: lamp changes delivered to every watcher per second"
+        ),
+        summary,
+        changes,
+        elapsed,
+    );
+    let expected = changes * watching;
+    let check = Check::new(
+        "every watcher sees every change",
+        watching == all && summary.count == expected && stalled.is_none(),
+        format!(
+            "{watching} of {all} watchers streaming; {} deliveries of {changes} changes ({expected} expected)",
+            summary.count
+        ),
+    );
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let mut result = ScenarioResult::new(headline, rec, vec![check]);
+    result
+        .rates
+        .insert("deliveries".into(), summary.count as f64 / secs);
+    Ok(result)
+}

@@ -1,0 +1,140 @@
+//! The scenarios, and the run that wraps each one: targets, directory
+//! setup, baselines, the scenario itself, the report.
+
+mod blf;
+mod mix;
+mod park;
+mod race;
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::cli::{Cli, Scenario};
+use crate::layout::Layout;
+use crate::report::{Report, ScenarioResult, TargetInfo};
+use crate::runner::Budget;
+use crate::target::{self, Pool, SpawnedNode};
+use crate::{baseline, setup};
+
+/// The default run length when neither --duration nor --ops is given.
+const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+
+/// What every scenario runs with.
+pub struct Ctx {
+    /// Unary RPCs (with a per-RPC timeout).
+    pub pool: Pool,
+    pub endpoints: Vec<String>,
+    pub layout: Layout,
+    pub concurrency: usize,
+    pub budget: Budget,
+    pub seed: u64,
+}
+
+/// Extensions per worker block, and connections per target, a scenario needs.
+fn needs(scenario: &Scenario, concurrency: usize, targets: usize) -> (u32, usize) {
+    let base = concurrency.clamp(1, 16);
+    match scenario {
+        // Each racer of a call on its own connection, and few streams per
+        // connection: up to 64 connections per target.
+        Scenario::Race(a) => {
+            let racers = (concurrency * a.racers).div_ceil(targets);
+            (a.racers as u32 + 2, racers.clamp(a.racers.div_ceil(targets), 64))
+        }
+        Scenario::Park(_) | Scenario::Blf(_) | Scenario::Mix(_) => (0, base),
+    }
+}
+
+/// Starts or names the nodes to drive.
+fn targets(cli: &Cli) -> anyhow::Result<(Vec<String>, Vec<SpawnedNode>, String)> {
+    let c = &cli.common;
+    if let Some(n) = c.spawn {
+        anyhow::ensure!(n >= 1, "--spawn needs at least 1 node");
+        let bin = match &c.node_bin {
+            Some(p) => p.clone(),
+            None => target::default_node_bin()?,
+        };
+        if n > 1 {
+            eprintln!(
+                "note: --spawn {n}: starting a single node for now (the cluster work is in progress)"
+            );
+        }
+        let node = target::spawn_node(&bin, c.timer_scale, 1)?;
+        let note = "single node (cluster pending), spawned".to_owned();
+        return Ok((vec![node.endpoint.clone()], vec![node], note));
+    }
+    anyhow::ensure!(
+        !c.targets.is_empty(),
+        "give the nodes to drive with --target ADDR (repeatable), or start one with --spawn 1"
+    );
+    let endpoints: Vec<String> = c.targets.iter().map(|t| target::endpoint_uri(t)).collect();
+    let note = format!("{} target node(s)", endpoints.len());
+    Ok((endpoints, Vec::new(), note))
+}
+
+/// Runs the whole benchmark the command line asks for and prints its report.
+pub async fn run(cli: Cli) -> anyhow::Result<Report> {
+    let c = cli.common.clone();
+    anyhow::ensure!(c.concurrency >= 1, "--concurrency must be at least 1");
+    let (endpoints, _spawned, note) = targets(&cli)?;
+    let (block, default_conns) = needs(&cli.scenario, c.concurrency, endpoints.len());
+    let pool = Pool::connect(&endpoints, c.connections.unwrap_or(default_conns), false).await?;
+    setup::wait_healthy(&pool, Duration::from_secs(30)).await?;
+    let layout = Layout::new(c.tenants, c.extensions, c.concurrency, block)?;
+
+    let setup_report = if c.skip_setup {
+        None
+    } else {
+        let s = setup::run(&pool, layout, c.concurrency).await?;
+        eprintln!(
+            "setup: {} writes in {:.2} s ({:.0}/s)",
+            s.writes, s.secs, s.writes_per_sec
+        );
+        Some(s)
+    };
+    let baselines = if c.no_baselines {
+        Vec::new()
+    } else {
+        baseline::run(&pool, layout, c.concurrency, c.baseline_duration).await?
+    };
+    let budget = match (c.ops, c.duration) {
+        (Some(n), _) => Budget::Ops(n),
+        (None, Some(d)) => Budget::For(d),
+        (None, None) => Budget::For(DEFAULT_DURATION),
+    };
+    let ctx = Ctx {
+        pool,
+        endpoints: endpoints.clone(),
+        layout,
+        concurrency: c.concurrency,
+        budget,
+        seed: c.seed,
+    };
+    let result: ScenarioResult = match &cli.scenario {
+        Scenario::Race(a) => race::run(&ctx, a).await?,
+        Scenario::Park(a) => park::run(&ctx, a).await?,
+        Scenario::Blf(a) => blf::run(&ctx, a).await?,
+        Scenario::Mix(a) => mix::run(&ctx, a).await?,
+    };
+    let options = serde_json::json!({ "common": c, "scenario": cli.scenario });
+    let target = TargetInfo {
+        endpoints,
+        spawned_nodes: _spawned.len(),
+        note,
+    };
+    let report = Report::new(
+        cli.scenario.name(),
+        target,
+        options,
+        setup_report,
+        baselines,
+        result,
+    );
+    println!("{}", report.render());
+    if let Some(path) = &c.json {
+        let json = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report written to {}", path.display());
+    }
+    Ok(report)
+}

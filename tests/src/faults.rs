@@ -1,0 +1,480 @@
+//! The fault suite: racing pickups, parks and retrieves from clients on
+//! every node while faults are injected on a schedule, with every
+//! operation's invocation and result recorded and the whole history
+//! checked afterwards.
+//!
+//! The checks are DESIGN.md §3: at most one winner per call (pickups) and
+//! per park (retrieves); every acknowledged park is retrieved exactly once
+//! (or is still retrievable at the end); nothing is decided on a minority
+//! side. gRPC errors and timeouts are recorded as indeterminate: they may
+//! or may not have taken effect, and the checker allows both.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tonic::Request;
+
+use crate::cluster::TestCluster;
+use crate::netns::Netns;
+use crate::{Clients, api};
+
+/// The kinds of fault the injector cycles through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Fault {
+    KillLeader,
+    KillOwner,
+    PauseNode,
+    PartitionLeader,
+    PartitionFollower,
+    FullRestart,
+}
+
+const SCHEDULE: [Fault; 6] = [
+    Fault::KillLeader,
+    Fault::PartitionLeader,
+    Fault::KillOwner,
+    Fault::PauseNode,
+    Fault::PartitionFollower,
+    Fault::FullRestart,
+];
+
+/// How long a run may go and how much it may do.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    pub racing_ops: usize,
+    pub max_time: Duration,
+    pub lanes: usize,
+    pub racers: usize,
+}
+
+/// What an operation was.
+#[derive(Debug, Clone)]
+pub enum OpKind {
+    Dial,
+    Pickup,
+    Park { call: u64 },
+    Retrieve { code: u32 },
+    Hangup { call: u64 },
+}
+
+/// What it got back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// A business outcome, by name, and the call it names (if any).
+    Decided { result: String, call: Option<u64>, code: Option<u32> },
+    /// A gRPC error: may or may not have taken effect.
+    Indeterminate(String),
+}
+
+/// One recorded operation.
+#[derive(Debug, Clone)]
+pub struct Op {
+    pub lane: usize,
+    pub node: usize,
+    pub kind: OpKind,
+    pub invoked: Instant,
+    pub completed: Instant,
+    pub outcome: Outcome,
+}
+
+/// A window in which `node` was cut off from the majority.
+#[derive(Debug, Clone)]
+pub struct MinorityWindow {
+    pub node: usize,
+    pub from: Instant,
+    pub to: Instant,
+}
+
+/// The run's numbers.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub operations: usize,
+    pub racing_operations: usize,
+    pub indeterminate: usize,
+    pub faults: BTreeMap<String, usize>,
+    pub calls: usize,
+    pub parks: usize,
+    pub violations: Vec<String>,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let faults: usize = self.faults.values().sum();
+        writeln!(f, "fault suite: {} operations checked ({} racing, {} indeterminate)", self.operations, self.racing_operations, self.indeterminate)?;
+        writeln!(f, "  calls raced: {}, parks acknowledged: {}", self.calls, self.parks)?;
+        writeln!(f, "  faults injected: {faults} {:?}", self.faults)?;
+        write!(f, "  violations found: {}", self.violations.len())?;
+        for v in &self.violations {
+            write!(f, "\n    {v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Records operations from every lane.
+#[derive(Clone, Default)]
+struct History(Arc<Mutex<Vec<Op>>>);
+
+impl History {
+    fn push(&self, op: Op) {
+        self.0.lock().expect("history lock").push(op);
+    }
+    fn len(&self) -> usize {
+        self.0.lock().expect("history lock").len()
+    }
+    fn take(&self) -> Vec<Op> {
+        std::mem::take(&mut *self.0.lock().expect("history lock"))
+    }
+}
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
+
+fn timed<T>(msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.set_timeout(REQUEST_TIMEOUT);
+    r
+}
+
+fn name_of<E: std::fmt::Debug>(e: Option<E>) -> String {
+    e.map_or_else(|| "UNSPECIFIED".into(), |e| format!("{e:?}"))
+}
+
+/// One lane: its own tenant, racing in rounds until told to stop.
+async fn lane(
+    lane: usize,
+    clients: Vec<Clients>,
+    racers: usize,
+    history: History,
+    budget_ops: usize,
+    stop_at: Instant,
+    parks: Arc<Mutex<Vec<(usize, u64, u32)>>>,
+) {
+    let tenant = format!("lane{lane}");
+    let n = clients.len();
+    // Seeded per lane: a run's choices can be replayed.
+    let mut rng = StdRng::seed_from_u64(0xCA11_0000 + lane as u64);
+    let record = |node: usize, kind: OpKind, invoked: Instant, outcome: Outcome| {
+        history.push(Op { lane, node, kind, invoked, completed: Instant::now(), outcome });
+    };
+    while Instant::now() < stop_at && history.len() < budget_ops {
+        // Dial.
+        let node = rng.random_range(0..n);
+        let mut c = clients[node].clone();
+        let t0 = Instant::now();
+        let dial = c
+            .calls
+            .dial(timed(api::DialRequest { tenant: tenant.clone(), from: Some(crate::ext("200")), digits: "100".into() }))
+            .await;
+        let call = match dial {
+            Ok(r) => match r.into_inner().outcome {
+                Some(api::dial_response::Outcome::Call(c)) => {
+                    let result = name_of(api::CallResult::try_from(c.result).ok());
+                    record(node, OpKind::Dial, t0, Outcome::Decided { result, call: Some(c.call_id), code: None });
+                    Some(c.call_id)
+                }
+                other => panic!("dialling 100 was not an ordinary call: {other:?}"),
+            },
+            Err(s) => {
+                record(node, OpKind::Dial, t0, Outcome::Indeterminate(s.to_string()));
+                None
+            }
+        };
+        // Racing pickups (of whatever rings on 100: leftovers of failed rounds too).
+        let tasks = (0..racers).map(|r| {
+            let node = (r + lane) % n;
+            let mut c = clients[node].clone();
+            let tenant = tenant.clone();
+            let picker = (101 + r).to_string();
+            tokio::spawn(async move {
+                let t0 = Instant::now();
+                let out = c
+                    .pickup
+                    .directed_pickup(timed(api::DirectedPickupRequest { tenant, picker: picker.clone(), target: "100".into() }))
+                    .await;
+                let outcome = match out {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        let won = r.result == api::PickupResult::PickedUp as i32;
+                        Outcome::Decided {
+                            result: name_of(api::PickupResult::try_from(r.result).ok()),
+                            call: won.then_some(r.call_id),
+                            code: None,
+                        }
+                    }
+                    Err(s) => Outcome::Indeterminate(s.to_string()),
+                };
+                (node, picker, t0, outcome)
+            })
+        });
+        let mut winner: Option<(String, u64, usize)> = None;
+        for joined in futures::future::join_all(tasks).await {
+            let (node, picker, t0, outcome) = joined.expect("racer task");
+            if let Outcome::Decided { call: Some(won), .. } = &outcome {
+                winner = Some((picker.clone(), *won, node));
+            }
+            record(node, OpKind::Pickup, t0, outcome);
+        }
+        // Sometimes the winner parks, and racers retrieve.
+        if let Some((picker, won, node)) = winner.clone() {
+            if rng.random_bool(0.5) {
+                let mut c = clients[node].clone();
+                let t0 = Instant::now();
+                let park = c
+                    .park
+                    .park(timed(api::ParkRequest { tenant: tenant.clone(), call_id: won, by: picker.clone(), code: None }))
+                    .await;
+                match park {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        let parked = r.result == api::ParkResult::Parked as i32;
+                        record(node, OpKind::Park { call: won }, t0, Outcome::Decided {
+                            result: name_of(api::ParkResult::try_from(r.result).ok()),
+                            call: Some(won),
+                            code: parked.then_some(r.code),
+                        });
+                        if parked {
+                            parks.lock().expect("parks lock").push((lane, won, r.code));
+                            let tasks = (0..racers).map(|r2| {
+                                let node = (r2 + lane + 1) % n;
+                                let mut c = clients[node].clone();
+                                let tenant = tenant.clone();
+                                let by = (101 + r2).to_string();
+                                let code = r.code;
+                                tokio::spawn(async move {
+                                    let t0 = Instant::now();
+                                    let out = c.park.retrieve(timed(api::RetrieveRequest { tenant, by, code })).await;
+                                    let outcome = match out {
+                                        Ok(x) => {
+                                            let x = x.into_inner();
+                                            let got = x.result == api::RetrieveResult::Retrieved as i32;
+                                            Outcome::Decided {
+                                                result: name_of(api::RetrieveResult::try_from(x.result).ok()),
+                                                call: got.then_some(x.call_id),
+                                                code: Some(code),
+                                            }
+                                        }
+                                        Err(s) => Outcome::Indeterminate(s.to_string()),
+                                    };
+                                    (node, code, t0, outcome)
+                                })
+                            });
+                            for joined in futures::future::join_all(tasks).await {
+                                let (node, code, t0, outcome) = joined.expect("retriever task");
+                                record(node, OpKind::Retrieve { code }, t0, outcome);
+                            }
+                        }
+                    }
+                    Err(s) => record(node, OpKind::Park { call: won }, t0, Outcome::Indeterminate(s.to_string())),
+                }
+            }
+        }
+        // The caller hangs up whatever it placed (a parked call nobody
+        // retrieved is left for the final check).
+        if let Some(call) = call.or(winner.map(|w| w.1)) {
+            let still_parked = parks.lock().expect("parks lock").iter().any(|(l, c, _)| *l == lane && *c == call);
+            let node = rng.random_range(0..n);
+            let mut c = clients[node].clone();
+            let t0 = Instant::now();
+            if !still_parked {
+                let out = c
+                    .calls
+                    .hangup(timed(api::HangupRequest { tenant: tenant.clone(), call_id: call, by: Some(crate::ext("200")) }))
+                    .await;
+                let outcome = match out {
+                    Ok(r) => Outcome::Decided { result: format!("{:?}", api::HangupResult::try_from(r.into_inner().result).ok()), call: Some(call), code: None },
+                    Err(s) => Outcome::Indeterminate(s.to_string()),
+                };
+                record(node, OpKind::Hangup { call }, t0, outcome);
+            }
+        }
+    }
+}
+
+/// Sets up each lane's tenant: callee 100, caller 200, pickers 101.., all
+/// granted the park policy "lot" (codes 10–9999).
+async fn setup(c: &mut Clients, lanes: usize, racers: usize) {
+    for lane in 0..lanes {
+        let tenant = format!("lane{lane}");
+        crate::cluster::racing_tenant(c, &tenant, racers).await;
+        c.directory
+            .put_park_policy(api::PutParkPolicyRequest {
+                tenant: tenant.clone(),
+                policy: Some(api::ParkPolicy { name: "lot".into(), code_start: 10, code_end: 9999, ..Default::default() }),
+            })
+            .await
+            .expect("policy");
+        for r in 0..racers {
+            c.directory
+                .grant_park_policy(api::GrantParkPolicyRequest { tenant: tenant.clone(), number: (101 + r).to_string(), policy: "lot".into() })
+                .await
+                .expect("grant");
+        }
+    }
+}
+
+/// Runs the suite: a 3-node cluster in network namespaces (tag picks the
+/// private subnet), `budget` of racing operations, faults on a schedule.
+pub async fn run(tag: u8, budget: Budget) -> Report {
+    let net = Netns::create(tag, 3);
+    let mut cluster = TestCluster::start_in(Some(&net), 3, 1.0, &[]).await;
+    let mut admin = cluster.clients(0).await;
+    setup(&mut admin, budget.lanes, budget.racers).await;
+
+    let history = History::default();
+    let parks = Arc::new(Mutex::new(Vec::new()));
+    let stop_at = Instant::now() + budget.max_time;
+    let mut per_node = Vec::new();
+    for i in 0..3 {
+        per_node.push(Clients::new(
+            tonic::transport::Channel::from_shared(cluster.nodes[i].endpoint()).expect("endpoint").connect_lazy(),
+        ));
+    }
+    let lanes: Vec<_> = (0..budget.lanes)
+        .map(|l| tokio::spawn(lane(l, per_node.clone(), budget.racers, history.clone(), budget.racing_ops, stop_at, parks.clone())))
+        .collect();
+
+    // Inject faults until the lanes are done.
+    let mut report = Report::default();
+    let mut windows: Vec<MinorityWindow> = Vec::new();
+    let mut step = 0;
+    while !lanes.iter().all(|l| l.is_finished()) {
+        let fault = SCHEDULE[step % SCHEDULE.len()];
+        step += 1;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        if lanes.iter().all(|l| l.is_finished()) {
+            break;
+        }
+        *report.faults.entry(format!("{fault:?}")).or_default() += 1;
+        inject(&mut cluster, &net, fault, &mut windows).await;
+        cluster.wait_converged(&[0, 1, 2], Duration::from_secs(60)).await;
+    }
+    for l in lanes {
+        l.await.expect("lane task");
+    }
+    let ops = history.take();
+    let parked = parks.lock().expect("parks lock").clone();
+    check(&ops, &parked, &windows, &per_node, &mut report).await;
+    report
+}
+
+/// Injects one fault and undoes it, recording minority windows.
+async fn inject(cluster: &mut TestCluster, net: &Netns, fault: Fault, windows: &mut Vec<MinorityWindow>) {
+    let leader = cluster.leader(0).await;
+    match fault {
+        Fault::KillLeader => {
+            cluster.nodes[leader].kill();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            cluster.nodes[leader].restart();
+        }
+        Fault::KillOwner => {
+            let owner = cluster.owner_of(0, "lane0/ext/100").await;
+            cluster.nodes[owner].kill();
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            cluster.nodes[owner].restart();
+        }
+        Fault::PauseNode => {
+            let victim = cluster.owner_of(0, "lane1/ext/100").await;
+            cluster.nodes[victim].signal("STOP");
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            cluster.nodes[victim].signal("CONT");
+        }
+        Fault::PartitionLeader | Fault::PartitionFollower => {
+            let victim = if fault == Fault::PartitionLeader { leader } else { (leader + 1) % 3 };
+            net.isolate(victim);
+            // The victim is a minority from the moment it is cut off; count
+            // its decisions from a little later (requests already in flight
+            // when the cut happened may legitimately complete).
+            let from = Instant::now() + Duration::from_millis(1500);
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            let to = Instant::now();
+            net.heal(victim);
+            windows.push(MinorityWindow { node: victim, from, to });
+        }
+        Fault::FullRestart => {
+            for node in cluster.nodes.iter_mut() {
+                node.kill();
+            }
+            for node in cluster.nodes.iter_mut() {
+                node.restart();
+            }
+        }
+    }
+}
+
+/// Checks the history; adds every violation to the report.
+async fn check(ops: &[Op], parks: &[(usize, u64, u32)], windows: &[MinorityWindow], clients: &[Clients], report: &mut Report) {
+    report.operations = ops.len();
+    report.racing_operations = ops.iter().filter(|o| matches!(o.kind, OpKind::Pickup | OpKind::Retrieve { .. })).count();
+    report.indeterminate = ops.iter().filter(|o| matches!(o.outcome, Outcome::Indeterminate(_))).count();
+    report.parks = parks.len();
+
+    // 1. At most one pickup winner per call.
+    let mut pickup_wins: BTreeMap<(usize, u64), usize> = BTreeMap::new();
+    let mut retrieve_wins: BTreeMap<(usize, u64), usize> = BTreeMap::new();
+    for op in ops {
+        if let Outcome::Decided { call: Some(call), .. } = &op.outcome {
+            match op.kind {
+                OpKind::Pickup => *pickup_wins.entry((op.lane, *call)).or_default() += 1,
+                OpKind::Retrieve { .. } => *retrieve_wins.entry((op.lane, *call)).or_default() += 1,
+                _ => {}
+            }
+        }
+    }
+    report.calls = pickup_wins.len();
+    for ((lane, call), wins) in &pickup_wins {
+        if *wins > 1 {
+            report.violations.push(format!("lane {lane} call {call}: {wins} pickup winners"));
+        }
+    }
+    for ((lane, call), wins) in &retrieve_wins {
+        if *wins > 1 {
+            report.violations.push(format!("lane {lane} call {call}: {wins} retrieve winners"));
+        }
+    }
+    // 2. Every acknowledged park was retrieved once, or still is retrievable
+    //    (an indeterminate retrieve may have taken it: then the call says so).
+    for (lane, call, code) in parks {
+        let lost = ops.iter().any(|o| {
+            o.lane == *lane
+                && matches!(o.kind, OpKind::Retrieve { code: c } if c == *code)
+                && matches!(&o.outcome, Outcome::Decided { result, .. } if result == "UnknownCode")
+        });
+        if lost {
+            report.violations.push(format!("lane {lane} call {call}: acknowledged park {code} answered UNKNOWN_CODE"));
+        }
+        if retrieve_wins.get(&(*lane, *call)).copied().unwrap_or(0) == 0 {
+            let mut c = clients[0].clone();
+            let tenant = format!("lane{lane}");
+            let info = c.calls.get_call(api::GetCallRequest { tenant: tenant.clone(), call_id: *call }).await;
+            let ok = match info {
+                Ok(i) => {
+                    let i = i.into_inner().call.expect("call");
+                    let retrieved = i.how == api::AnswerHow::Retrieve as i32;
+                    let still_parked = i.state == api::CallState::Parked as i32;
+                    if still_parked {
+                        let r = c.park.retrieve(api::RetrieveRequest { tenant, by: "101".into(), code: *code }).await;
+                        matches!(r, Ok(r) if r.get_ref().result == api::RetrieveResult::Retrieved as i32)
+                    } else {
+                        retrieved
+                    }
+                }
+                Err(_) => false,
+            };
+            if !ok {
+                report.violations.push(format!("lane {lane} call {call}: acknowledged park {code} neither retrieved nor retrievable"));
+            }
+        }
+    }
+    // 3. Nothing decided on a minority side.
+    for op in ops {
+        let on_minority = windows.iter().any(|w| w.node == op.node && op.invoked >= w.from && op.completed <= w.to);
+        if on_minority {
+            if let Outcome::Decided { result, .. } = &op.outcome {
+                report.violations.push(format!("node {} decided {:?} ({result}) while cut off from the majority", op.node + 1, op.kind));
+            }
+        }
+    }
+}
