@@ -91,7 +91,7 @@ pub fn raft_config_with(snapshot_every: u64) -> openraft::Config {
         install_snapshot_timeout: 1_000,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(snapshot_every),
         max_in_snapshot_log_to_keep: (snapshot_every / 10).min(1_000),
-        purge_batch_size: 256,
+        purge_batch_size: (snapshot_every / 2).clamp(1, 256),
         ..Default::default()
     }
     .validate()

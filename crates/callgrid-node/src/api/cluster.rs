@@ -47,6 +47,8 @@ impl Cluster for Api {
                 state: format!("{:?}", m.state),
                 shard_epoch: map.epoch,
                 shard_owners: map.owners.clone(),
+                snapshot_index: m.snapshot.map_or(0, |l| l.index),
+                purged_index: m.purged.map_or(0, |l| l.index),
             })
         })
     }
