@@ -76,8 +76,17 @@ impl TestCluster {
     }
 
     pub async fn status(&self, i: usize) -> Option<api::StatusResponse> {
-        let mut c = self.clients(i).await;
+        let mut c = Clients::new(self.nodes[i].try_channel().await?);
         c.cluster.status(api::StatusRequest {}).await.ok().map(|r| r.into_inner())
+    }
+
+    /// Panics with the log of any node whose process has exited on its own.
+    pub fn assert_alive(&mut self) {
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            if !node.is_running() {
+                panic!("node {} exited; its log:\n{}", i + 1, node.log());
+            }
+        }
     }
 
     /// Waits until every node in `live` agrees on a leader among them and
@@ -109,16 +118,30 @@ impl TestCluster {
         .await
     }
 
-    /// The index of the node that leads now, as `observer` sees it.
+    /// The first answer to a status request, `observer` first, then the others.
+    async fn any_status(&self, observer: usize) -> api::StatusResponse {
+        eventually(Duration::from_secs(30), "a node to answer status", || async {
+            for i in (0..self.nodes.len()).map(|k| (observer + k) % self.nodes.len()) {
+                if let Some(s) = self.status(i).await.filter(|s| s.leader_id.is_some()) {
+                    return Some(s);
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    /// The index of the node that leads now, as `observer` (or, if it does
+    /// not answer, another node) sees it.
     pub async fn leader(&self, observer: usize) -> usize {
-        let s = self.status(observer).await.expect("observer answers");
+        let s = self.any_status(observer).await;
         s.leader_id.expect("a leader") as usize - 1
     }
 
     /// The index of the node owning the shard of `key` (`acme/ext/102`),
     /// under the shard map `observer` has applied.
     pub async fn owner_of(&self, observer: usize, key: &str) -> usize {
-        let s = self.status(observer).await.expect("observer answers");
+        let s = self.any_status(observer).await;
         let owner = s.shard_owners.get(shard_of(key) as usize).copied().expect("shards are assigned");
         owner as usize - 1
     }

@@ -173,6 +173,21 @@ impl Node {
         format!("http://{}", self.grpc)
     }
 
+    /// A channel if the node accepts connections now.
+    pub async fn try_channel(&self) -> Option<Channel> {
+        Channel::from_shared(self.endpoint())
+            .ok()?
+            .connect_timeout(Duration::from_secs(2))
+            .connect()
+            .await
+            .ok()
+    }
+
+    /// True while the process runs (it has not exited or been killed).
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().map(|s| s.is_none()).unwrap_or(false))
+    }
+
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(self.endpoint())
             .expect("valid endpoint")
