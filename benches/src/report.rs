@@ -205,6 +205,14 @@ impl Report {
             .iter()
             .map(|b| ratio(&result.headline, b))
             .collect();
+        let mut result = result;
+        for b in baselines.iter().filter(|b| b.errors > 0 || b.ops == 0) {
+            result.checks.push(Check::new(
+                &format!("baseline {} answered", b.name),
+                false,
+                format!("{} ok, {} gRPC error(s)", b.ops, b.errors),
+            ));
+        }
         let passed = result.checks.iter().all(|c| c.passed);
         Self {
             scenario: scenario.to_owned(),

@@ -24,7 +24,8 @@ fn callgrid(args: &[&str], env: &[(&str, &str)]) -> Command {
             cmd.env_remove(key);
         }
     }
-    cmd.env_remove("RUST_BACKTRACE").env_remove("RUST_LIB_BACKTRACE");
+    cmd.env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE");
     for (key, value) in env {
         cmd.env(key, value);
     }
@@ -32,7 +33,12 @@ fn callgrid(args: &[&str], env: &[(&str, &str)]) -> Command {
 }
 
 fn check_config(file: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut args = vec!["serve", "--config", file.to_str().expect("utf-8 path"), "--check-config"];
+    let mut args = vec![
+        "serve",
+        "--config",
+        file.to_str().expect("utf-8 path"),
+        "--check-config",
+    ];
     args.extend_from_slice(extra);
     callgrid(&args, env).output().expect("callgrid runs")
 }
@@ -54,7 +60,12 @@ fn check_config_prints_the_effective_settings_with_their_sources_and_exits_0() {
     );
     let out = check_config(&file, &[], &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "exit {}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "exit {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     for line in [
         "node_id = 7  # config file",
         "metrics = \"127.0.0.1:9799\"  # config file",
@@ -63,13 +74,27 @@ fn check_config_prints_the_effective_settings_with_their_sources_and_exits_0() {
         "role = \"tenant_admin\"",
         "tenant = \"acme\"",
     ] {
-        assert!(stdout.lines().any(|l| l == line), "missing {line:?} in:\n{stdout}");
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing {line:?} in:\n{stdout}"
+        );
     }
-    assert!(!stdout.contains("a-very-long-secret-token"), "a token secret was printed:\n{stdout}");
+    assert!(
+        !stdout.contains("a-very-long-secret-token"),
+        "a token secret was printed:\n{stdout}"
+    );
     // What it prints is itself a valid config file.
-    let reprinted = write(dir.path(), "effective.toml", &stdout.replace("<24 characters, not shown>", "another-long-secret-token"));
+    let reprinted = write(
+        dir.path(),
+        "effective.toml",
+        &stdout.replace("<24 characters, not shown>", "another-long-secret-token"),
+    );
     let again = check_config(&reprinted, &[], &[]);
-    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     // And nothing was started: no data directory appeared.
     assert!(!dir.path().join("callgrid-data").exists());
 }
@@ -78,35 +103,73 @@ fn check_config_prints_the_effective_settings_with_their_sources_and_exits_0() {
 fn check_config_refuses_a_bad_file_naming_the_key_and_rule() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cases: &[(&str, &[&str])] = &[
-        ("listen = \"not-an-address\"\n", &["`listen`", "invalid socket address"]),
-        ("lisen = \"127.0.0.1:1\"\n", &["`lisen`", "unknown key", "listen"]),
+        (
+            "listen = \"not-an-address\"\n",
+            &["`listen`", "invalid socket address"],
+        ),
+        (
+            "lisen = \"127.0.0.1:1\"\n",
+            &["`lisen`", "unknown key", "listen"],
+        ),
         ("node_id = \"seven\"\n", &["`node_id`", "seven"]),
         ("snapshot_every = 3\n", &["`snapshot_every`", "3"]),
         ("timer_scale = 0\n", &["`timer_scale`", "above 0"]),
         ("log_format = \"xml\"\n", &["`log_format`", "xml"]),
-        ("[tls]\ncert = \"/nonexistent/node.crt\"\nkey = \"/nonexistent/node.key\"\n", &["`tls.cert`", "cannot read"]),
-        ("[tls]\ncert = \"/nonexistent/node.crt\"\n", &["`tls.key`", "required"]),
+        (
+            "[tls]\ncert = \"/nonexistent/node.crt\"\nkey = \"/nonexistent/node.key\"\n",
+            &["`tls.cert`", "cannot read"],
+        ),
+        (
+            "[tls]\ncert = \"/nonexistent/node.crt\"\n",
+            &["`tls.key`", "required"],
+        ),
         ("[tls]\ncrt = \"x\"\n", &["`tls.crt`", "unknown key"]),
-        ("[[tokens]]\ntoken = \"a-very-long-secret-token\"\nrole = \"tenant_admin\"\n", &["`tokens[0].tenant`", "required"]),
-        ("[[tokens]]\ntoken = \"short\"\nrole = \"cluster_admin\"\n", &["`tokens[0].token`", "16"]),
-        ("[[tokens]]\ntoken = \"a-very-long-secret-token\"\nrole = \"root\"\n", &["`tokens[0]`", "root"]),
+        (
+            "[[tokens]]\ntoken = \"a-very-long-secret-token\"\nrole = \"tenant_admin\"\n",
+            &["`tokens[0].tenant`", "required"],
+        ),
+        (
+            "[[tokens]]\ntoken = \"short\"\nrole = \"cluster_admin\"\n",
+            &["`tokens[0].token`", "16"],
+        ),
+        (
+            "[[tokens]]\ntoken = \"a-very-long-secret-token\"\nrole = \"root\"\n",
+            &["`tokens[0]`", "root"],
+        ),
         (
             "[[tokens]]\ntoken = \"a-very-long-secret-token\"\nrole = \"extension_user\"\ntenant = \"acme\"\n",
             &["`tokens[0].extension`", "required"],
         ),
-        ("listen = [1, 2]\n", &["`listen`", "string, number or boolean"]),
+        (
+            "listen = [1, 2]\n",
+            &["`listen`", "string, number or boolean"],
+        ),
         ("listen = \n", &["line 1", "callgrid.toml"]),
     ];
     for (text, fragments) in cases {
         let file = write(dir.path(), "callgrid.toml", text);
         let out = check_config(&file, &[], &[]);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{text:?} was accepted: {}", String::from_utf8_lossy(&out.stdout));
-        assert!(out.stdout.is_empty(), "{text:?}: printed a configuration although invalid");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{text:?} was accepted: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{text:?}: printed a configuration although invalid"
+        );
         for fragment in *fragments {
-            assert!(stderr.contains(fragment), "{text:?}: {fragment:?} not in the error:\n{stderr}");
+            assert!(
+                stderr.contains(fragment),
+                "{text:?}: {fragment:?} not in the error:\n{stderr}"
+            );
         }
-        assert!(!stderr.contains("backtrace"), "{text:?}: a configuration error is a message, not a crash:\n{stderr}");
+        assert!(
+            !stderr.contains("backtrace"),
+            "{text:?}: a configuration error is a message, not a crash:\n{stderr}"
+        );
     }
     // A missing file is named too.
     let out = check_config(&dir.path().join("missing.toml"), &[], &[]);
@@ -117,18 +180,44 @@ fn check_config_refuses_a_bad_file_naming_the_key_and_rule() {
 #[test]
 fn environment_overrides_the_file_and_flags_override_the_environment() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let file = write(dir.path(), "callgrid.toml", "node_id = 5\ntimer_scale = 0.5\ndata_dir = \"/from/file\"\n");
-    let out = check_config(&file, &["--node-id", "8"], &[("CALLGRID_NODE_ID", "6"), ("CALLGRID_TIMER_SCALE", "0.25")]);
+    let file = write(
+        dir.path(),
+        "callgrid.toml",
+        "node_id = 5\ntimer_scale = 0.5\ndata_dir = \"/from/file\"\n",
+    );
+    let out = check_config(
+        &file,
+        &["--node-id", "8"],
+        &[("CALLGRID_NODE_ID", "6"), ("CALLGRID_TIMER_SCALE", "0.25")],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    for line in ["node_id = 8  # flag", "timer_scale = 0.25  # environment", "data_dir = \"/from/file\"  # config file"] {
-        assert!(stdout.lines().any(|l| l == line), "missing {line:?} in:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "node_id = 8  # flag",
+        "timer_scale = 0.25  # environment",
+        "data_dir = \"/from/file\"  # config file",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing {line:?} in:\n{stdout}"
+        );
     }
     // The file itself can come from the environment.
-    let out = callgrid(&["serve", "--check-config"], &[("CALLGRID_CONFIG", file.to_str().expect("utf-8"))])
-        .output()
-        .expect("runs");
-    assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l == "node_id = 5  # config file"));
+    let out = callgrid(
+        &["serve", "--check-config"],
+        &[("CALLGRID_CONFIG", file.to_str().expect("utf-8"))],
+    )
+    .output()
+    .expect("runs");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == "node_id = 5  # config file")
+    );
     // A bad environment value is refused before the file is even read.
     let out = check_config(&file, &[], &[("CALLGRID_LISTEN", "nowhere")]);
     assert_ne!(out.status.code(), Some(0));
@@ -144,7 +233,11 @@ struct Served {
 impl Served {
     /// Starts `callgrid` and waits (bounded) for its "callgrid serving" line.
     fn start(mut cmd: Command) -> Served {
-        let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("callgrid starts");
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("callgrid starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -191,7 +284,8 @@ async fn connect(addr: &str) -> Clients {
 }
 
 #[tokio::test]
-async fn a_node_started_from_a_config_file_alone_uses_its_values_and_logs_json_with_request_spans() {
+async fn a_node_started_from_a_config_file_alone_uses_its_values_and_logs_json_with_request_spans()
+{
     let dir = tempfile::tempdir().expect("tempdir");
     let (grpc, metrics) = (free_port(), free_port());
     let file = write(
@@ -210,9 +304,17 @@ async fn a_node_started_from_a_config_file_alone_uses_its_values_and_logs_json_w
 
     // The file's listen address, data directory and node id are used.
     let mut c = connect(&format!("127.0.0.1:{grpc}")).await;
-    let status = c.cluster.status(api::StatusRequest {}).await.expect("status").into_inner();
+    let status = c
+        .cluster
+        .status(api::StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
     assert_eq!(status.node_id, 4);
-    assert!(dir.path().join("data").is_dir(), "the data directory of the file was used");
+    assert!(
+        dir.path().join("data").is_dir(),
+        "the data directory of the file was used"
+    );
     let scrape = std::net::TcpStream::connect(("127.0.0.1", metrics));
     assert!(scrape.is_ok(), "metrics listen on the file's address");
 
@@ -220,18 +322,29 @@ async fn a_node_started_from_a_config_file_alone_uses_its_values_and_logs_json_w
     c.tenant_with("acme", &["101", "102", "103"]).await;
     let call = c.ring("acme", "103", "102").await;
     c.calls
-        .answer(api::AnswerRequest { tenant: "acme".into(), call_id: call, by: "102".into() })
+        .answer(api::AnswerRequest {
+            tenant: "acme".into(),
+            call_id: call,
+            by: "102".into(),
+        })
         .await
         .expect("answered");
 
     // Every line is one JSON object with the standard fields.
-    let answered = eventually(Duration::from_secs(10), "the answer's request span in the log", || async {
-        let lines = node.lines();
-        lines
-            .iter()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .find(|l| l["span"]["method"] == "Calls/answer" && l["fields"]["message"] == "request done")
-    })
+    let answered = eventually(
+        Duration::from_secs(10),
+        "the answer's request span in the log",
+        || async {
+            let lines = node.lines();
+            lines
+                .iter()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|l| {
+                    l["span"]["method"] == "Calls/Answer"
+                        && l["fields"]["message"] == "request done"
+                })
+        },
+    )
     .await;
     for line in node.lines() {
         let json: serde_json::Value =
@@ -244,7 +357,11 @@ async fn a_node_started_from_a_config_file_alone_uses_its_values_and_logs_json_w
         .lines()
         .into_iter()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
-        .find(|l| l["fields"]["message"].as_str().is_some_and(|m| m.starts_with("callgrid serving")))
+        .find(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("callgrid serving"))
+        })
         .expect("a serving line");
     assert_eq!(serving["fields"]["node"], 4);
     assert_eq!(serving["fields"]["grpc"], format!("127.0.0.1:{grpc}"));
@@ -278,7 +395,12 @@ async fn the_environment_overrides_the_file_in_a_running_node() {
         &[("CALLGRID_LISTEN", &listen), ("CALLGRID_NODE_ID", "9")],
     ));
     let mut c = connect(&listen).await;
-    let status = c.cluster.status(api::StatusRequest {}).await.expect("status").into_inner();
+    let status = c
+        .cluster
+        .status(api::StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
     assert_eq!(status.node_id, 9, "CALLGRID_NODE_ID overrides the file");
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", from_file)).is_err(),

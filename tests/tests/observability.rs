@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use callgrid_tests::prometheus::{self, Prometheus, workspace_root};
 use callgrid_tests::cluster::TestCluster;
+use callgrid_tests::prometheus::{self, Prometheus, workspace_root};
 use callgrid_tests::{Clients, api, eventually};
 
 const SCRAPE_WAIT: Duration = Duration::from_secs(30);
@@ -295,7 +295,10 @@ async fn prometheus_scrapes_a_three_node_cluster_and_sees_its_series_arrive_and_
         ("callgrid_retrieves_total{outcome=\"retrieved\"}", 3),
         ("callgrid_raft_term > 0", 3),
         ("count(callgrid_raft_is_leader == 1) == 1", 1),
-        ("count(count by (instance) (callgrid_raft_leader > 0)) == 3", 1),
+        (
+            "count(count by (instance) (callgrid_raft_leader > 0)) == 3",
+            1,
+        ),
         (
             "callgrid_grpc_request_duration_seconds_count{method=\"Pickup/DirectedPickup\"}",
             3,
@@ -312,6 +315,18 @@ async fn prometheus_scrapes_a_three_node_cluster_and_sees_its_series_arrive_and_
         })
         .await;
     }
+
+    // The shard gauges add up to the whole shard map.
+    let shards = format!(
+        "sum(callgrid_shards_owned) == {}",
+        callgrid_model::SHARD_COUNT
+    );
+    eventually(
+        SCRAPE_WAIT,
+        "the nodes' shards to add up to the map",
+        || async { (prom.query(&shards).await.len() == 1).then_some(()) },
+    )
+    .await;
 
     // Series move: more pickups on node 2 raise its counter in Prometheus.
     let node2 = format!("instance=\"{}\"", nodes[1].metrics);

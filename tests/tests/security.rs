@@ -13,8 +13,8 @@ use callgrid_proto::internal::{PingRequest, peer_client::PeerClient};
 use callgrid_tests::prometheus::free_port;
 use callgrid_tests::{Clients, Node, NodeOptions, api, eventually};
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
 };
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic::{Code, Request, Status};
@@ -29,10 +29,20 @@ impl Pki {
     fn new(name: &str) -> Pki {
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, format!("{name} test CA"));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key")).expect("CA certificate");
-        let pki = Pki { dir: tempfile::tempdir().expect("tempdir"), ca };
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{name} test CA"));
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key"))
+            .expect("CA certificate");
+        let pki = Pki {
+            dir: tempfile::tempdir().expect("tempdir"),
+            ca,
+        };
         std::fs::write(pki.ca_path(), pki.ca.pem()).expect("write CA");
         pki
     }
@@ -45,12 +55,19 @@ impl Pki {
     /// returns the (cert, key) files.
     fn issue(&self, name: &str) -> (PathBuf, PathBuf) {
         let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("leaf params");
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+                .expect("leaf params");
         params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         let key = KeyPair::generate().expect("leaf key");
         let cert = params.signed_by(&key, &self.ca).expect("leaf certificate");
-        let (cert_path, key_path) = (self.dir.path().join(format!("{name}.crt")), self.dir.path().join(format!("{name}.key")));
+        let (cert_path, key_path) = (
+            self.dir.path().join(format!("{name}.crt")),
+            self.dir.path().join(format!("{name}.key")),
+        );
         std::fs::write(&cert_path, cert.pem()).expect("write cert");
         std::fs::write(&key_path, key.serialize_pem()).expect("write key");
         (cert_path, key_path)
@@ -62,7 +79,10 @@ impl Pki {
 
     fn identity(&self, name: &str) -> Identity {
         let (cert, key) = self.issue(name);
-        Identity::from_pem(std::fs::read(cert).expect("cert"), std::fs::read(key).expect("key"))
+        Identity::from_pem(
+            std::fs::read(cert).expect("cert"),
+            std::fs::read(key).expect("key"),
+        )
     }
 }
 
@@ -70,7 +90,11 @@ impl Pki {
 fn logged(node: &Node, text: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !node.log().contains(text) {
-        assert!(std::time::Instant::now() < deadline, "{text:?} not logged; log:\n{}", node.log());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{text:?} not logged; log:\n{}",
+            node.log()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -89,7 +113,11 @@ async fn tls_channel(addr: &str, tls: ClientTlsConfig) -> Result<Channel, tonic:
 }
 
 async fn status_over(channel: Channel) -> Result<api::StatusResponse, Status> {
-    Clients::new(channel).cluster.status(api::StatusRequest {}).await.map(|r| r.into_inner())
+    Clients::new(channel)
+        .cluster
+        .status(api::StatusRequest {})
+        .await
+        .map(|r| r.into_inner())
 }
 
 #[tokio::test]
@@ -99,13 +127,35 @@ async fn tls_clients_trusting_the_ca_connect_and_plaintext_or_untrusting_clients
     let dir = tempfile::tempdir().expect("tempdir");
     let node = Node::start(
         dir.path(),
-        NodeOptions { extra_args: vec!["--tls-cert".into(), path(&cert), "--tls-key".into(), path(&key)], ..Default::default() },
+        NodeOptions {
+            extra_args: vec![
+                "--tls-cert".into(),
+                path(&cert),
+                "--tls-key".into(),
+                path(&key),
+            ],
+            ..Default::default()
+        },
     );
-    logged(&node, "callgrid serving (TLS, no authentication (development mode))");
+    logged(
+        &node,
+        "callgrid serving (TLS, no authentication (development mode))",
+    );
     let addr = node.grpc.to_string();
 
-    let trusted = tls_channel(&addr, ClientTlsConfig::new().ca_certificate(pki.ca_certificate())).await.expect("TLS connects");
-    assert_eq!(status_over(trusted).await.expect("a request over TLS").node_id, 1);
+    let trusted = tls_channel(
+        &addr,
+        ClientTlsConfig::new().ca_certificate(pki.ca_certificate()),
+    )
+    .await
+    .expect("TLS connects");
+    assert_eq!(
+        status_over(trusted)
+            .await
+            .expect("a request over TLS")
+            .node_id,
+        1
+    );
 
     // A plaintext client gets no answer from a TLS port.
     let plaintext = Channel::from_shared(format!("http://{addr}"))
@@ -121,19 +171,30 @@ async fn tls_clients_trusting_the_ca_connect_and_plaintext_or_untrusting_clients
 
     // A client that trusts another CA refuses the node's certificate.
     let stranger = Pki::new("stranger");
-    let untrusting = tls_channel(&addr, ClientTlsConfig::new().ca_certificate(stranger.ca_certificate())).await;
+    let untrusting = tls_channel(
+        &addr,
+        ClientTlsConfig::new().ca_certificate(stranger.ca_certificate()),
+    )
+    .await;
     let refused = match untrusting {
         Err(_) => true,
         Ok(channel) => status_over(channel).await.is_err(),
     };
-    assert!(refused, "a client trusting another CA accepted the node's certificate");
+    assert!(
+        refused,
+        "a client trusting another CA accepted the node's certificate"
+    );
 }
 
 #[tokio::test]
 async fn nodes_form_a_cluster_over_mutual_tls_and_refuse_peers_without_a_cluster_certificate() {
     let pki = Pki::new("cluster");
-    let addrs: Vec<String> = (0..2).map(|_| format!("127.0.0.1:{}", free_port())).collect();
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().expect("tempdir")).collect();
+    let addrs: Vec<String> = (0..2)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    let dirs: Vec<_> = (0..2)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
     let mut nodes = Vec::new();
     for (i, addr) in addrs.iter().enumerate() {
         let (cert, key) = pki.issue(&format!("node{}", i + 1));
@@ -150,39 +211,66 @@ async fn nodes_form_a_cluster_over_mutual_tls_and_refuse_peers_without_a_cluster
         if i > 0 {
             extra_args.extend(["--join".to_string(), addrs[0].clone()]);
         }
-        nodes.push(Node::start(dirs[i].path(), NodeOptions { node_id: i as u64 + 1, extra_args, ..Default::default() }));
+        nodes.push(Node::start(
+            dirs[i].path(),
+            NodeOptions {
+                node_id: i as u64 + 1,
+                extra_args,
+                ..Default::default()
+            },
+        ));
     }
-    logged(&nodes[0], "callgrid serving (TLS, mutual TLS between nodes, no authentication (development mode))");
+    logged(
+        &nodes[0],
+        "callgrid serving (TLS, mutual TLS between nodes, no authentication (development mode))",
+    );
 
     // The second node joined through the first over mutual TLS, and both see
     // one leader and both members.
     let client_tls = ClientTlsConfig::new().ca_certificate(pki.ca_certificate());
     for addr in &addrs {
-        eventually(Duration::from_secs(60), "both nodes to see a two-member cluster with a leader", || async {
-            let channel = tls_channel(addr, client_tls.clone()).await.ok()?;
-            let status = status_over(channel).await.ok()?;
-            (status.leader_id.is_some() && status.membership.len() == 2).then_some(())
-        })
+        eventually(
+            Duration::from_secs(60),
+            "both nodes to see a two-member cluster with a leader",
+            || async {
+                let channel = tls_channel(addr, client_tls.clone()).await.ok()?;
+                let status = status_over(channel).await.ok()?;
+                (status.leader_id.is_some() && status.membership.len() == 2).then_some(())
+            },
+        )
         .await;
     }
 
     // The node-to-node service refuses a TLS caller without a client
     // certificate...
-    let anonymous = tls_channel(&addrs[0], client_tls.clone()).await.expect("TLS connects");
-    let refused = PeerClient::new(anonymous).ping(PingRequest::default()).await.expect_err("refused");
+    let anonymous = tls_channel(&addrs[0], client_tls.clone())
+        .await
+        .expect("TLS connects");
+    let refused = PeerClient::new(anonymous)
+        .ping(PingRequest::default())
+        .await
+        .expect_err("refused");
     assert_eq!(refused.code(), Code::Unauthenticated, "{refused}");
     // ...and one whose certificate another CA signed fails the handshake.
     let stranger = Pki::new("stranger");
     let forged = client_tls.clone().identity(stranger.identity("intruder"));
     let refused = match tls_channel(&addrs[0], forged).await {
         Err(_) => true,
-        Ok(channel) => PeerClient::new(channel).ping(PingRequest::default()).await.is_err(),
+        Ok(channel) => PeerClient::new(channel)
+            .ping(PingRequest::default())
+            .await
+            .is_err(),
     };
     assert!(refused, "a peer certificate from another CA was accepted");
     // A node certificate from the cluster CA is let through.
     let member = client_tls.identity(pki.identity("node3"));
-    let channel = tls_channel(&addrs[0], member).await.expect("mutual TLS connects");
-    PeerClient::new(channel).ping(PingRequest::default()).await.expect("a cluster certificate is accepted");
+    let channel = tls_channel(&addrs[0], member)
+        .await
+        .expect("mutual TLS connects");
+    PeerClient::new(channel)
+        .ping(PingRequest::default())
+        .await
+        .expect("a cluster certificate is accepted");
 }
 
 const ADMIN: &str = "cluster-admin-secret-0001";
@@ -208,32 +296,72 @@ fn tokens_file(dir: &Path) -> PathBuf {
 fn with<T>(token: Option<&str>, msg: T) -> Request<T> {
     let mut request = Request::new(msg);
     if let Some(token) = token {
-        request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().expect("ascii token"));
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("ascii token"),
+        );
     }
     request
 }
 
 fn party(extension: &str) -> Option<api::Party> {
-    Some(api::Party { kind: Some(api::party::Kind::Extension(extension.into())) })
+    Some(api::Party {
+        kind: Some(api::party::Kind::Extension(extension.into())),
+    })
 }
 
 /// Everything a refused request could have changed, as the cluster admin
 /// reads it.
 async fn snapshot(c: &mut Clients) -> String {
     let a = Some(ADMIN);
-    let mut out = format!("{:?}\n", c.directory.list_tenants(with(a, api::ListTenantsRequest {})).await.expect("tenants").into_inner());
+    let mut out = format!(
+        "{:?}\n",
+        c.directory
+            .list_tenants(with(a, api::ListTenantsRequest {}))
+            .await
+            .expect("tenants")
+            .into_inner()
+    );
     for tenant in ["acme", "globex"] {
         let t = || tenant.to_string();
         out += &format!(
             "{:?}\n{:?}\n{:?}\n{:?}\n",
-            c.directory.list_extensions(with(a, api::ListExtensionsRequest { tenant: t() })).await.expect("extensions").into_inner(),
-            c.directory.list_park_policies(with(a, api::ListParkPoliciesRequest { tenant: t() })).await.expect("policies").into_inner(),
-            c.calls.list_calls(with(a, api::ListCallsRequest { tenant: t() })).await.expect("calls").into_inner(),
-            c.park.list_parked(with(a, api::ListParkedRequest { tenant: t() })).await.expect("parked").into_inner(),
+            c.directory
+                .list_extensions(with(a, api::ListExtensionsRequest { tenant: t() }))
+                .await
+                .expect("extensions")
+                .into_inner(),
+            c.directory
+                .list_park_policies(with(a, api::ListParkPoliciesRequest { tenant: t() }))
+                .await
+                .expect("policies")
+                .into_inner(),
+            c.calls
+                .list_calls(with(a, api::ListCallsRequest { tenant: t() }))
+                .await
+                .expect("calls")
+                .into_inner(),
+            c.park
+                .list_parked(with(a, api::ListParkedRequest { tenant: t() }))
+                .await
+                .expect("parked")
+                .into_inner(),
         );
         for owner in ["101", "102", "201", "202"] {
-            let group = c.directory.get_call_group(with(a, api::GetCallGroupRequest { tenant: t(), owner: owner.into() })).await;
-            out += &format!("{owner}: {:?}\n", group.map(|g| g.into_inner()).map_err(|s| s.code()));
+            let group = c
+                .directory
+                .get_call_group(with(
+                    a,
+                    api::GetCallGroupRequest {
+                        tenant: t(),
+                        owner: owner.into(),
+                    },
+                ))
+                .await;
+            out += &format!(
+                "{owner}: {:?}\n",
+                group.map(|g| g.into_inner()).map_err(|s| s.code())
+            );
         }
     }
     out
@@ -242,7 +370,10 @@ async fn snapshot(c: &mut Clients) -> String {
 /// Asserts a refusal with `code`, saying which attempt it was.
 fn refused<T: std::fmt::Debug>(what: &str, result: Result<tonic::Response<T>, Status>, code: Code) {
     match result {
-        Ok(r) => panic!("{what}: expected {code:?}, but it was allowed: {:?}", r.into_inner()),
+        Ok(r) => panic!(
+            "{what}: expected {code:?}, but it was allowed: {:?}",
+            r.into_inner()
+        ),
         Err(status) => assert_eq!(status.code(), code, "{what}: {status}"),
     }
 }
@@ -253,49 +384,147 @@ async fn every_cross_tenant_and_cross_role_attempt_is_refused_and_changes_nothin
     let config = tokens_file(dir.path());
     let node = Node::start(
         &dir.path().join("data"),
-        NodeOptions { extra_args: vec!["--config".into(), path(&config)], ..Default::default() },
+        NodeOptions {
+            extra_args: vec!["--config".into(), path(&config)],
+            ..Default::default()
+        },
     );
-    logged(&node, "callgrid serving (plaintext gRPC (development mode), bearer tokens)");
+    logged(
+        &node,
+        "callgrid serving (plaintext gRPC (development mode), bearer tokens)",
+    );
     logged(&node, "bearer tokens configured without TLS");
     let mut c = node.clients().await;
     let a = Some(ADMIN);
 
     // The cluster admin sets up two tenants, each with a park policy, a
     // call group, a ringing call and a parked call.
-    for (tenant, numbers) in [("acme", ["101", "102", "103"]), ("globex", ["201", "202", "203"])] {
-        c.directory.put_tenant(with(a, api::PutTenantRequest { tenant: tenant.into(), config: None })).await.expect("tenant");
+    for (tenant, numbers) in [
+        ("acme", ["101", "102", "103"]),
+        ("globex", ["201", "202", "203"]),
+    ] {
+        c.directory
+            .put_tenant(with(
+                a,
+                api::PutTenantRequest {
+                    tenant: tenant.into(),
+                    config: None,
+                },
+            ))
+            .await
+            .expect("tenant");
         for n in numbers {
-            let extension = api::Extension { number: n.into(), ..Default::default() };
+            let extension = api::Extension {
+                number: n.into(),
+                ..Default::default()
+            };
             c.directory
-                .put_extension(with(a, api::PutExtensionRequest { tenant: tenant.into(), extension: Some(extension) }))
+                .put_extension(with(
+                    a,
+                    api::PutExtensionRequest {
+                        tenant: tenant.into(),
+                        extension: Some(extension),
+                    },
+                ))
                 .await
                 .expect("extension");
         }
-        let policy = api::ParkPolicy { name: "lobby".into(), ..Default::default() };
-        c.directory.put_park_policy(with(a, api::PutParkPolicyRequest { tenant: tenant.into(), policy: Some(policy) })).await.expect("policy");
+        let policy = api::ParkPolicy {
+            name: "lobby".into(),
+            ..Default::default()
+        };
+        c.directory
+            .put_park_policy(with(
+                a,
+                api::PutParkPolicyRequest {
+                    tenant: tenant.into(),
+                    policy: Some(policy),
+                },
+            ))
+            .await
+            .expect("policy");
         for n in &numbers[..2] {
-            let grant = api::GrantParkPolicyRequest { tenant: tenant.into(), number: (*n).into(), policy: "lobby".into() };
-            c.directory.grant_park_policy(with(a, grant)).await.expect("grant");
+            let grant = api::GrantParkPolicyRequest {
+                tenant: tenant.into(),
+                number: (*n).into(),
+                policy: "lobby".into(),
+            };
+            c.directory
+                .grant_park_policy(with(a, grant))
+                .await
+                .expect("grant");
         }
         let group = api::CallGroup {
             owner: numbers[1].into(),
-            members: vec![api::CallGroupMember { extension: numbers[2].into(), ..Default::default() }],
+            members: vec![api::CallGroupMember {
+                extension: numbers[2].into(),
+                ..Default::default()
+            }],
             ..Default::default()
         };
-        c.directory.put_call_group(with(a, api::PutCallGroupRequest { tenant: tenant.into(), group: Some(group) })).await.expect("group");
+        c.directory
+            .put_call_group(with(
+                a,
+                api::PutCallGroupRequest {
+                    tenant: tenant.into(),
+                    group: Some(group),
+                },
+            ))
+            .await
+            .expect("group");
     }
-    let dial = |tenant: &str, from: &str, to: &str| api::DialRequest { tenant: tenant.into(), from: party(from), digits: to.into() };
+    let dial = |tenant: &str, from: &str, to: &str| api::DialRequest {
+        tenant: tenant.into(),
+        from: party(from),
+        digits: to.into(),
+    };
     let call_id = |r: api::DialResponse| match r.outcome {
         Some(api::dial_response::Outcome::Call(call)) => call.call_id,
         other => panic!("not a call: {other:?}"),
     };
-    let acme_ringing = call_id(c.calls.dial(with(a, dial("acme", "103", "102"))).await.expect("dial").into_inner());
-    let globex_ringing = call_id(c.calls.dial(with(a, dial("globex", "203", "202"))).await.expect("dial").into_inner());
-    let acme_parked = call_id(c.calls.dial(with(a, dial("acme", "103", "101"))).await.expect("dial").into_inner());
-    c.calls.answer(with(a, api::AnswerRequest { tenant: "acme".into(), call_id: acme_parked, by: "101".into() })).await.expect("answer");
+    let acme_ringing = call_id(
+        c.calls
+            .dial(with(a, dial("acme", "103", "102")))
+            .await
+            .expect("dial")
+            .into_inner(),
+    );
+    let globex_ringing = call_id(
+        c.calls
+            .dial(with(a, dial("globex", "203", "202")))
+            .await
+            .expect("dial")
+            .into_inner(),
+    );
+    let acme_parked = call_id(
+        c.calls
+            .dial(with(a, dial("acme", "103", "101")))
+            .await
+            .expect("dial")
+            .into_inner(),
+    );
+    c.calls
+        .answer(with(
+            a,
+            api::AnswerRequest {
+                tenant: "acme".into(),
+                call_id: acme_parked,
+                by: "101".into(),
+            },
+        ))
+        .await
+        .expect("answer");
     let code = c
         .park
-        .park(with(a, api::ParkRequest { tenant: "acme".into(), call_id: acme_parked, by: "101".into(), code: None }))
+        .park(with(
+            a,
+            api::ParkRequest {
+                tenant: "acme".into(),
+                call_id: acme_parked,
+                by: "101".into(),
+                code: None,
+            },
+        ))
         .await
         .expect("park")
         .into_inner()
@@ -309,103 +538,677 @@ async fn every_cross_tenant_and_cross_role_attempt_is_refused_and_changes_nothin
         picker: picker.into(),
         target: target.into(),
     };
-    let list_calls = |tenant: &str| api::ListCallsRequest { tenant: tenant.into() };
+    let list_calls = |tenant: &str| api::ListCallsRequest {
+        tenant: tenant.into(),
+    };
 
     // No token, an unknown token, a malformed header: UNAUTHENTICATED.
-    refused("no token", c.pickup.directed_pickup(with(None, pickup("acme", "101", "102"))).await, UNAUTH);
-    refused("no token, read", c.calls.list_calls(with(None, list_calls("acme"))).await, UNAUTH);
-    refused("unknown token", c.calls.list_calls(with(Some("not-a-configured-token"), list_calls("acme"))).await, UNAUTH);
+    refused(
+        "no token",
+        c.pickup
+            .directed_pickup(with(None, pickup("acme", "101", "102")))
+            .await,
+        UNAUTH,
+    );
+    refused(
+        "no token, read",
+        c.calls.list_calls(with(None, list_calls("acme"))).await,
+        UNAUTH,
+    );
+    refused(
+        "unknown token",
+        c.calls
+            .list_calls(with(Some("not-a-configured-token"), list_calls("acme")))
+            .await,
+        UNAUTH,
+    );
     let mut basic = Request::new(list_calls("acme"));
-    basic.metadata_mut().insert("authorization", format!("Basic {ADMIN}").parse().expect("ascii"));
-    refused("not a bearer token", c.calls.list_calls(basic).await, UNAUTH);
+    basic.metadata_mut().insert(
+        "authorization",
+        format!("Basic {ADMIN}").parse().expect("ascii"),
+    );
+    refused(
+        "not a bearer token",
+        c.calls.list_calls(basic).await,
+        UNAUTH,
+    );
     refused(
         "no token, stream",
         c.presence
-            .notifications(with(None, api::NotificationsRequest { tenant: "acme".into(), extension: "101".into() }))
+            .notifications(with(
+                None,
+                api::NotificationsRequest {
+                    tenant: "acme".into(),
+                    extension: "101".into(),
+                },
+            ))
             .await,
         UNAUTH,
     );
 
     // A tenant admin: nothing cluster-wide, nothing in another tenant.
     let t = Some(ACME_ADMIN);
-    refused("tenant admin creates a tenant", c.directory.put_tenant(with(t, api::PutTenantRequest { tenant: "evil".into(), config: None })).await, DENIED);
-    refused("tenant admin changes its own limits", c.directory.put_tenant(with(t, api::PutTenantRequest { tenant: "acme".into(), config: None })).await, DENIED);
-    refused("tenant admin deletes another tenant", c.directory.delete_tenant(with(t, api::DeleteTenantRequest { tenant: "globex".into() })).await, DENIED);
-    refused("tenant admin lists tenants", c.directory.list_tenants(with(t, api::ListTenantsRequest {})).await, DENIED);
-    refused("tenant admin reads cluster status", c.cluster.status(with(t, api::StatusRequest {})).await, DENIED);
-    refused("tenant admin adds a node", c.cluster.add_node(with(t, api::AddNodeRequest { node_id: 9, addr: "127.0.0.1:1".into() })).await, DENIED);
-    refused("tenant admin removes a node", c.cluster.remove_node(with(t, api::RemoveNodeRequest { node_id: 1 })).await, DENIED);
-    let foreign = api::Extension { number: "299".into(), ..Default::default() };
-    refused("tenant admin adds an extension elsewhere", c.directory.put_extension(with(t, api::PutExtensionRequest { tenant: "globex".into(), extension: Some(foreign) })).await, DENIED);
-    refused("tenant admin deletes an extension elsewhere", c.directory.delete_extension(with(t, api::DeleteExtensionRequest { tenant: "globex".into(), number: "201".into() })).await, DENIED);
-    refused("tenant admin deletes a call group elsewhere", c.directory.delete_call_group(with(t, api::DeleteCallGroupRequest { tenant: "globex".into(), owner: "202".into() })).await, DENIED);
-    refused("tenant admin deletes a park policy elsewhere", c.directory.delete_park_policy(with(t, api::DeleteParkPolicyRequest { tenant: "globex".into(), name: "lobby".into() })).await, DENIED);
-    refused("tenant admin picks up elsewhere", c.pickup.directed_pickup(with(t, pickup("globex", "201", "202"))).await, DENIED);
-    refused("tenant admin dials elsewhere", c.calls.dial(with(t, dial("globex", "201", "203"))).await, DENIED);
-    refused("tenant admin lists calls elsewhere", c.calls.list_calls(with(t, list_calls("globex"))).await, DENIED);
-    refused("tenant admin reads a call elsewhere", c.calls.get_call(with(t, api::GetCallRequest { tenant: "globex".into(), call_id: globex_ringing })).await, DENIED);
-    refused("tenant admin watches lamps elsewhere", c.presence.watch_lamps(with(t, api::WatchLampsRequest { tenant: "globex".into(), watcher: String::new(), extensions: vec!["201".into()], park_codes: vec![] })).await, DENIED);
-    refused("tenant admin hangs up elsewhere", c.calls.hangup(with(t, api::HangupRequest { tenant: "globex".into(), call_id: globex_ringing, by: party("203") })).await, DENIED);
+    refused(
+        "tenant admin creates a tenant",
+        c.directory
+            .put_tenant(with(
+                t,
+                api::PutTenantRequest {
+                    tenant: "evil".into(),
+                    config: None,
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "tenant admin changes its own limits",
+        c.directory
+            .put_tenant(with(
+                t,
+                api::PutTenantRequest {
+                    tenant: "acme".into(),
+                    config: None,
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "tenant admin deletes another tenant",
+        c.directory
+            .delete_tenant(with(
+                t,
+                api::DeleteTenantRequest {
+                    tenant: "globex".into(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "tenant admin lists tenants",
+        c.directory
+            .list_tenants(with(t, api::ListTenantsRequest {}))
+            .await,
+        DENIED,
+    );
+    refused(
+        "tenant admin reads cluster status",
+        c.cluster.status(with(t, api::StatusRequest {})).await,
+        DENIED,
+    );
+    refused(
+        "tenant admin adds a node",
+        c.cluster
+            .add_node(with(
+                t,
+                api::AddNodeRequest {
+                    node_id: 9,
+                    addr: "127.0.0.1:1".into(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "tenant admin removes a node",
+        c.cluster
+            .remove_node(with(t, api::RemoveNodeRequest { node_id: 1 }))
+            .await,
+        DENIED,
+    );
+    let foreign = api::Extension {
+        number: "299".into(),
+        ..Default::default()
+    };
+    refused(
+        "tenant admin adds an extension elsewhere",
+        c.directory
+            .put_extension(with(
+                t,
+                api::PutExtensionRequest {
+                    tenant: "globex".into(),
+                    extension: Some(foreign),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "tenant admin deletes an extension elsewhere",
+        c.directory
+            .delete_extension(with(
+                t,
+                api::DeleteExtensionRequest {
+                    tenant: "globex".into(),
+                    number: "201".into(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "tenant admin deletes a call group elsewhere",
+        c.directory
+            .delete_call_group(with(
+                t,
+                api::DeleteCallGroupRequest {
+                    tenant: "globex".into(),
+                    owner: "202".into(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "tenant admin deletes a park policy elsewhere",
+        c.directory
+            .delete_park_policy(with(
+                t,
+                api::DeleteParkPolicyRequest {
+                    tenant: "globex".into(),
+                    name: "lobby".into(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "tenant admin picks up elsewhere",
+        c.pickup
+            .directed_pickup(with(t, pickup("globex", "201", "202")))
+            .await,
+        DENIED,
+    );
+    refused(
+        "tenant admin dials elsewhere",
+        c.calls.dial(with(t, dial("globex", "201", "203"))).await,
+        DENIED,
+    );
+    refused(
+        "tenant admin lists calls elsewhere",
+        c.calls.list_calls(with(t, list_calls("globex"))).await,
+        DENIED,
+    );
+    refused(
+        "tenant admin reads a call elsewhere",
+        c.calls
+            .get_call(with(
+                t,
+                api::GetCallRequest {
+                    tenant: "globex".into(),
+                    call_id: globex_ringing,
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "tenant admin watches lamps elsewhere",
+        c.presence
+            .watch_lamps(with(
+                t,
+                api::WatchLampsRequest {
+                    tenant: "globex".into(),
+                    watcher: String::new(),
+                    extensions: vec!["201".into()],
+                    park_codes: vec![],
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "tenant admin hangs up elsewhere",
+        c.calls
+            .hangup(with(
+                t,
+                api::HangupRequest {
+                    tenant: "globex".into(),
+                    call_id: globex_ringing,
+                    by: party("203"),
+                },
+            ))
+            .await,
+        DENIED,
+    );
 
     // An extension user: only as itself, only its own call group, no admin.
     let u = Some(ACME_101);
-    refused("user picks up as another picker", c.pickup.directed_pickup(with(u, pickup("acme", "103", "102"))).await, DENIED);
-    refused("user group-picks-up as another", c.pickup.group_pickup(with(u, api::GroupPickupRequest { tenant: "acme".into(), picker: "102".into() })).await, DENIED);
-    refused("user named-picks-up as another", c.pickup.named_pickup(with(u, api::NamedPickupRequest { tenant: "acme".into(), picker: "102".into(), group_name: "sales".into() })).await, DENIED);
-    refused("user BLF-picks-up as another", c.pickup.blf_pickup(with(u, api::BlfPickupRequest { tenant: "acme".into(), picker: "103".into(), target: "102".into(), call_id: None })).await, DENIED);
-    refused("user answers as another", c.calls.answer(with(u, api::AnswerRequest { tenant: "acme".into(), call_id: acme_ringing, by: "102".into() })).await, DENIED);
-    refused("user dials as another", c.calls.dial(with(u, dial("acme", "102", "103"))).await, DENIED);
-    let outside = api::DialRequest { tenant: "acme".into(), from: Some(api::Party { kind: Some(api::party::Kind::Outside("+15550100".into())) }), digits: "102".into() };
-    refused("user injects an outside call", c.calls.dial(with(u, outside)).await, DENIED);
-    refused("user hangs up as another", c.calls.hangup(with(u, api::HangupRequest { tenant: "acme".into(), call_id: acme_ringing, by: party("103") })).await, DENIED);
-    refused("user parks as another", c.park.park(with(u, api::ParkRequest { tenant: "acme".into(), call_id: acme_ringing, by: "102".into(), code: None })).await, DENIED);
-    refused("user retrieves as another", c.park.retrieve(with(u, api::RetrieveRequest { tenant: "acme".into(), by: "102".into(), code })).await, DENIED);
-    refused("user sets another online", c.directory.set_online(with(u, api::SetOnlineRequest { tenant: "acme".into(), number: "102".into(), online: false })).await, DENIED);
-    refused("user reads another's notifications", c.presence.notifications(with(u, api::NotificationsRequest { tenant: "acme".into(), extension: "102".into() })).await, DENIED);
-    refused("user watches lamps as another", c.presence.watch_lamps(with(u, api::WatchLampsRequest { tenant: "acme".into(), watcher: "102".into(), extensions: vec!["103".into()], park_codes: vec![] })).await, DENIED);
-    let others_group = api::CallGroup { owner: "102".into(), members: vec![], ..Default::default() };
-    refused("user manages another's call group", c.directory.put_call_group(with(u, api::PutCallGroupRequest { tenant: "acme".into(), group: Some(others_group) })).await, DENIED);
-    refused("user deletes another's call group", c.directory.delete_call_group(with(u, api::DeleteCallGroupRequest { tenant: "acme".into(), owner: "102".into() })).await, DENIED);
-    let new_ext = api::Extension { number: "104".into(), ..Default::default() };
-    refused("user adds an extension", c.directory.put_extension(with(u, api::PutExtensionRequest { tenant: "acme".into(), extension: Some(new_ext) })).await, DENIED);
-    refused("user deletes an extension", c.directory.delete_extension(with(u, api::DeleteExtensionRequest { tenant: "acme".into(), number: "102".into() })).await, DENIED);
-    refused("user grants itself a park policy", c.directory.grant_park_policy(with(u, api::GrantParkPolicyRequest { tenant: "acme".into(), number: "101".into(), policy: String::new() })).await, DENIED);
-    refused("user edits a park policy", c.directory.put_park_policy(with(u, api::PutParkPolicyRequest { tenant: "acme".into(), policy: Some(api::ParkPolicy { name: "lobby".into(), ..Default::default() }) })).await, DENIED);
-    refused("user creates a tenant", c.directory.put_tenant(with(u, api::PutTenantRequest { tenant: "acme".into(), config: None })).await, DENIED);
-    refused("user reads cluster status", c.cluster.status(with(u, api::StatusRequest {})).await, DENIED);
-    // ...and nothing in another tenant, even as its own number there.
-    refused("user picks up in another tenant", c.pickup.directed_pickup(with(u, pickup("globex", "101", "202"))).await, DENIED);
-    refused("user retrieves in another tenant", c.park.retrieve(with(u, api::RetrieveRequest { tenant: "globex".into(), by: "101".into(), code })).await, DENIED);
-    refused("user lists calls in another tenant", c.calls.list_calls(with(u, list_calls("globex"))).await, DENIED);
-    refused("user reads another tenant's extensions", c.directory.list_extensions(with(u, api::ListExtensionsRequest { tenant: "globex".into() })).await, DENIED);
-    let g = Some(GLOBEX_201);
-    refused("other tenant's user picks up here", c.pickup.directed_pickup(with(g, pickup("acme", "201", "102"))).await, DENIED);
-    refused("other tenant's user retrieves here", c.park.retrieve(with(g, api::RetrieveRequest { tenant: "acme".into(), by: "201".into(), code })).await, DENIED);
-    refused("other tenant's admin deletes here", c.directory.delete_extension(with(Some(GLOBEX_ADMIN), api::DeleteExtensionRequest { tenant: "acme".into(), number: "101".into() })).await, DENIED);
-
-    // None of it changed anything.
-    assert_eq!(snapshot(&mut c).await, before, "a refused request changed the state");
-
-    // What each role may do still works.
-    c.calls.list_calls(with(u, list_calls("acme"))).await.expect("a user reads its tenant's calls");
-    let own_group = api::CallGroup {
-        owner: "101".into(),
-        members: vec![api::CallGroupMember { extension: "103".into(), ..Default::default() }],
+    refused(
+        "user picks up as another picker",
+        c.pickup
+            .directed_pickup(with(u, pickup("acme", "103", "102")))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user group-picks-up as another",
+        c.pickup
+            .group_pickup(with(
+                u,
+                api::GroupPickupRequest {
+                    tenant: "acme".into(),
+                    picker: "102".into(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user named-picks-up as another",
+        c.pickup
+            .named_pickup(with(
+                u,
+                api::NamedPickupRequest {
+                    tenant: "acme".into(),
+                    picker: "102".into(),
+                    group_name: "sales".into(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user BLF-picks-up as another",
+        c.pickup
+            .blf_pickup(with(
+                u,
+                api::BlfPickupRequest {
+                    tenant: "acme".into(),
+                    picker: "103".into(),
+                    target: "102".into(),
+                    call_id: None,
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user answers as another",
+        c.calls
+            .answer(with(
+                u,
+                api::AnswerRequest {
+                    tenant: "acme".into(),
+                    call_id: acme_ringing,
+                    by: "102".into(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user dials as another",
+        c.calls.dial(with(u, dial("acme", "102", "103"))).await,
+        DENIED,
+    );
+    let outside = api::DialRequest {
+        tenant: "acme".into(),
+        from: Some(api::Party {
+            kind: Some(api::party::Kind::Outside("+15550100".into())),
+        }),
+        digits: "102".into(),
+    };
+    refused(
+        "user injects an outside call",
+        c.calls.dial(with(u, outside)).await,
+        DENIED,
+    );
+    refused(
+        "user hangs up as another",
+        c.calls
+            .hangup(with(
+                u,
+                api::HangupRequest {
+                    tenant: "acme".into(),
+                    call_id: acme_ringing,
+                    by: party("103"),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user parks as another",
+        c.park
+            .park(with(
+                u,
+                api::ParkRequest {
+                    tenant: "acme".into(),
+                    call_id: acme_ringing,
+                    by: "102".into(),
+                    code: None,
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user retrieves as another",
+        c.park
+            .retrieve(with(
+                u,
+                api::RetrieveRequest {
+                    tenant: "acme".into(),
+                    by: "102".into(),
+                    code,
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user sets another online",
+        c.directory
+            .set_online(with(
+                u,
+                api::SetOnlineRequest {
+                    tenant: "acme".into(),
+                    number: "102".into(),
+                    online: false,
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user reads another's notifications",
+        c.presence
+            .notifications(with(
+                u,
+                api::NotificationsRequest {
+                    tenant: "acme".into(),
+                    extension: "102".into(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user watches lamps as another",
+        c.presence
+            .watch_lamps(with(
+                u,
+                api::WatchLampsRequest {
+                    tenant: "acme".into(),
+                    watcher: "102".into(),
+                    extensions: vec!["103".into()],
+                    park_codes: vec![],
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    let others_group = api::CallGroup {
+        owner: "102".into(),
+        members: vec![],
         ..Default::default()
     };
-    c.directory.put_call_group(with(u, api::PutCallGroupRequest { tenant: "acme".into(), group: Some(own_group) })).await.expect("a user manages its own call group");
-    let picked = c.pickup.directed_pickup(with(u, pickup("acme", "101", "102"))).await.expect("a user picks up as itself").into_inner();
-    assert_eq!((picked.result, picked.call_id), (api::PickupResult::PickedUp as i32, acme_ringing));
-    c.presence.notifications(with(u, api::NotificationsRequest { tenant: "acme".into(), extension: "101".into() })).await.expect("a user reads its own notifications");
+    refused(
+        "user manages another's call group",
+        c.directory
+            .put_call_group(with(
+                u,
+                api::PutCallGroupRequest {
+                    tenant: "acme".into(),
+                    group: Some(others_group),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user deletes another's call group",
+        c.directory
+            .delete_call_group(with(
+                u,
+                api::DeleteCallGroupRequest {
+                    tenant: "acme".into(),
+                    owner: "102".into(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    let new_ext = api::Extension {
+        number: "104".into(),
+        ..Default::default()
+    };
+    refused(
+        "user adds an extension",
+        c.directory
+            .put_extension(with(
+                u,
+                api::PutExtensionRequest {
+                    tenant: "acme".into(),
+                    extension: Some(new_ext),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user deletes an extension",
+        c.directory
+            .delete_extension(with(
+                u,
+                api::DeleteExtensionRequest {
+                    tenant: "acme".into(),
+                    number: "102".into(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user grants itself a park policy",
+        c.directory
+            .grant_park_policy(with(
+                u,
+                api::GrantParkPolicyRequest {
+                    tenant: "acme".into(),
+                    number: "101".into(),
+                    policy: String::new(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user edits a park policy",
+        c.directory
+            .put_park_policy(with(
+                u,
+                api::PutParkPolicyRequest {
+                    tenant: "acme".into(),
+                    policy: Some(api::ParkPolicy {
+                        name: "lobby".into(),
+                        ..Default::default()
+                    }),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user creates a tenant",
+        c.directory
+            .put_tenant(with(
+                u,
+                api::PutTenantRequest {
+                    tenant: "acme".into(),
+                    config: None,
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user reads cluster status",
+        c.cluster.status(with(u, api::StatusRequest {})).await,
+        DENIED,
+    );
+    // ...and nothing in another tenant, even as its own number there.
+    refused(
+        "user picks up in another tenant",
+        c.pickup
+            .directed_pickup(with(u, pickup("globex", "101", "202")))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user retrieves in another tenant",
+        c.park
+            .retrieve(with(
+                u,
+                api::RetrieveRequest {
+                    tenant: "globex".into(),
+                    by: "101".into(),
+                    code,
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "user lists calls in another tenant",
+        c.calls.list_calls(with(u, list_calls("globex"))).await,
+        DENIED,
+    );
+    refused(
+        "user reads another tenant's extensions",
+        c.directory
+            .list_extensions(with(
+                u,
+                api::ListExtensionsRequest {
+                    tenant: "globex".into(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    let g = Some(GLOBEX_201);
+    refused(
+        "other tenant's user picks up here",
+        c.pickup
+            .directed_pickup(with(g, pickup("acme", "201", "102")))
+            .await,
+        DENIED,
+    );
+    refused(
+        "other tenant's user retrieves here",
+        c.park
+            .retrieve(with(
+                g,
+                api::RetrieveRequest {
+                    tenant: "acme".into(),
+                    by: "201".into(),
+                    code,
+                },
+            ))
+            .await,
+        DENIED,
+    );
+    refused(
+        "other tenant's admin deletes here",
+        c.directory
+            .delete_extension(with(
+                Some(GLOBEX_ADMIN),
+                api::DeleteExtensionRequest {
+                    tenant: "acme".into(),
+                    number: "101".into(),
+                },
+            ))
+            .await,
+        DENIED,
+    );
+
+    // None of it changed anything.
+    assert_eq!(
+        snapshot(&mut c).await,
+        before,
+        "a refused request changed the state"
+    );
+
+    // What each role may do still works.
+    c.calls
+        .list_calls(with(u, list_calls("acme")))
+        .await
+        .expect("a user reads its tenant's calls");
+    let own_group = api::CallGroup {
+        owner: "101".into(),
+        members: vec![api::CallGroupMember {
+            extension: "103".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    c.directory
+        .put_call_group(with(
+            u,
+            api::PutCallGroupRequest {
+                tenant: "acme".into(),
+                group: Some(own_group),
+            },
+        ))
+        .await
+        .expect("a user manages its own call group");
+    let picked = c
+        .pickup
+        .directed_pickup(with(u, pickup("acme", "101", "102")))
+        .await
+        .expect("a user picks up as itself")
+        .into_inner();
+    assert_eq!(
+        (picked.result, picked.call_id),
+        (api::PickupResult::PickedUp as i32, acme_ringing)
+    );
+    c.presence
+        .notifications(with(
+            u,
+            api::NotificationsRequest {
+                tenant: "acme".into(),
+                extension: "101".into(),
+            },
+        ))
+        .await
+        .expect("a user reads its own notifications");
     let retrieved = c
         .park
-        .retrieve(with(Some(ACME_ADMIN), api::RetrieveRequest { tenant: "acme".into(), by: "102".into(), code }))
+        .retrieve(with(
+            Some(ACME_ADMIN),
+            api::RetrieveRequest {
+                tenant: "acme".into(),
+                by: "102".into(),
+                code,
+            },
+        ))
         .await
         .expect("a tenant admin acts for its extensions")
         .into_inner();
     assert_eq!(retrieved.result, api::RetrieveResult::Retrieved as i32);
-    let added = api::Extension { number: "104".into(), ..Default::default() };
-    c.directory.put_extension(with(Some(ACME_ADMIN), api::PutExtensionRequest { tenant: "acme".into(), extension: Some(added) })).await.expect("a tenant admin manages its directory");
-    c.calls.list_calls(with(Some(GLOBEX_ADMIN), list_calls("globex"))).await.expect("the other tenant's admin reads its own tenant");
-    c.cluster.status(with(a, api::StatusRequest {})).await.expect("the cluster admin reads cluster status");
+    let added = api::Extension {
+        number: "104".into(),
+        ..Default::default()
+    };
+    c.directory
+        .put_extension(with(
+            Some(ACME_ADMIN),
+            api::PutExtensionRequest {
+                tenant: "acme".into(),
+                extension: Some(added),
+            },
+        ))
+        .await
+        .expect("a tenant admin manages its directory");
+    c.calls
+        .list_calls(with(Some(GLOBEX_ADMIN), list_calls("globex")))
+        .await
+        .expect("the other tenant's admin reads its own tenant");
+    c.cluster
+        .status(with(a, api::StatusRequest {}))
+        .await
+        .expect("the cluster admin reads cluster status");
 }

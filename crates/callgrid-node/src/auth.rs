@@ -15,8 +15,8 @@
 //!   and reads T's directory, calls and parked calls.
 //!
 //! Every public method states what it needs from the fields of its request
-//! ([`Scoped`]), and [`Guarded`] checks that before the handler runs, so a
-//! refused request changes nothing. No token or an unknown one is
+//! ([`Scoped`]), and the gate (`gate.rs`) checks that before the handler
+//! runs, so a refused request changes nothing. No token or an unknown one is
 //! `UNAUTHENTICATED`; a valid token outside its scope is
 //! `PERMISSION_DENIED`. With no tokens configured the node runs in
 //! development mode and lets everything through (and says so at start).
@@ -24,11 +24,8 @@
 //! The node-to-node service is not covered by tokens: mutual TLS guards it
 //! (see `tls.rs`).
 //!
-//! [`Guarded`] is the front door of the public API, so it is also where
-//! each request gets its `request` span (node, method, tenant, acting
-//! extension, call id), which every log line of its handling carries.
+//! The check itself runs in `gate.rs`, the public API's front door.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
 use callgrid_model::{Extension, TenantId};
@@ -36,10 +33,7 @@ use callgrid_proto::convert;
 use callgrid_proto::v1;
 use serde::Deserialize;
 use tonic::metadata::MetadataMap;
-use tonic::{Request, Response, Status};
-use tracing::Instrument;
-
-use crate::api::Api;
+use tonic::{Request, Status};
 
 /// A role a token grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -95,8 +89,13 @@ pub const MIN_TOKEN_LEN: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     ClusterAdmin,
-    TenantAdmin { tenant: TenantId },
-    ExtensionUser { tenant: TenantId, extension: Extension },
+    TenantAdmin {
+        tenant: TenantId,
+    },
+    ExtensionUser {
+        tenant: TenantId,
+        extension: Extension,
+    },
 }
 
 impl TokenConfig {
@@ -104,23 +103,35 @@ impl TokenConfig {
     fn principal(&self, i: usize) -> Result<Principal, (String, String)> {
         let key = |field: &str| format!("tokens[{i}].{field}");
         let tenant = || {
-            let raw = self.tenant.as_deref().ok_or_else(|| (key("tenant"), format!("required for role {}", self.role.as_str())))?;
+            let raw = self.tenant.as_deref().ok_or_else(|| {
+                (
+                    key("tenant"),
+                    format!("required for role {}", self.role.as_str()),
+                )
+            })?;
             convert::tenant(raw).map_err(|e| (key("tenant"), e.rule))
         };
         match (self.role, &self.extension) {
-            (Role::ClusterAdmin, _) if self.tenant.is_some() => {
-                Err((key("tenant"), "a cluster_admin token spans every tenant: remove tenant".into()))
-            }
+            (Role::ClusterAdmin, _) if self.tenant.is_some() => Err((
+                key("tenant"),
+                "a cluster_admin token spans every tenant: remove tenant".into(),
+            )),
             (Role::ClusterAdmin | Role::TenantAdmin, Some(_)) => Err((
                 key("extension"),
-                format!("only extension_user tokens name an extension, not {}", self.role.as_str()),
+                format!(
+                    "only extension_user tokens name an extension, not {}",
+                    self.role.as_str()
+                ),
             )),
             (Role::ClusterAdmin, None) => Ok(Principal::ClusterAdmin),
             (Role::TenantAdmin, None) => Ok(Principal::TenantAdmin { tenant: tenant()? }),
-            (Role::ExtensionUser, None) => Err((key("extension"), "required for role extension_user".into())),
+            (Role::ExtensionUser, None) => {
+                Err((key("extension"), "required for role extension_user".into()))
+            }
             (Role::ExtensionUser, Some(raw)) => Ok(Principal::ExtensionUser {
                 tenant: tenant()?,
-                extension: convert::extension("extension", raw).map_err(|e| (key("extension"), e.rule))?,
+                extension: convert::extension("extension", raw)
+                    .map_err(|e| (key("extension"), e.rule))?,
             }),
         }
     }
@@ -136,7 +147,11 @@ pub enum Needs<'a> {
     /// Read one tenant's state.
     TenantMember { tenant: &'a str },
     /// Act as one extension, named in request field `field`.
-    ActAs { tenant: &'a str, extension: &'a str, field: &'static str },
+    ActAs {
+        tenant: &'a str,
+        extension: &'a str,
+        field: &'static str,
+    },
     /// Manage the call group owned by `owner`.
     OwnsGroup { tenant: &'a str, owner: &'a str },
 }
@@ -157,8 +172,10 @@ impl Needs<'_> {
 impl Principal {
     /// `Ok` if this principal may do what `needs` describes.
     pub fn may(&self, needs: Needs<'_>) -> Result<(), Status> {
-        let same_tenant = |mine: &TenantId, raw: &str| convert::tenant(raw).is_ok_and(|t| t == *mine);
-        let same_extension = |mine: &Extension, raw: &str| convert::extension("", raw).is_ok_and(|e| e == *mine);
+        let same_tenant =
+            |mine: &TenantId, raw: &str| convert::tenant(raw).is_ok_and(|t| t == *mine);
+        let same_extension =
+            |mine: &Extension, raw: &str| convert::extension("", raw).is_ok_and(|e| e == *mine);
         let tenant_of = |needs: Needs<'_>| needs.tenant().map(str::to_owned);
         let denied = |why: String| Err(Status::permission_denied(why));
         match self {
@@ -166,24 +183,33 @@ impl Principal {
             Principal::TenantAdmin { tenant: mine } => match tenant_of(needs) {
                 None => denied("needs a cluster_admin token".into()),
                 Some(t) if same_tenant(mine, &t) => Ok(()),
-                Some(t) => denied(format!("tenant: this token is for tenant {mine}, not {t:?}")),
+                Some(t) => denied(format!(
+                    "tenant: this token is for tenant {mine}, not {t:?}"
+                )),
             },
-            Principal::ExtensionUser { tenant: mine, extension: me } => match needs {
+            Principal::ExtensionUser {
+                tenant: mine,
+                extension: me,
+            } => match needs {
                 Needs::ClusterAdmin => denied("needs a cluster_admin token".into()),
                 _ if !tenant_of(needs).is_some_and(|t| same_tenant(mine, &t)) => denied(format!(
                     "tenant: this token is for tenant {mine}, not {:?}",
                     tenant_of(needs).unwrap_or_default()
                 )),
-                Needs::TenantAdmin { .. } => denied(format!("needs a tenant_admin token for tenant {mine}")),
+                Needs::TenantAdmin { .. } => {
+                    denied(format!("needs a tenant_admin token for tenant {mine}"))
+                }
                 Needs::TenantMember { .. } => Ok(()),
                 Needs::ActAs { extension, .. } if same_extension(me, extension) => Ok(()),
-                Needs::ActAs { extension, field, .. } => {
-                    denied(format!("{field}: this token acts only as extension {me}, not {extension:?}"))
-                }
+                Needs::ActAs {
+                    extension, field, ..
+                } => denied(format!(
+                    "{field}: this token acts only as extension {me}, not {extension:?}"
+                )),
                 Needs::OwnsGroup { owner, .. } if same_extension(me, owner) => Ok(()),
-                Needs::OwnsGroup { owner, .. } => {
-                    denied(format!("owner: extension {me} manages only its own call group, not {owner:?}'s"))
-                }
+                Needs::OwnsGroup { owner, .. } => denied(format!(
+                    "owner: extension {me} manages only its own call group, not {owner:?}'s"
+                )),
             },
         }
     }
@@ -200,18 +226,28 @@ impl Authorizer {
     pub fn from_config(tokens: &[TokenConfig]) -> Result<Self, (String, String)> {
         let mut checked: Vec<(Vec<u8>, Principal)> = Vec::new();
         for (i, t) in tokens.iter().enumerate() {
-            if t.token.chars().count() < MIN_TOKEN_LEN || t.token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            if t.token.chars().count() < MIN_TOKEN_LEN
+                || t.token.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
                 return Err((
                     format!("tokens[{i}].token"),
                     format!("must be at least {MIN_TOKEN_LEN} characters, without spaces"),
                 ));
             }
-            if checked.iter().any(|(secret, _)| secret == t.token.as_bytes()) {
-                return Err((format!("tokens[{i}].token"), "the same token is listed twice".into()));
+            if checked
+                .iter()
+                .any(|(secret, _)| secret == t.token.as_bytes())
+            {
+                return Err((
+                    format!("tokens[{i}].token"),
+                    "the same token is listed twice".into(),
+                ));
             }
             checked.push((t.token.as_bytes().to_vec(), t.principal(i)?));
         }
-        Ok(Self { tokens: Arc::new(checked) })
+        Ok(Self {
+            tokens: Arc::new(checked),
+        })
     }
 
     /// No tokens: every request is let through.
@@ -227,7 +263,10 @@ impl Authorizer {
         let presented = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .ok_or_else(|| Status::unauthenticated("authorization: expected `Bearer <token>`"))?
             .trim()
             .as_bytes();
@@ -247,7 +286,8 @@ impl Authorizer {
         if self.is_dev_mode() {
             return Ok(());
         }
-        self.authenticate(request.metadata())?.may(request.get_ref().needs())
+        self.authenticate(request.metadata())?
+            .may(request.get_ref().needs())
     }
 }
 
@@ -270,9 +310,17 @@ pub trait Scoped {
 
 /// A party that is an extension acts as it; an outside party (a trunk
 /// call) needs the tenant's admin.
-fn party_needs<'a>(tenant: &'a str, party: &'a Option<v1::Party>, field: &'static str) -> Needs<'a> {
+fn party_needs<'a>(
+    tenant: &'a str,
+    party: &'a Option<v1::Party>,
+    field: &'static str,
+) -> Needs<'a> {
     match party.as_ref().and_then(|p| p.kind.as_ref()) {
-        Some(v1::party::Kind::Extension(extension)) => Needs::ActAs { tenant, extension, field },
+        Some(v1::party::Kind::Extension(extension)) => Needs::ActAs {
+            tenant,
+            extension,
+            field,
+        },
         _ => Needs::TenantAdmin { tenant },
     }
 }
@@ -346,160 +394,18 @@ scoped! {
     RemoveNodeRequest => |_r| Needs::ClusterAdmin;
 }
 
-/// The public API as served: every request gets a `request` span (node,
-/// method, tenant, acting extension, call id) and passes the token check,
-/// then goes to [`Api`] unchanged.
-#[derive(Clone)]
-pub struct Guarded {
-    api: Api,
-    auth: Authorizer,
-    node: u64,
-}
-
-impl Guarded {
-    pub fn new(api: Api, auth: Authorizer, node: u64) -> Self {
-        Self { api, auth, node }
-    }
-
-    fn span<T: Scoped>(&self, method: &'static str, request: &Request<T>) -> tracing::Span {
-        let r = request.get_ref();
-        let needs = r.needs();
-        let acting = match needs {
-            Needs::ActAs { extension, .. } | Needs::OwnsGroup { owner: extension, .. } => Some(extension),
-            _ => None,
-        };
-        tracing::info_span!("request", node = self.node, method, tenant = needs.tenant(), acting, call_id = r.call_id())
-    }
-
-    fn check<T: Scoped>(&self, method: &'static str, request: &Request<T>) -> Result<(), Status> {
-        self.auth.authorize(request).inspect_err(|status| {
-            metrics::counter!("callgrid_auth_refusals_total", "method" => method, "code" => format!("{:?}", status.code()))
-                .increment(1);
-            tracing::info!(code = ?status.code(), reason = status.message(), "request refused");
-        })
-    }
-}
-
-/// Logs (at debug) how a request ended, inside its span.
-fn finished<T>(result: &Result<T, Status>) {
-    match result {
-        Ok(_) => tracing::debug!(code = "Ok", "request done"),
-        Err(status) => tracing::debug!(code = ?status.code(), reason = status.message(), "request done"),
-    }
-}
-
-/// Implements a service for [`Guarded`]: span, check, delegate.
-macro_rules! guard {
-    ($service:ident :: $trait:ident { $($method:ident($request:ident) -> $response:ident;)* }) => {
-        #[tonic::async_trait]
-        impl v1::$service::$trait for Guarded {
-            $(async fn $method(&self, request: Request<v1::$request>) -> Result<Response<v1::$response>, Status> {
-                const METHOD: &str = concat!(stringify!($trait), "/", stringify!($method));
-                let span = self.span(METHOD, &request);
-                async {
-                    self.check(METHOD, &request)?;
-                    let result = <Api as v1::$service::$trait>::$method(&self.api, request).await;
-                    finished(&result);
-                    result
-                }
-                .instrument(span)
-                .await
-            })*
-        }
-    };
-}
-
-guard!(directory_server::Directory {
-    put_tenant(PutTenantRequest) -> PutTenantResponse;
-    get_tenant(GetTenantRequest) -> GetTenantResponse;
-    list_tenants(ListTenantsRequest) -> ListTenantsResponse;
-    delete_tenant(DeleteTenantRequest) -> DeleteTenantResponse;
-    put_extension(PutExtensionRequest) -> PutExtensionResponse;
-    get_extension(GetExtensionRequest) -> GetExtensionResponse;
-    list_extensions(ListExtensionsRequest) -> ListExtensionsResponse;
-    delete_extension(DeleteExtensionRequest) -> DeleteExtensionResponse;
-    set_online(SetOnlineRequest) -> SetOnlineResponse;
-    put_call_group(PutCallGroupRequest) -> PutCallGroupResponse;
-    get_call_group(GetCallGroupRequest) -> GetCallGroupResponse;
-    delete_call_group(DeleteCallGroupRequest) -> DeleteCallGroupResponse;
-    put_park_policy(PutParkPolicyRequest) -> PutParkPolicyResponse;
-    get_park_policy(GetParkPolicyRequest) -> GetParkPolicyResponse;
-    list_park_policies(ListParkPoliciesRequest) -> ListParkPoliciesResponse;
-    delete_park_policy(DeleteParkPolicyRequest) -> DeleteParkPolicyResponse;
-    grant_park_policy(GrantParkPolicyRequest) -> GrantParkPolicyResponse;
-});
-
-guard!(calls_server::Calls {
-    dial(DialRequest) -> DialResponse;
-    answer(AnswerRequest) -> AnswerResponse;
-    hangup(HangupRequest) -> HangupResponse;
-    get_call(GetCallRequest) -> GetCallResponse;
-    list_calls(ListCallsRequest) -> ListCallsResponse;
-});
-
-guard!(pickup_server::Pickup {
-    directed_pickup(DirectedPickupRequest) -> PickupResponse;
-    group_pickup(GroupPickupRequest) -> PickupResponse;
-    named_pickup(NamedPickupRequest) -> PickupResponse;
-    blf_pickup(BlfPickupRequest) -> PickupResponse;
-});
-
-guard!(park_server::Park {
-    park(ParkRequest) -> ParkResponse;
-    retrieve(RetrieveRequest) -> RetrieveResponse;
-    list_parked(ListParkedRequest) -> ListParkedResponse;
-});
-
-guard!(cluster_server::Cluster {
-    status(StatusRequest) -> StatusResponse;
-    add_node(AddNodeRequest) -> AddNodeResponse;
-    remove_node(RemoveNodeRequest) -> RemoveNodeResponse;
-});
-
-type Stream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
-
-#[tonic::async_trait]
-impl v1::presence_server::Presence for Guarded {
-    type WatchLampsStream = Stream<v1::LampEvent>;
-    type NotificationsStream = Stream<v1::Notification>;
-
-    async fn watch_lamps(&self, request: Request<v1::WatchLampsRequest>) -> Result<Response<Self::WatchLampsStream>, Status> {
-        const METHOD: &str = "Presence/watch_lamps";
-        let span = self.span(METHOD, &request);
-        async {
-            self.check(METHOD, &request)?;
-            let result = <Api as v1::presence_server::Presence>::watch_lamps(&self.api, request).await;
-            finished(&result);
-            Ok(result?.map(|s| Box::pin(s) as Self::WatchLampsStream))
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn notifications(
-        &self,
-        request: Request<v1::NotificationsRequest>,
-    ) -> Result<Response<Self::NotificationsStream>, Status> {
-        const METHOD: &str = "Presence/notifications";
-        let span = self.span(METHOD, &request);
-        async {
-            self.check(METHOD, &request)?;
-            let result = <Api as v1::presence_server::Presence>::notifications(&self.api, request).await;
-            finished(&result);
-            Ok(result?.map(|s| Box::pin(s) as Self::NotificationsStream))
-        }
-        .instrument(span)
-        .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn token(role: Role, tenant: Option<&str>, extension: Option<&str>) -> TokenConfig {
         TokenConfig {
-            token: format!("secret-{}-{}-{}", role.as_str(), tenant.unwrap_or("-"), extension.unwrap_or("-")),
+            token: format!(
+                "secret-{}-{}-{}",
+                role.as_str(),
+                tenant.unwrap_or("-"),
+                extension.unwrap_or("-")
+            ),
             role,
             tenant: tenant.map(str::to_string),
             extension: extension.map(str::to_string),
@@ -513,12 +419,34 @@ mod tests {
     #[test]
     fn extension_users_act_only_as_themselves_in_their_tenant() {
         let me = principal(&token(Role::ExtensionUser, Some("acme"), Some("101")));
-        let act = |tenant, extension| Needs::ActAs { tenant, extension, field: "picker" };
+        let act = |tenant, extension| Needs::ActAs {
+            tenant,
+            extension,
+            field: "picker",
+        };
         assert!(me.may(act("acme", "101")).is_ok());
-        assert_eq!(me.may(act("acme", "102")).unwrap_err().code(), tonic::Code::PermissionDenied);
-        assert_eq!(me.may(act("globex", "101")).unwrap_err().code(), tonic::Code::PermissionDenied);
-        assert!(me.may(Needs::OwnsGroup { tenant: "acme", owner: "101" }).is_ok());
-        assert!(me.may(Needs::OwnsGroup { tenant: "acme", owner: "102" }).is_err());
+        assert_eq!(
+            me.may(act("acme", "102")).unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
+        assert_eq!(
+            me.may(act("globex", "101")).unwrap_err().code(),
+            tonic::Code::PermissionDenied
+        );
+        assert!(
+            me.may(Needs::OwnsGroup {
+                tenant: "acme",
+                owner: "101"
+            })
+            .is_ok()
+        );
+        assert!(
+            me.may(Needs::OwnsGroup {
+                tenant: "acme",
+                owner: "102"
+            })
+            .is_err()
+        );
         assert!(me.may(Needs::TenantAdmin { tenant: "acme" }).is_err());
         assert!(me.may(Needs::TenantMember { tenant: "acme" }).is_ok());
         assert!(me.may(Needs::TenantMember { tenant: "globex" }).is_err());
@@ -529,7 +457,15 @@ mod tests {
     fn tenant_admins_administer_only_their_tenant() {
         let admin = principal(&token(Role::TenantAdmin, Some("acme"), None));
         assert!(admin.may(Needs::TenantAdmin { tenant: "acme" }).is_ok());
-        assert!(admin.may(Needs::ActAs { tenant: "acme", extension: "102", field: "by" }).is_ok());
+        assert!(
+            admin
+                .may(Needs::ActAs {
+                    tenant: "acme",
+                    extension: "102",
+                    field: "by"
+                })
+                .is_ok()
+        );
         assert!(admin.may(Needs::TenantAdmin { tenant: "globex" }).is_err());
         assert!(admin.may(Needs::ClusterAdmin).is_err());
     }
@@ -537,18 +473,39 @@ mod tests {
     #[test]
     fn token_entries_are_checked_naming_the_key() {
         let bad = [
-            (token(Role::ClusterAdmin, Some("acme"), None), "tokens[0].tenant"),
+            (
+                token(Role::ClusterAdmin, Some("acme"), None),
+                "tokens[0].tenant",
+            ),
             (token(Role::TenantAdmin, None, None), "tokens[0].tenant"),
-            (token(Role::TenantAdmin, Some("acme"), Some("101")), "tokens[0].extension"),
-            (token(Role::ExtensionUser, Some("acme"), None), "tokens[0].extension"),
-            (TokenConfig { token: "short".into(), ..token(Role::ClusterAdmin, None, None) }, "tokens[0].token"),
+            (
+                token(Role::TenantAdmin, Some("acme"), Some("101")),
+                "tokens[0].extension",
+            ),
+            (
+                token(Role::ExtensionUser, Some("acme"), None),
+                "tokens[0].extension",
+            ),
+            (
+                TokenConfig {
+                    token: "short".into(),
+                    ..token(Role::ClusterAdmin, None, None)
+                },
+                "tokens[0].token",
+            ),
         ];
         for (entry, key) in bad {
             let (got, _) = Authorizer::from_config(&[entry]).err().expect("refused");
             assert_eq!(got, key);
         }
-        let twice = [token(Role::ClusterAdmin, None, None), token(Role::ClusterAdmin, None, None)];
-        assert_eq!(Authorizer::from_config(&twice).err().expect("refused").0, "tokens[1].token");
+        let twice = [
+            token(Role::ClusterAdmin, None, None),
+            token(Role::ClusterAdmin, None, None),
+        ];
+        assert_eq!(
+            Authorizer::from_config(&twice).err().expect("refused").0,
+            "tokens[1].token"
+        );
     }
 
     #[test]
@@ -556,10 +513,25 @@ mod tests {
         let admin = token(Role::ClusterAdmin, None, None);
         let auth = Authorizer::from_config(std::slice::from_ref(&admin)).expect("valid");
         let mut md = MetadataMap::new();
-        assert_eq!(auth.authenticate(&md).unwrap_err().code(), tonic::Code::Unauthenticated);
-        md.insert("authorization", format!("Bearer {}", admin.token).parse().expect("ascii"));
-        assert_eq!(auth.authenticate(&md).expect("known"), &Principal::ClusterAdmin);
-        md.insert("authorization", "Bearer not-a-known-token-at-all".parse().expect("ascii"));
-        assert_eq!(auth.authenticate(&md).unwrap_err().code(), tonic::Code::Unauthenticated);
+        assert_eq!(
+            auth.authenticate(&md).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+        md.insert(
+            "authorization",
+            format!("Bearer {}", admin.token).parse().expect("ascii"),
+        );
+        assert_eq!(
+            auth.authenticate(&md).expect("known"),
+            &Principal::ClusterAdmin
+        );
+        md.insert(
+            "authorization",
+            "Bearer not-a-known-token-at-all".parse().expect("ascii"),
+        );
+        assert_eq!(
+            auth.authenticate(&md).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
     }
 }

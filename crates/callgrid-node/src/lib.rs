@@ -15,6 +15,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod consensus;
+pub mod gate;
 pub mod hub;
 pub mod metrics;
 pub mod node;

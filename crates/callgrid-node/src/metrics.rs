@@ -91,6 +91,11 @@ fn describe() {
         "callgrid_raft_append_batch_entries",
         "Entries per log append"
     );
+    describe_gauge!(
+        "callgrid_shards_owned",
+        "Virtual shards this node owns under the applied shard map"
+    );
+    describe_gauge!("callgrid_shard_map_epoch", "Epoch of the applied shard map");
     describe_counter!(
         "callgrid_auth_refusals_total",
         "Requests refused by the token check (or, for Peer, mutual TLS), by method and status code"
@@ -157,6 +162,14 @@ pub async fn sample(
         metrics::gauge!("callgrid_raft_applied_index").set(applied as f64);
         metrics::gauge!("callgrid_raft_apply_lag").set(committed.saturating_sub(applied) as f64);
         metrics::gauge!("callgrid_owner_actors_registered").set(owners.len() as f64);
+        let (shards, epoch) = consensus.read(|sb| {
+            (
+                sb.shard_map().owned_by(consensus.node_id),
+                sb.shard_map().epoch,
+            )
+        });
+        metrics::gauge!("callgrid_shards_owned").set(shards as f64);
+        metrics::gauge!("callgrid_shard_map_epoch").set(epoch as f64);
         let (ringing, answered, parked, ended) = consensus.read(|sb| {
             let mut counts = (0u64, 0u64, 0u64, 0u64);
             for (_, tenant) in sb.tenants() {

@@ -204,7 +204,7 @@ async fn serve_grpc(
     let (health, health_service) = tonic_health::server::health_reporter();
     let peer = PeerService { router: node.router.clone() };
     let node_id = node.consensus.node_id;
-    let api = crate::auth::Guarded::new(Api::new(node), security.auth.clone(), node_id);
+    let api = crate::gate::Guarded::new(Api::new(node), security.auth.clone(), node_id);
     health.set_serving::<v1::directory_server::DirectoryServer<Api>>().await;
     health.set_serving::<v1::calls_server::CallsServer<Api>>().await;
     health.set_serving::<v1::pickup_server::PickupServer<Api>>().await;

@@ -58,7 +58,11 @@ pub enum ConfigError {
     #[error("config file {}: {reason}", path.display())]
     File { path: PathBuf, reason: String },
     #[error("config key `{key}` (from {}): {rule}", from.describe())]
-    Key { key: String, from: Source, rule: String },
+    Key {
+        key: String,
+        from: Source,
+        rule: String,
+    },
 }
 
 /// The settings a node runs with, and where each came from.
@@ -73,8 +77,11 @@ pub struct Effective {
 /// The serve flags as the file sees them: no environment, no defaults, so
 /// parsing one key yields that key alone.
 fn file_command() -> clap::Command {
-    ServeArgs::augment_args(clap::Command::new("serve"))
-        .mut_args(|a| a.env(None::<&'static str>).default_value(None::<&'static str>).required(false))
+    ServeArgs::augment_args(clap::Command::new("serve")).mut_args(|a| {
+        a.env(None::<&'static str>)
+            .default_value(None::<&'static str>)
+            .required(false)
+    })
 }
 
 /// The file key of a flag id: `tls_cert` is `tls.cert`.
@@ -86,16 +93,26 @@ fn key_of(id: &str) -> String {
 }
 
 /// Reads the file into flag id → TOML value, plus its tokens.
-fn read_file(path: &Path, ids: &[String]) -> Result<(BTreeMap<String, toml::Value>, Vec<TokenConfig>), ConfigError> {
-    let file_error = |reason: String| ConfigError::File { path: path.to_path_buf(), reason };
-    let text = std::fs::read_to_string(path).map_err(|e| file_error(format!("cannot read: {e}")))?;
+fn read_file(
+    path: &Path,
+    ids: &[String],
+) -> Result<(BTreeMap<String, toml::Value>, Vec<TokenConfig>), ConfigError> {
+    let file_error = |reason: String| ConfigError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| file_error(format!("cannot read: {e}")))?;
     let table: toml::Table = toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
     let unknown = |key: &str| ConfigError::Key {
         key: key.to_string(),
         from: Source::File,
         rule: format!(
             "unknown key; known keys: {}, tokens",
-            ids.iter().map(|id| key_of(id)).collect::<Vec<_>>().join(", ")
+            ids.iter()
+                .map(|id| key_of(id))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let mut values = BTreeMap::new();
@@ -104,11 +121,13 @@ fn read_file(path: &Path, ids: &[String]) -> Result<(BTreeMap<String, toml::Valu
         match (key.as_str(), value) {
             ("tokens", toml::Value::Array(list)) => {
                 for (i, item) in list.into_iter().enumerate() {
-                    let token = item.try_into::<TokenConfig>().map_err(|e| ConfigError::Key {
-                        key: format!("tokens[{i}]"),
-                        from: Source::File,
-                        rule: e.message().to_string(),
-                    })?;
+                    let token = item
+                        .try_into::<TokenConfig>()
+                        .map_err(|e| ConfigError::Key {
+                            key: format!("tokens[{i}]"),
+                            from: Source::File,
+                            rule: e.message().to_string(),
+                        })?;
                     tokens.push(token);
                 }
             }
@@ -180,7 +199,12 @@ pub fn resolve(mut args: ServeArgs, matches: &ArgMatches) -> Result<Effective, C
     let mut values = BTreeMap::new();
     for id in &ids {
         let explicit = source_of(matches, id);
-        let raw = || matches.get_raw(id).and_then(|mut v| v.next()).map(|v| v.to_string_lossy().into_owned());
+        let raw = || {
+            matches
+                .get_raw(id)
+                .and_then(|mut v| v.next())
+                .map(|v| v.to_string_lossy().into_owned())
+        };
         match (explicit, file_values.get(id)) {
             (Some(from @ (Source::Flag | Source::Env)), _) => {
                 values.insert(id.clone(), (from, raw()));
@@ -194,10 +218,18 @@ pub fn resolve(mut args: ServeArgs, matches: &ArgMatches) -> Result<Effective, C
                     .expect("every serve setting is a long flag");
                 let one = file_command()
                     .try_get_matches_from(["serve".to_string(), format!("--{long}={text}")])
-                    .map_err(|e| ConfigError::Key { key: key_of(id), from: Source::File, rule: clap_rule(&e) })?;
+                    .map_err(|e| ConfigError::Key {
+                        key: key_of(id),
+                        from: Source::File,
+                        rule: clap_rule(&e),
+                    })?;
                 let (check_config, config) = (args.check_config, args.config.clone());
                 args.update_from_arg_matches(&one)
-                    .map_err(|e| ConfigError::Key { key: key_of(id), from: Source::File, rule: clap_rule(&e) })?;
+                    .map_err(|e| ConfigError::Key {
+                        key: key_of(id),
+                        from: Source::File,
+                        rule: clap_rule(&e),
+                    })?;
                 (args.check_config, args.config) = (check_config, config);
                 values.insert(id.clone(), (Source::File, Some(text)));
             }
@@ -207,7 +239,11 @@ pub fn resolve(mut args: ServeArgs, matches: &ArgMatches) -> Result<Effective, C
         }
     }
     args.tokens = tokens;
-    let effective = Effective { file: args.config.clone(), args, values };
+    let effective = Effective {
+        file: args.config.clone(),
+        args,
+        values,
+    };
     effective.validate()?;
     Ok(effective)
 }
@@ -221,24 +257,35 @@ fn clap_rule(e: &clap::Error) -> String {
 
 impl Effective {
     fn source(&self, id: &str) -> Source {
-        self.values.get(id).map(|(s, _)| *s).unwrap_or(Source::Unset)
+        self.values
+            .get(id)
+            .map(|(s, _)| *s)
+            .unwrap_or(Source::Unset)
     }
 
     fn refuse(&self, id: &str, rule: impl Into<String>) -> ConfigError {
-        ConfigError::Key { key: key_of(id), from: self.source(id), rule: rule.into() }
+        ConfigError::Key {
+            key: key_of(id),
+            from: self.source(id),
+            rule: rule.into(),
+        }
     }
 
     /// Rules that span keys or need the file system, checked before start.
     fn validate(&self) -> Result<(), ConfigError> {
         let a = &self.args;
-        a.timer_scale_ppm().map_err(|rule| self.refuse("timer_scale", rule))?;
+        a.timer_scale_ppm()
+            .map_err(|rule| self.refuse("timer_scale", rule))?;
         match (&a.tls_cert, &a.tls_key) {
             (Some(_), None) => return Err(self.refuse("tls_key", "required when tls.cert is set")),
             (None, Some(_)) => return Err(self.refuse("tls_cert", "required when tls.key is set")),
             _ => {}
         }
         if a.tls_client_ca.is_some() && a.tls_cert.is_none() {
-            return Err(self.refuse("tls_client_ca", "mutual TLS needs this node's own tls.cert and tls.key"));
+            return Err(self.refuse(
+                "tls_client_ca",
+                "mutual TLS needs this node's own tls.cert and tls.key",
+            ));
         }
         for (id, path, marker) in [
             ("tls_cert", &a.tls_cert, "CERTIFICATE"),
@@ -249,7 +296,9 @@ impl Effective {
                 let pem = std::fs::read_to_string(path)
                     .map_err(|e| self.refuse(id, format!("cannot read {}: {e}", path.display())))?;
                 if !pem.contains("-----BEGIN ") || !pem.contains(marker) {
-                    return Err(self.refuse(id, format!("{} holds no PEM {marker}", path.display())));
+                    return Err(
+                        self.refuse(id, format!("{} holds no PEM {marker}", path.display()))
+                    );
                 }
             }
         }
@@ -267,7 +316,10 @@ impl Effective {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# callgrid effective configuration");
-        let _ = writeln!(out, "# precedence: flag > environment (CALLGRID_*) > config file > default");
+        let _ = writeln!(
+            out,
+            "# precedence: flag > environment (CALLGRID_*) > config file > default"
+        );
         match &self.file {
             Some(path) => {
                 let _ = writeln!(out, "# config file: {}", path.display());
@@ -282,7 +334,10 @@ impl Effective {
                 None => writeln!(out, "# {key} = (not set)"),
             };
         };
-        let (tls, plain): (Vec<_>, Vec<_>) = self.values.iter().partition(|(id, _)| id.starts_with("tls_"));
+        let (tls, plain): (Vec<_>, Vec<_>) = self
+            .values
+            .iter()
+            .partition(|(id, _)| id.starts_with("tls_"));
         for (id, (source, value)) in plain {
             line(&mut out, id, *source, value);
         }
@@ -291,17 +346,28 @@ impl Effective {
             line(&mut out, &id["tls_".len()..], *source, value);
         }
         if self.args.tokens.is_empty() {
-            let _ = writeln!(out, "\n# no [[tokens]]: development mode, requests are not authenticated");
+            let _ = writeln!(
+                out,
+                "\n# no [[tokens]]: development mode, requests are not authenticated"
+            );
         }
         for token in &self.args.tokens {
             let _ = writeln!(out, "\n[[tokens]]");
-            let _ = writeln!(out, "token = \"<{} characters, not shown>\"", token.token.chars().count());
+            let _ = writeln!(
+                out,
+                "token = \"<{} characters, not shown>\"",
+                token.token.chars().count()
+            );
             let _ = writeln!(out, "role = \"{}\"", token.role.as_str());
             if let Some(tenant) = &token.tenant {
                 let _ = writeln!(out, "tenant = {}", toml::Value::String(tenant.clone()));
             }
             if let Some(extension) = &token.extension {
-                let _ = writeln!(out, "extension = {}", toml::Value::String(extension.clone()));
+                let _ = writeln!(
+                    out,
+                    "extension = {}",
+                    toml::Value::String(extension.clone())
+                );
             }
         }
         out
@@ -310,7 +376,11 @@ impl Effective {
 
 /// A flag value as a TOML literal: numbers and booleans bare, the rest quoted.
 fn toml_literal(v: &str) -> String {
-    if v.parse::<i64>().is_ok() || v.parse::<f64>().is_ok_and(f64::is_finite) || v == "true" || v == "false" {
+    if v.parse::<i64>().is_ok()
+        || v.parse::<f64>().is_ok_and(f64::is_finite)
+        || v == "true"
+        || v == "false"
+    {
         v.to_string()
     } else {
         toml::Value::String(v.to_string()).to_string()
@@ -336,7 +406,9 @@ mod tests {
             let key = key_of(&id);
             let leaf = key.rsplit('.').next().expect("a key has a leaf");
             assert!(
-                example.lines().any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{leaf} ="))),
+                example.lines().any(|l| l
+                    .trim_start_matches(['#', ' '])
+                    .starts_with(&format!("{leaf} ="))),
                 "deploy/callgrid.example.toml does not mention `{key}` (flag --{})",
                 id.replace('_', "-")
             );

@@ -40,9 +40,13 @@ fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
 impl Security {
     /// Builds the TLS configurations and token table from validated settings.
     pub fn from_args(args: &ServeArgs) -> anyhow::Result<Self> {
-        let auth = Authorizer::from_config(&args.tokens).map_err(|(key, rule)| anyhow::anyhow!("config key `{key}`: {rule}"))?;
+        let auth = Authorizer::from_config(&args.tokens)
+            .map_err(|(key, rule)| anyhow::anyhow!("config key `{key}`: {rule}"))?;
         let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) else {
-            return Ok(Security { auth, ..Default::default() });
+            return Ok(Security {
+                auth,
+                ..Default::default()
+            });
         };
         let cert = read(cert, "tls.cert")?;
         let identity = Identity::from_pem(&cert, read(key, "tls.key")?);
@@ -62,7 +66,12 @@ impl Security {
         if args.tls_client_ca.is_some() {
             peer = peer.identity(identity);
         }
-        Ok(Security { server: Some(server), peer: Some(peer), mutual: args.tls_client_ca.is_some(), auth })
+        Ok(Security {
+            server: Some(server),
+            peer: Some(peer),
+            mutual: args.tls_client_ca.is_some(),
+            auth,
+        })
     }
 
     /// How this node is secured, for the start-up line.
@@ -72,7 +81,11 @@ impl Security {
             (Some(_), false) => "TLS",
             (Some(_), true) => "TLS, mutual TLS between nodes",
         };
-        let auth = if self.auth.is_dev_mode() { "no authentication (development mode)" } else { "bearer tokens" };
+        let auth = if self.auth.is_dev_mode() {
+            "no authentication (development mode)"
+        } else {
+            "bearer tokens"
+        };
         format!("{transport}, {auth}")
     }
 
@@ -82,17 +95,23 @@ impl Security {
             return;
         }
         if self.server.is_none() {
-            tracing::warn!("bearer tokens configured without TLS: tokens travel in clear text; set tls.cert and tls.key");
+            tracing::warn!(
+                "bearer tokens configured without TLS: tokens travel in clear text; set tls.cert and tls.key"
+            );
         }
         if !self.mutual {
-            tracing::warn!("node-to-node service accepts any caller that reaches this port; set tls.client_ca for mutual TLS");
+            tracing::warn!(
+                "node-to-node service accepts any caller that reaches this port; set tls.client_ca for mutual TLS"
+            );
         }
     }
 
     /// Guards the node-to-node service: with mutual TLS, only callers that
     /// presented a certificate signed by the cluster CA get through (the
     /// TLS handshake already verified any certificate presented).
-    pub fn peer_check(&self) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + use<> {
+    pub fn peer_check(
+        &self,
+    ) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone + use<> {
         let mutual = self.mutual;
         move |request: Request<()>| {
             if mutual && request.peer_certs().is_none_or(|certs| certs.is_empty()) {
