@@ -40,7 +40,12 @@ impl TestCluster {
 
     /// Like [`start_with`](Self::start_with), each node in its own network
     /// namespace of `net` (so partitions are real) when `net` is given.
-    pub async fn start_in(net: Option<&Netns>, n: usize, timer_scale: f64, extra: &[&str]) -> TestCluster {
+    pub async fn start_in(
+        net: Option<&Netns>,
+        n: usize,
+        timer_scale: f64,
+        extra: &[&str],
+    ) -> TestCluster {
         let addrs: Vec<String> = (0..n)
             .map(|i| match net {
                 Some(net) => format!("{}:7700", net.ip(i)),
@@ -65,7 +70,11 @@ impl TestCluster {
             nodes.push(Node::start(dir.path(), options));
             dirs.push(dir);
         }
-        let cluster = TestCluster { nodes, addrs, _dirs: dirs };
+        let cluster = TestCluster {
+            nodes,
+            addrs,
+            _dirs: dirs,
+        };
         let all: Vec<usize> = (0..n).collect();
         cluster.wait_converged(&all, Duration::from_secs(60)).await;
         cluster
@@ -77,7 +86,11 @@ impl TestCluster {
 
     pub async fn status(&self, i: usize) -> Option<api::StatusResponse> {
         let mut c = Clients::new(self.nodes[i].try_channel().await?);
-        c.cluster.status(api::StatusRequest {}).await.ok().map(|r| r.into_inner())
+        c.cluster
+            .status(api::StatusRequest {})
+            .await
+            .ok()
+            .map(|r| r.into_inner())
     }
 
     /// Panics with the log of any node whose process has exited on its own.
@@ -101,8 +114,17 @@ impl TestCluster {
                 if !ids.contains(&leader) {
                     return None;
                 }
-                let owned: u32 = s.membership.iter().filter(|m| ids.contains(&m.node_id)).map(|m| m.shards).sum();
-                if owned != SHARD_COUNT || s.membership.iter().any(|m| ids.contains(&m.node_id) && m.shards == 0) {
+                let owned: u32 = s
+                    .membership
+                    .iter()
+                    .filter(|m| ids.contains(&m.node_id))
+                    .map(|m| m.shards)
+                    .sum();
+                if owned != SHARD_COUNT
+                    || s.membership
+                        .iter()
+                        .any(|m| ids.contains(&m.node_id) && m.shards == 0)
+                {
                     return None;
                 }
                 if let Some(f) = &first {
@@ -120,14 +142,18 @@ impl TestCluster {
 
     /// The first answer to a status request, `observer` first, then the others.
     async fn any_status(&self, observer: usize) -> api::StatusResponse {
-        eventually(Duration::from_secs(30), "a node to answer status", || async {
-            for i in (0..self.nodes.len()).map(|k| (observer + k) % self.nodes.len()) {
-                if let Some(s) = self.status(i).await.filter(|s| s.leader_id.is_some()) {
-                    return Some(s);
+        eventually(
+            Duration::from_secs(30),
+            "a node to answer status",
+            || async {
+                for i in (0..self.nodes.len()).map(|k| (observer + k) % self.nodes.len()) {
+                    if let Some(s) = self.status(i).await.filter(|s| s.leader_id.is_some()) {
+                        return Some(s);
+                    }
                 }
-            }
-            None
-        })
+                None
+            },
+        )
         .await
     }
 
@@ -142,7 +168,11 @@ impl TestCluster {
     /// under the shard map `observer` has applied.
     pub async fn owner_of(&self, observer: usize, key: &str) -> usize {
         let s = self.any_status(observer).await;
-        let owner = s.shard_owners.get(shard_of(key) as usize).copied().expect("shards are assigned");
+        let owner = s
+            .shard_owners
+            .get(shard_of(key) as usize)
+            .copied()
+            .expect("shards are assigned");
         owner as usize - 1
     }
 }
@@ -165,39 +195,79 @@ pub type RaceResult = Result<bool, tonic::Status>;
 /// its own connection, to the node it was made for) tries a directed pickup
 /// of `100` at once. Returns the call id and each racer's result; losers
 /// must report ALREADY_ANSWERED, anything else panics.
-pub async fn race_round(dialer: &mut Clients, racers: &[(Clients, String)], tenant: &str) -> (u64, Vec<RaceResult>) {
+pub async fn race_round(
+    dialer: &mut Clients,
+    racers: &[(Clients, String)],
+    tenant: &str,
+) -> (u64, Vec<RaceResult>) {
     let call = dialer.ring(tenant, "200", "100").await;
     let tasks = racers.iter().cloned().map(|(mut c, picker)| {
         let tenant = tenant.to_string();
         tokio::spawn(async move {
             let r = c
                 .pickup
-                .directed_pickup(api::DirectedPickupRequest { tenant, picker, target: "100".into() })
+                .directed_pickup(api::DirectedPickupRequest {
+                    tenant,
+                    picker,
+                    target: "100".into(),
+                })
                 .await?
                 .into_inner();
             if r.result == api::PickupResult::PickedUp as i32 {
                 assert_eq!(r.call_id, call, "the winner picked up this round's call");
                 Ok(true)
             } else {
-                assert_eq!(r.result, api::PickupResult::AlreadyAnswered as i32, "a loser is told ALREADY_ANSWERED: {r:?}");
+                assert_eq!(
+                    r.result,
+                    api::PickupResult::AlreadyAnswered as i32,
+                    "a loser is told ALREADY_ANSWERED: {r:?}"
+                );
                 Ok(false)
             }
         })
     });
-    let results = futures::future::join_all(tasks).await.into_iter().map(|j| j.expect("racer task")).collect();
+    let results = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|j| j.expect("racer task"))
+        .collect();
     (call, results)
 }
 
 /// Checks one round: exactly one winner, and the call says so.
-pub async fn assert_one_winner(observer: &mut Clients, tenant: &str, call: u64, results: &[RaceResult], racers: &[(Clients, String)]) {
-    let winners: Vec<&String> = results.iter().zip(racers).filter(|(r, _)| matches!(r, Ok(true))).map(|(_, (_, p))| p).collect();
-    assert_eq!(winners.len(), 1, "exactly one winner for call {call}: {results:?}");
+pub async fn assert_one_winner(
+    observer: &mut Clients,
+    tenant: &str,
+    call: u64,
+    results: &[RaceResult],
+    racers: &[(Clients, String)],
+) {
+    let winners: Vec<&String> = results
+        .iter()
+        .zip(racers)
+        .filter(|(r, _)| matches!(r, Ok(true)))
+        .map(|(_, (_, p))| p)
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one winner for call {call}: {results:?}"
+    );
     let winner = winners[0].clone();
     let info = eventually(Duration::from_secs(10), "the answer to be visible", || {
         let mut observer = observer.clone();
         let tenant = tenant.to_string();
         async move {
-            let info = observer.calls.get_call(api::GetCallRequest { tenant, call_id: call }).await.ok()?.into_inner().call?;
+            let info = observer
+                .calls
+                .get_call(api::GetCallRequest {
+                    tenant,
+                    call_id: call,
+                })
+                .await
+                .ok()?
+                .into_inner()
+                .call?;
             (info.state != api::CallState::Ringing as i32).then_some(info)
         }
     })

@@ -10,21 +10,39 @@ use crate::{EVENT_TIMEOUT, api, next_matching};
 
 /// Asserts that `result` was refused with `code` and a message containing
 /// every one of `fragments` (the field and the rule); returns the status.
-pub fn assert_refused<T: Debug>(result: Result<T, Status>, code: Code, fragments: &[&str]) -> Status {
+pub fn assert_refused<T: Debug>(
+    result: Result<T, Status>,
+    code: Code,
+    fragments: &[&str],
+) -> Status {
     let status = match result {
         Ok(v) => panic!("expected {code:?} naming {fragments:?}, but it succeeded: {v:?}"),
         Err(s) => s,
     };
-    assert_eq!(status.code(), code, "wrong code for {fragments:?}: {status}");
+    assert_eq!(
+        status.code(),
+        code,
+        "wrong code for {fragments:?}: {status}"
+    );
     for f in fragments {
-        assert!(status.message().contains(f), "message {:?} should name {f:?}", status.message());
+        assert!(
+            status.message().contains(f),
+            "message {:?} should name {f:?}",
+            status.message()
+        );
     }
     status
 }
 
 /// Waits for the next notification `pick` accepts, skipping others.
-pub async fn next_notice<T>(stream: &mut Streaming<api::Notification>, pick: impl Fn(&Kind) -> Option<T>) -> T {
-    let n = next_matching(stream, EVENT_TIMEOUT, |n: &api::Notification| n.kind.as_ref().and_then(&pick).is_some()).await;
+pub async fn next_notice<T>(
+    stream: &mut Streaming<api::Notification>,
+    pick: impl Fn(&Kind) -> Option<T>,
+) -> T {
+    let n = next_matching(stream, EVENT_TIMEOUT, |n: &api::Notification| {
+        n.kind.as_ref().and_then(&pick).is_some()
+    })
+    .await;
     pick(n.kind.as_ref().expect("matched a kind")).expect("matched")
 }
 
@@ -38,7 +56,10 @@ pub async fn next_alert(stream: &mut Streaming<api::Notification>, call: u64) ->
 }
 
 /// The next `AlertStopped` about `call`.
-pub async fn next_alert_stopped(stream: &mut Streaming<api::Notification>, call: u64) -> api::AlertStopped {
+pub async fn next_alert_stopped(
+    stream: &mut Streaming<api::Notification>,
+    call: u64,
+) -> api::AlertStopped {
     next_notice(stream, |k| match k {
         Kind::AlertStopped(s) if s.call_id == call => Some(s.clone()),
         _ => None,
@@ -47,7 +68,10 @@ pub async fn next_alert_stopped(stream: &mut Streaming<api::Notification>, call:
 }
 
 /// The next `MissedCall` about `call`.
-pub async fn next_missed_call(stream: &mut Streaming<api::Notification>, call: u64) -> api::MissedCall {
+pub async fn next_missed_call(
+    stream: &mut Streaming<api::Notification>,
+    call: u64,
+) -> api::MissedCall {
     next_notice(stream, |k| match k {
         Kind::MissedCall(m) if m.call_id == call => Some(m.clone()),
         _ => None,
@@ -56,7 +80,10 @@ pub async fn next_missed_call(stream: &mut Streaming<api::Notification>, call: u
 }
 
 /// The next `ParkRingBack` about `call`.
-pub async fn next_ring_back(stream: &mut Streaming<api::Notification>, call: u64) -> api::ParkRingBack {
+pub async fn next_ring_back(
+    stream: &mut Streaming<api::Notification>,
+    call: u64,
+) -> api::ParkRingBack {
     next_notice(stream, |k| match k {
         Kind::ParkRingBack(r) if r.call_id == call => Some(r.clone()),
         _ => None,

@@ -64,7 +64,11 @@ pub enum OpKind {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// A business outcome, by name, and the call it names (if any).
-    Decided { result: String, call: Option<u64>, code: Option<u32> },
+    Decided {
+        result: String,
+        call: Option<u64>,
+        code: Option<u32>,
+    },
     /// A gRPC error: may or may not have taken effect.
     Indeterminate(String),
 }
@@ -103,8 +107,16 @@ pub struct Report {
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let faults: usize = self.faults.values().sum();
-        writeln!(f, "fault suite: {} operations checked ({} racing, {} indeterminate)", self.operations, self.racing_operations, self.indeterminate)?;
-        writeln!(f, "  calls raced: {}, parks acknowledged: {}", self.calls, self.parks)?;
+        writeln!(
+            f,
+            "fault suite: {} operations checked ({} racing, {} indeterminate)",
+            self.operations, self.racing_operations, self.indeterminate
+        )?;
+        writeln!(
+            f,
+            "  calls raced: {}, parks acknowledged: {}",
+            self.calls, self.parks
+        )?;
         writeln!(f, "  faults injected: {faults} {:?}", self.faults)?;
         write!(f, "  violations found: {}", self.violations.len())?;
         for v in &self.violations {
@@ -157,7 +169,14 @@ async fn lane(
     // Seeded per lane: a run's choices can be replayed.
     let mut rng = StdRng::seed_from_u64(0xCA11_0000 + lane as u64);
     let record = |node: usize, kind: OpKind, invoked: Instant, outcome: Outcome| {
-        history.push(Op { lane, node, kind, invoked, completed: Instant::now(), outcome });
+        history.push(Op {
+            lane,
+            node,
+            kind,
+            invoked,
+            completed: Instant::now(),
+            outcome,
+        });
     };
     while Instant::now() < stop_at && history.len() < budget_ops {
         // Dial.
@@ -166,19 +185,37 @@ async fn lane(
         let t0 = Instant::now();
         let dial = c
             .calls
-            .dial(timed(api::DialRequest { tenant: tenant.clone(), from: Some(crate::ext("200")), digits: "100".into() }))
+            .dial(timed(api::DialRequest {
+                tenant: tenant.clone(),
+                from: Some(crate::ext("200")),
+                digits: "100".into(),
+            }))
             .await;
         let call = match dial {
             Ok(r) => match r.into_inner().outcome {
                 Some(api::dial_response::Outcome::Call(c)) => {
                     let result = name_of(api::CallResult::try_from(c.result).ok());
-                    record(node, OpKind::Dial, t0, Outcome::Decided { result, call: Some(c.call_id), code: None });
+                    record(
+                        node,
+                        OpKind::Dial,
+                        t0,
+                        Outcome::Decided {
+                            result,
+                            call: Some(c.call_id),
+                            code: None,
+                        },
+                    );
                     Some(c.call_id)
                 }
                 other => panic!("dialling 100 was not an ordinary call: {other:?}"),
             },
             Err(s) => {
-                record(node, OpKind::Dial, t0, Outcome::Indeterminate(s.to_string()));
+                record(
+                    node,
+                    OpKind::Dial,
+                    t0,
+                    Outcome::Indeterminate(s.to_string()),
+                );
                 None
             }
         };
@@ -192,7 +229,11 @@ async fn lane(
                 let t0 = Instant::now();
                 let out = c
                     .pickup
-                    .directed_pickup(timed(api::DirectedPickupRequest { tenant, picker: picker.clone(), target: "100".into() }))
+                    .directed_pickup(timed(api::DirectedPickupRequest {
+                        tenant,
+                        picker: picker.clone(),
+                        target: "100".into(),
+                    }))
                     .await;
                 let outcome = match out {
                     Ok(r) => {
@@ -212,7 +253,10 @@ async fn lane(
         let mut winner: Option<(String, u64, usize)> = None;
         for joined in futures::future::join_all(tasks).await {
             let (node, picker, t0, outcome) = joined.expect("racer task");
-            if let Outcome::Decided { call: Some(won), .. } = &outcome {
+            if let Outcome::Decided {
+                call: Some(won), ..
+            } = &outcome
+            {
                 winner = Some((picker.clone(), *won, node));
             }
             record(node, OpKind::Pickup, t0, outcome);
@@ -224,17 +268,27 @@ async fn lane(
                 let t0 = Instant::now();
                 let park = c
                     .park
-                    .park(timed(api::ParkRequest { tenant: tenant.clone(), call_id: won, by: picker.clone(), code: None }))
+                    .park(timed(api::ParkRequest {
+                        tenant: tenant.clone(),
+                        call_id: won,
+                        by: picker.clone(),
+                        code: None,
+                    }))
                     .await;
                 match park {
                     Ok(r) => {
                         let r = r.into_inner();
                         let parked = r.result == api::ParkResult::Parked as i32;
-                        record(node, OpKind::Park { call: won }, t0, Outcome::Decided {
-                            result: name_of(api::ParkResult::try_from(r.result).ok()),
-                            call: Some(won),
-                            code: parked.then_some(r.code),
-                        });
+                        record(
+                            node,
+                            OpKind::Park { call: won },
+                            t0,
+                            Outcome::Decided {
+                                result: name_of(api::ParkResult::try_from(r.result).ok()),
+                                call: Some(won),
+                                code: parked.then_some(r.code),
+                            },
+                        );
                         if parked {
                             parks.lock().expect("parks lock").push((lane, won, r.code));
                             let tasks = (0..racers).map(|r2| {
@@ -245,13 +299,19 @@ async fn lane(
                                 let code = r.code;
                                 tokio::spawn(async move {
                                     let t0 = Instant::now();
-                                    let out = c.park.retrieve(timed(api::RetrieveRequest { tenant, by, code })).await;
+                                    let out = c
+                                        .park
+                                        .retrieve(timed(api::RetrieveRequest { tenant, by, code }))
+                                        .await;
                                     let outcome = match out {
                                         Ok(x) => {
                                             let x = x.into_inner();
-                                            let got = x.result == api::RetrieveResult::Retrieved as i32;
+                                            let got =
+                                                x.result == api::RetrieveResult::Retrieved as i32;
                                             Outcome::Decided {
-                                                result: name_of(api::RetrieveResult::try_from(x.result).ok()),
+                                                result: name_of(
+                                                    api::RetrieveResult::try_from(x.result).ok(),
+                                                ),
                                                 call: got.then_some(x.call_id),
                                                 code: Some(code),
                                             }
@@ -267,24 +327,44 @@ async fn lane(
                             }
                         }
                     }
-                    Err(s) => record(node, OpKind::Park { call: won }, t0, Outcome::Indeterminate(s.to_string())),
+                    Err(s) => record(
+                        node,
+                        OpKind::Park { call: won },
+                        t0,
+                        Outcome::Indeterminate(s.to_string()),
+                    ),
                 }
             }
         }
         // The caller hangs up whatever it placed (a parked call nobody
         // retrieved is left for the final check).
         if let Some(call) = call.or(winner.map(|w| w.1)) {
-            let still_parked = parks.lock().expect("parks lock").iter().any(|(l, c, _)| *l == lane && *c == call);
+            let still_parked = parks
+                .lock()
+                .expect("parks lock")
+                .iter()
+                .any(|(l, c, _)| *l == lane && *c == call);
             let node = rng.random_range(0..n);
             let mut c = clients[node].clone();
             let t0 = Instant::now();
             if !still_parked {
                 let out = c
                     .calls
-                    .hangup(timed(api::HangupRequest { tenant: tenant.clone(), call_id: call, by: Some(crate::ext("200")) }))
+                    .hangup(timed(api::HangupRequest {
+                        tenant: tenant.clone(),
+                        call_id: call,
+                        by: Some(crate::ext("200")),
+                    }))
                     .await;
                 let outcome = match out {
-                    Ok(r) => Outcome::Decided { result: format!("{:?}", api::HangupResult::try_from(r.into_inner().result).ok()), call: Some(call), code: None },
+                    Ok(r) => Outcome::Decided {
+                        result: format!(
+                            "{:?}",
+                            api::HangupResult::try_from(r.into_inner().result).ok()
+                        ),
+                        call: Some(call),
+                        code: None,
+                    },
                     Err(s) => Outcome::Indeterminate(s.to_string()),
                 };
                 record(node, OpKind::Hangup { call }, t0, outcome);
@@ -302,13 +382,22 @@ async fn setup(c: &mut Clients, lanes: usize, racers: usize) {
         c.directory
             .put_park_policy(api::PutParkPolicyRequest {
                 tenant: tenant.clone(),
-                policy: Some(api::ParkPolicy { name: "lot".into(), code_start: 10, code_end: 9999, ..Default::default() }),
+                policy: Some(api::ParkPolicy {
+                    name: "lot".into(),
+                    code_start: 10,
+                    code_end: 9999,
+                    ..Default::default()
+                }),
             })
             .await
             .expect("policy");
         for r in 0..racers {
             c.directory
-                .grant_park_policy(api::GrantParkPolicyRequest { tenant: tenant.clone(), number: (101 + r).to_string(), policy: "lot".into() })
+                .grant_park_policy(api::GrantParkPolicyRequest {
+                    tenant: tenant.clone(),
+                    number: (101 + r).to_string(),
+                    policy: "lot".into(),
+                })
                 .await
                 .expect("grant");
         }
@@ -329,11 +418,23 @@ pub async fn run(tag: u8, budget: Budget) -> Report {
     let mut per_node = Vec::new();
     for i in 0..3 {
         per_node.push(Clients::new(
-            tonic::transport::Channel::from_shared(cluster.nodes[i].endpoint()).expect("endpoint").connect_lazy(),
+            tonic::transport::Channel::from_shared(cluster.nodes[i].endpoint())
+                .expect("endpoint")
+                .connect_lazy(),
         ));
     }
     let lanes: Vec<_> = (0..budget.lanes)
-        .map(|l| tokio::spawn(lane(l, per_node.clone(), budget.racers, history.clone(), budget.racing_ops, stop_at, parks.clone())))
+        .map(|l| {
+            tokio::spawn(lane(
+                l,
+                per_node.clone(),
+                budget.racers,
+                history.clone(),
+                budget.racing_ops,
+                stop_at,
+                parks.clone(),
+            ))
+        })
         .collect();
 
     // Inject faults until the lanes are done.
@@ -350,7 +451,9 @@ pub async fn run(tag: u8, budget: Budget) -> Report {
         *report.faults.entry(format!("{fault:?}")).or_default() += 1;
         inject(&mut cluster, &net, fault, &mut windows).await;
         cluster.assert_alive();
-        cluster.wait_converged(&[0, 1, 2], Duration::from_secs(60)).await;
+        cluster
+            .wait_converged(&[0, 1, 2], Duration::from_secs(60))
+            .await;
     }
     for l in lanes {
         l.await.expect("lane task");
@@ -362,7 +465,12 @@ pub async fn run(tag: u8, budget: Budget) -> Report {
 }
 
 /// Injects one fault and undoes it, recording minority windows.
-async fn inject(cluster: &mut TestCluster, net: &Netns, fault: Fault, windows: &mut Vec<MinorityWindow>) {
+async fn inject(
+    cluster: &mut TestCluster,
+    net: &Netns,
+    fault: Fault,
+    windows: &mut Vec<MinorityWindow>,
+) {
     let leader = cluster.leader(0).await;
     match fault {
         Fault::KillLeader => {
@@ -383,7 +491,11 @@ async fn inject(cluster: &mut TestCluster, net: &Netns, fault: Fault, windows: &
             cluster.nodes[victim].signal("CONT");
         }
         Fault::PartitionLeader | Fault::PartitionFollower => {
-            let victim = if fault == Fault::PartitionLeader { leader } else { (leader + 1) % 3 };
+            let victim = if fault == Fault::PartitionLeader {
+                leader
+            } else {
+                (leader + 1) % 3
+            };
             net.isolate(victim);
             // The victim is a minority from the moment it is cut off; count
             // its decisions from a little later (requests already in flight
@@ -392,7 +504,11 @@ async fn inject(cluster: &mut TestCluster, net: &Netns, fault: Fault, windows: &
             tokio::time::sleep(Duration::from_secs(5)).await;
             let to = Instant::now();
             net.heal(victim);
-            windows.push(MinorityWindow { node: victim, from, to });
+            windows.push(MinorityWindow {
+                node: victim,
+                from,
+                to,
+            });
         }
         Fault::FullRestart => {
             for node in cluster.nodes.iter_mut() {
@@ -406,17 +522,32 @@ async fn inject(cluster: &mut TestCluster, net: &Netns, fault: Fault, windows: &
 }
 
 /// Checks the history; adds every violation to the report.
-async fn check(ops: &[Op], parks: &[(usize, u64, u32)], windows: &[MinorityWindow], clients: &[Clients], report: &mut Report) {
+async fn check(
+    ops: &[Op],
+    parks: &[(usize, u64, u32)],
+    windows: &[MinorityWindow],
+    clients: &[Clients],
+    report: &mut Report,
+) {
     report.operations = ops.len();
-    report.racing_operations = ops.iter().filter(|o| matches!(o.kind, OpKind::Pickup | OpKind::Retrieve { .. })).count();
-    report.indeterminate = ops.iter().filter(|o| matches!(o.outcome, Outcome::Indeterminate(_))).count();
+    report.racing_operations = ops
+        .iter()
+        .filter(|o| matches!(o.kind, OpKind::Pickup | OpKind::Retrieve { .. }))
+        .count();
+    report.indeterminate = ops
+        .iter()
+        .filter(|o| matches!(o.outcome, Outcome::Indeterminate(_)))
+        .count();
     report.parks = parks.len();
 
     // 1. At most one pickup winner per call.
     let mut pickup_wins: BTreeMap<(usize, u64), usize> = BTreeMap::new();
     let mut retrieve_wins: BTreeMap<(usize, u64), usize> = BTreeMap::new();
     for op in ops {
-        if let Outcome::Decided { call: Some(call), .. } = &op.outcome {
+        if let Outcome::Decided {
+            call: Some(call), ..
+        } = &op.outcome
+        {
             match op.kind {
                 OpKind::Pickup => *pickup_wins.entry((op.lane, *call)).or_default() += 1,
                 OpKind::Retrieve { .. } => *retrieve_wins.entry((op.lane, *call)).or_default() += 1,
@@ -427,12 +558,16 @@ async fn check(ops: &[Op], parks: &[(usize, u64, u32)], windows: &[MinorityWindo
     report.calls = pickup_wins.len();
     for ((lane, call), wins) in &pickup_wins {
         if *wins > 1 {
-            report.violations.push(format!("lane {lane} call {call}: {wins} pickup winners"));
+            report
+                .violations
+                .push(format!("lane {lane} call {call}: {wins} pickup winners"));
         }
     }
     for ((lane, call), wins) in &retrieve_wins {
         if *wins > 1 {
-            report.violations.push(format!("lane {lane} call {call}: {wins} retrieve winners"));
+            report
+                .violations
+                .push(format!("lane {lane} call {call}: {wins} retrieve winners"));
         }
     }
     // 2. Every acknowledged park was retrieved once, or still is retrievable
@@ -444,19 +579,34 @@ async fn check(ops: &[Op], parks: &[(usize, u64, u32)], windows: &[MinorityWindo
                 && matches!(&o.outcome, Outcome::Decided { result, .. } if result == "UnknownCode")
         });
         if lost {
-            report.violations.push(format!("lane {lane} call {call}: acknowledged park {code} answered UNKNOWN_CODE"));
+            report.violations.push(format!(
+                "lane {lane} call {call}: acknowledged park {code} answered UNKNOWN_CODE"
+            ));
         }
         if retrieve_wins.get(&(*lane, *call)).copied().unwrap_or(0) == 0 {
             let mut c = clients[0].clone();
             let tenant = format!("lane{lane}");
-            let info = c.calls.get_call(api::GetCallRequest { tenant: tenant.clone(), call_id: *call }).await;
+            let info = c
+                .calls
+                .get_call(api::GetCallRequest {
+                    tenant: tenant.clone(),
+                    call_id: *call,
+                })
+                .await;
             let ok = match info {
                 Ok(i) => {
                     let i = i.into_inner().call.expect("call");
                     let retrieved = i.how == api::AnswerHow::Retrieve as i32;
                     let still_parked = i.state == api::CallState::Parked as i32;
                     if still_parked {
-                        let r = c.park.retrieve(api::RetrieveRequest { tenant, by: "101".into(), code: *code }).await;
+                        let r = c
+                            .park
+                            .retrieve(api::RetrieveRequest {
+                                tenant,
+                                by: "101".into(),
+                                code: *code,
+                            })
+                            .await;
                         matches!(r, Ok(r) if r.get_ref().result == api::RetrieveResult::Retrieved as i32)
                     } else {
                         retrieved
@@ -471,10 +621,16 @@ async fn check(ops: &[Op], parks: &[(usize, u64, u32)], windows: &[MinorityWindo
     }
     // 3. Nothing decided on a minority side.
     for op in ops {
-        let on_minority = windows.iter().any(|w| w.node == op.node && op.invoked >= w.from && op.completed <= w.to);
+        let on_minority = windows
+            .iter()
+            .any(|w| w.node == op.node && op.invoked >= w.from && op.completed <= w.to);
         if on_minority {
             if let Outcome::Decided { result, .. } = &op.outcome {
-                report.violations.push(format!("node {} decided {:?} ({result}) while cut off from the majority", op.node + 1, op.kind));
+                report.violations.push(format!(
+                    "node {} decided {:?} ({result}) while cut off from the majority",
+                    op.node + 1,
+                    op.kind
+                ));
             }
         }
     }

@@ -160,7 +160,10 @@ impl Node {
                 self.grpc = grpc;
                 self.metrics = metrics;
             }
-            _ => panic!("callgrid did not start serving in time; its log:\n{}", self.log()),
+            _ => panic!(
+                "callgrid did not start serving in time; its log:\n{}",
+                self.log()
+            ),
         }
     }
 
@@ -185,7 +188,9 @@ impl Node {
 
     /// True while the process runs (it has not exited or been killed).
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| c.try_wait().map(|s| s.is_none()).unwrap_or(false))
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().map(|s| s.is_none()).unwrap_or(false))
     }
 
     pub async fn channel(&self) -> Channel {
@@ -224,7 +229,11 @@ impl Node {
                 self.child = None;
                 return status;
             }
-            assert!(Instant::now() < deadline, "node did not exit within {timeout:?}; log:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "node did not exit within {timeout:?}; log:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -268,7 +277,13 @@ impl TestNode {
     /// default 30 s ring timeout into 0.3 s) on a fresh data directory.
     pub fn start(timer_scale: f64) -> Self {
         let dir = tempfile::tempdir().expect("a temporary data directory");
-        let node = Node::start(dir.path(), NodeOptions { timer_scale, ..Default::default() });
+        let node = Node::start(
+            dir.path(),
+            NodeOptions {
+                timer_scale,
+                ..Default::default()
+            },
+        );
         Self { node, _dir: dir }
     }
 }
@@ -313,18 +328,30 @@ impl Clients {
     /// (voice-enabled, online, default permissions).
     pub async fn tenant_with(&mut self, tenant: &str, numbers: &[&str]) {
         self.directory
-            .put_tenant(v1::PutTenantRequest { tenant: tenant.into(), config: None })
+            .put_tenant(v1::PutTenantRequest {
+                tenant: tenant.into(),
+                config: None,
+            })
             .await
             .expect("tenant created");
         for n in numbers {
-            self.put_extension(tenant, v1::Extension { number: (*n).into(), ..Default::default() })
-                .await;
+            self.put_extension(
+                tenant,
+                v1::Extension {
+                    number: (*n).into(),
+                    ..Default::default()
+                },
+            )
+            .await;
         }
     }
 
     pub async fn put_extension(&mut self, tenant: &str, extension: v1::Extension) {
         self.directory
-            .put_extension(v1::PutExtensionRequest { tenant: tenant.into(), extension: Some(extension) })
+            .put_extension(v1::PutExtensionRequest {
+                tenant: tenant.into(),
+                extension: Some(extension),
+            })
             .await
             .expect("extension stored");
     }
@@ -334,7 +361,9 @@ impl Clients {
         self.calls
             .dial(v1::DialRequest {
                 tenant: tenant.into(),
-                from: Some(v1::Party { kind: Some(v1::party::Kind::Extension(from.into())) }),
+                from: Some(v1::Party {
+                    kind: Some(v1::party::Kind::Extension(from.into())),
+                }),
                 digits: digits.into(),
             })
             .await
@@ -345,14 +374,21 @@ impl Clients {
     /// Places an ordinary call that must ring, returning its id.
     pub async fn ring(&mut self, tenant: &str, from: &str, to: &str) -> u64 {
         match self.dial(tenant, from, to).await.outcome {
-            Some(v1::dial_response::Outcome::Call(c)) if c.result == v1::CallResult::Ringing as i32 => c.call_id,
+            Some(v1::dial_response::Outcome::Call(c))
+                if c.result == v1::CallResult::Ringing as i32 =>
+            {
+                c.call_id
+            }
             other => panic!("call from {from} to {to} did not ring: {other:?}"),
         }
     }
 
     pub async fn call_info(&mut self, tenant: &str, call_id: u64) -> v1::CallInfo {
         self.calls
-            .get_call(v1::GetCallRequest { tenant: tenant.into(), call_id })
+            .get_call(v1::GetCallRequest {
+                tenant: tenant.into(),
+                call_id,
+            })
             .await
             .expect("call found")
             .into_inner()
@@ -362,7 +398,11 @@ impl Clients {
 }
 
 /// Waits for the next stream item matching `want`, failing after `timeout`.
-pub async fn next_matching<T, S>(stream: &mut S, timeout: Duration, mut want: impl FnMut(&T) -> bool) -> T
+pub async fn next_matching<T, S>(
+    stream: &mut S,
+    timeout: Duration,
+    mut want: impl FnMut(&T) -> bool,
+) -> T
 where
     S: futures::Stream<Item = Result<T, tonic::Status>> + Unpin,
     T: std::fmt::Debug,
@@ -396,7 +436,10 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

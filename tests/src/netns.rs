@@ -16,8 +16,15 @@ fn run(args: &[&str]) -> bool {
 }
 
 fn must(args: &[&str]) {
-    let out = Command::new(args[0]).args(&args[1..]).output().expect("command runs");
-    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .expect("command runs");
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Namespaces `cg<tag>n1..=n<n>` on bridge `cgbr<tag>`; removed on drop.
@@ -43,19 +50,43 @@ impl Netns {
         net.teardown();
         let bridge = net.bridge();
         must(&["ip", "link", "add", &bridge, "type", "bridge"]);
-        must(&["ip", "addr", "add", &format!("10.213.{tag}.254/24"), "dev", &bridge]);
+        must(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("10.213.{tag}.254/24"),
+            "dev",
+            &bridge,
+        ]);
         must(&["ip", "link", "set", &bridge, "up"]);
         // Hosts that run Docker drop forwarded traffic by default, and with
         // br_netfilter that includes traffic across our bridge: let ours through.
-        must(&["iptables", "-I", "FORWARD", "-i", &bridge, "-o", &bridge, "-j", "ACCEPT"]);
+        must(&[
+            "iptables", "-I", "FORWARD", "-i", &bridge, "-o", &bridge, "-j", "ACCEPT",
+        ]);
         for i in 0..n {
             let ns = net.name(i);
             let veth = format!("cg{tag}v{i}");
             must(&["ip", "netns", "add", &ns]);
-            must(&["ip", "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns]);
+            must(&[
+                "ip", "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            ]);
             must(&["ip", "link", "set", &veth, "master", &bridge, "up"]);
-            must(&["ip", "netns", "exec", &ns, "ip", "addr", "add", &format!("{}/24", net.ip(i)), "dev", "eth0"]);
-            must(&["ip", "netns", "exec", &ns, "ip", "link", "set", "eth0", "up"]);
+            must(&[
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "ip",
+                "addr",
+                "add",
+                &format!("{}/24", net.ip(i)),
+                "dev",
+                "eth0",
+            ]);
+            must(&[
+                "ip", "netns", "exec", &ns, "ip", "link", "set", "eth0", "up",
+            ]);
             must(&["ip", "netns", "exec", &ns, "ip", "link", "set", "lo", "up"]);
         }
         net
@@ -80,8 +111,12 @@ impl Netns {
         let ns = self.name(i);
         for j in (0..self.n).filter(|j| *j != i) {
             let peer = self.ip(j);
-            must(&["ip", "netns", "exec", &ns, "iptables", "-A", "INPUT", "-s", &peer, "-j", "DROP"]);
-            must(&["ip", "netns", "exec", &ns, "iptables", "-A", "OUTPUT", "-d", &peer, "-j", "DROP"]);
+            must(&[
+                "ip", "netns", "exec", &ns, "iptables", "-A", "INPUT", "-s", &peer, "-j", "DROP",
+            ]);
+            must(&[
+                "ip", "netns", "exec", &ns, "iptables", "-A", "OUTPUT", "-d", &peer, "-j", "DROP",
+            ]);
         }
     }
 
@@ -95,7 +130,9 @@ impl Netns {
             run(&["ip", "netns", "del", &self.name(i)]);
         }
         let bridge = self.bridge();
-        while run(&["iptables", "-D", "FORWARD", "-i", &bridge, "-o", &bridge, "-j", "ACCEPT"]) {}
+        while run(&[
+            "iptables", "-D", "FORWARD", "-i", &bridge, "-o", &bridge, "-j", "ACCEPT",
+        ]) {}
         run(&["ip", "link", "del", &bridge]);
     }
 }

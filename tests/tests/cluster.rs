@@ -9,7 +9,11 @@ use callgrid_tests::{Clients, api, eventually, next_matching};
 const T: &str = "acme";
 
 /// 16 racers spread over the nodes in `on`, each on its own connection.
-async fn racers_on(cluster: &TestCluster, on: &[usize], pickers: &[String]) -> Vec<(Clients, String)> {
+async fn racers_on(
+    cluster: &TestCluster,
+    on: &[usize],
+    pickers: &[String],
+) -> Vec<(Clients, String)> {
     let mut racers = Vec::new();
     for (i, p) in pickers.iter().enumerate() {
         racers.push((cluster.clients(on[i % on.len()]).await, p.clone()));
@@ -19,7 +23,11 @@ async fn racers_on(cluster: &TestCluster, on: &[usize], pickers: &[String]) -> V
 
 async fn hang_up(c: &mut Clients, call: u64) {
     c.calls
-        .hangup(api::HangupRequest { tenant: T.into(), call_id: call, by: Some(callgrid_tests::ext("200")) })
+        .hangup(api::HangupRequest {
+            tenant: T.into(),
+            call_id: call,
+            by: Some(callgrid_tests::ext("200")),
+        })
         .await
         .expect("hangup answered");
 }
@@ -30,10 +38,16 @@ async fn three_nodes_join_share_the_shards_and_agree_on_a_leader() {
     for i in 0..3 {
         let s = cluster.status(i).await.unwrap();
         assert_eq!(s.membership.len(), 3);
-        assert!(s.membership.iter().all(|m| m.voter), "three nodes, three voters");
+        assert!(
+            s.membership.iter().all(|m| m.voter),
+            "three nodes, three voters"
+        );
         let shards: Vec<u32> = s.membership.iter().map(|m| m.shards).collect();
         assert_eq!(shards.iter().sum::<u32>(), 64);
-        assert!(shards.iter().all(|n| (21..=22).contains(n)), "even shares: {shards:?}");
+        assert!(
+            shards.iter().all(|n| (21..=22).contains(n)),
+            "even shares: {shards:?}"
+        );
     }
 }
 
@@ -47,24 +61,50 @@ async fn any_node_accepts_any_request_and_streams_presence() {
     let mut lamps = eventually(Duration::from_secs(10), "the tenant on node 1", || {
         let mut n1 = n1.clone();
         async move {
-            let req = api::WatchLampsRequest { tenant: T.into(), watcher: "101".into(), extensions: vec!["102".into()], park_codes: vec![] };
-            n1.presence.watch_lamps(req).await.ok().map(|r| r.into_inner())
+            let req = api::WatchLampsRequest {
+                tenant: T.into(),
+                watcher: "101".into(),
+                extensions: vec!["102".into()],
+                park_codes: vec![],
+            };
+            n1.presence
+                .watch_lamps(req)
+                .await
+                .ok()
+                .map(|r| r.into_inner())
         }
     })
     .await;
-    next_matching(&mut lamps, Duration::from_secs(10), |e: &api::LampEvent| e.state == api::LampState::Idle as i32).await;
+    next_matching(&mut lamps, Duration::from_secs(10), |e: &api::LampEvent| {
+        e.state == api::LampState::Idle as i32
+    })
+    .await;
     let call = n3.ring(T, "103", "102").await;
-    let ringing = next_matching(&mut lamps, Duration::from_secs(10), |e: &api::LampEvent| e.state == api::LampState::Ringing as i32).await;
+    let ringing = next_matching(&mut lamps, Duration::from_secs(10), |e: &api::LampEvent| {
+        e.state == api::LampState::Ringing as i32
+    })
+    .await;
     assert_eq!(ringing.call_id, Some(call));
     let out = n1
         .pickup
-        .directed_pickup(api::DirectedPickupRequest { tenant: T.into(), picker: "101".into(), target: "102".into() })
+        .directed_pickup(api::DirectedPickupRequest {
+            tenant: T.into(),
+            picker: "101".into(),
+            target: "102".into(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(out.result, api::PickupResult::PickedUp as i32);
-    next_matching(&mut lamps, Duration::from_secs(10), |e: &api::LampEvent| e.state == api::LampState::Idle as i32).await;
-    assert_eq!(n2.call_info(T, call).await.answered_by, "101", "read your writes from another node");
+    next_matching(&mut lamps, Duration::from_secs(10), |e: &api::LampEvent| {
+        e.state == api::LampState::Idle as i32
+    })
+    .await;
+    assert_eq!(
+        n2.call_info(T, call).await.answered_by,
+        "101",
+        "read your writes from another node"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -76,7 +116,10 @@ async fn racers_on_different_nodes_get_exactly_one_winner() {
     for round in 0..20 {
         let mut dialer = cluster.clients(round % 3).await;
         let (call, results) = race_round(&mut dialer, &racers, T).await;
-        assert!(results.iter().all(Result::is_ok), "no errors in a healthy cluster: {results:?}");
+        assert!(
+            results.iter().all(Result::is_ok),
+            "no errors in a healthy cluster: {results:?}"
+        );
         assert_one_winner(&mut c, T, call, &results, &racers).await;
         hang_up(&mut dialer, call).await;
     }
@@ -89,16 +132,58 @@ async fn leader_crash_keeps_one_winner_and_acknowledged_parks() {
     let survivors: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
     let mut c = cluster.clients(survivors[0]).await;
     let pickers = racing_tenant(&mut c, T, 16).await;
-    c.directory.put_park_policy(api::PutParkPolicyRequest { tenant: T.into(), policy: Some(api::ParkPolicy { name: "lobby".into(), ..Default::default() }) }).await.unwrap();
-    c.directory.grant_park_policy(api::GrantParkPolicyRequest { tenant: T.into(), number: "101".into(), policy: "lobby".into() }).await.unwrap();
-    c.directory.grant_park_policy(api::GrantParkPolicyRequest { tenant: T.into(), number: "102".into(), policy: "lobby".into() }).await.unwrap();
+    c.directory
+        .put_park_policy(api::PutParkPolicyRequest {
+            tenant: T.into(),
+            policy: Some(api::ParkPolicy {
+                name: "lobby".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    c.directory
+        .grant_park_policy(api::GrantParkPolicyRequest {
+            tenant: T.into(),
+            number: "101".into(),
+            policy: "lobby".into(),
+        })
+        .await
+        .unwrap();
+    c.directory
+        .grant_park_policy(api::GrantParkPolicyRequest {
+            tenant: T.into(),
+            number: "102".into(),
+            policy: "lobby".into(),
+        })
+        .await
+        .unwrap();
     let parked = c.ring(T, "200", "101").await;
-    c.calls.answer(api::AnswerRequest { tenant: T.into(), call_id: parked, by: "101".into() }).await.unwrap();
-    let park = c.park.park(api::ParkRequest { tenant: T.into(), call_id: parked, by: "101".into(), code: None }).await.unwrap().into_inner();
+    c.calls
+        .answer(api::AnswerRequest {
+            tenant: T.into(),
+            call_id: parked,
+            by: "101".into(),
+        })
+        .await
+        .unwrap();
+    let park = c
+        .park
+        .park(api::ParkRequest {
+            tenant: T.into(),
+            call_id: parked,
+            by: "101".into(),
+            code: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(park.result, api::ParkResult::Parked as i32);
 
     cluster.nodes[leader].kill();
-    cluster.wait_converged(&survivors, Duration::from_secs(30)).await;
+    cluster
+        .wait_converged(&survivors, Duration::from_secs(30))
+        .await;
 
     let racers = racers_on(&cluster, &survivors, &pickers[2..]).await;
     for _ in 0..10 {
@@ -107,8 +192,21 @@ async fn leader_crash_keeps_one_winner_and_acknowledged_parks() {
         hang_up(&mut c, call).await;
     }
     let mut other = cluster.clients(survivors[1]).await;
-    let got = other.park.retrieve(api::RetrieveRequest { tenant: T.into(), by: "102".into(), code: park.code }).await.unwrap().into_inner();
-    assert_eq!(got.result, api::RetrieveResult::Retrieved as i32, "the acknowledged park survived the leader");
+    let got = other
+        .park
+        .retrieve(api::RetrieveRequest {
+            tenant: T.into(),
+            by: "102".into(),
+            code: park.code,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        got.result,
+        api::RetrieveResult::Retrieved as i32,
+        "the acknowledged park survived the leader"
+    );
     assert_eq!(got.call_id, parked);
 }
 
@@ -123,15 +221,25 @@ async fn owner_crash_moves_its_shards_and_ringing_timers_still_fire() {
     let call = c.ring(T, "200", "100").await;
     cluster.nodes[owner].kill();
     let survivors: Vec<usize> = (0..3).filter(|i| *i != owner).collect();
-    cluster.wait_converged(&survivors, Duration::from_secs(30)).await;
-    assert_ne!(cluster.owner_of(other, &format!("{T}/ext/100")).await, owner, "the shard moved");
-    let ended = eventually(Duration::from_secs(20), "the ring timeout on the new owner", || {
-        let mut c = c.clone();
-        async move {
-            let info = c.call_info(T, call).await;
-            (info.state == api::CallState::Ended as i32).then_some(info)
-        }
-    })
+    cluster
+        .wait_converged(&survivors, Duration::from_secs(30))
+        .await;
+    assert_ne!(
+        cluster.owner_of(other, &format!("{T}/ext/100")).await,
+        owner,
+        "the shard moved"
+    );
+    let ended = eventually(
+        Duration::from_secs(20),
+        "the ring timeout on the new owner",
+        || {
+            let mut c = c.clone();
+            async move {
+                let info = c.call_info(T, call).await;
+                (info.state == api::CallState::Ended as i32).then_some(info)
+            }
+        },
+    )
     .await;
     assert_eq!(ended.end_reason, api::EndReason::NoAnswer as i32);
 }
@@ -145,10 +253,16 @@ async fn a_paused_owner_loses_its_shards_and_one_winner_still_holds_after_it_res
     let pickers = racing_tenant(&mut c, T, 16).await;
     cluster.nodes[owner].signal("STOP");
     let observer = survivors[0];
-    eventually(Duration::from_secs(30), "the paused owner's shards to move", || {
-        let cluster = &cluster;
-        async move { (cluster.owner_of(observer, &format!("{T}/ext/100")).await != owner).then_some(()) }
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the paused owner's shards to move",
+        || {
+            let cluster = &cluster;
+            async move {
+                (cluster.owner_of(observer, &format!("{T}/ext/100")).await != owner).then_some(())
+            }
+        },
+    )
     .await;
     let racers = racers_on(&cluster, &survivors, &pickers).await;
     for _ in 0..5 {
@@ -157,7 +271,9 @@ async fn a_paused_owner_loses_its_shards_and_one_winner_still_holds_after_it_res
         hang_up(&mut c, call).await;
     }
     cluster.nodes[owner].signal("CONT");
-    cluster.wait_converged(&[0, 1, 2], Duration::from_secs(30)).await;
+    cluster
+        .wait_converged(&[0, 1, 2], Duration::from_secs(30))
+        .await;
     let racers = racers_on(&cluster, &[0, 1, 2], &pickers).await;
     for _ in 0..5 {
         let (call, results) = race_round(&mut c, &racers, T).await;
@@ -172,13 +288,46 @@ async fn full_cluster_restart_keeps_the_directory_and_parked_calls() {
     let mut cluster = TestCluster::start(3, 1.0).await;
     let mut c = cluster.clients(1).await;
     racing_tenant(&mut c, T, 2).await;
-    c.directory.put_park_policy(api::PutParkPolicyRequest { tenant: T.into(), policy: Some(api::ParkPolicy { name: "lobby".into(), ..Default::default() }) }).await.unwrap();
+    c.directory
+        .put_park_policy(api::PutParkPolicyRequest {
+            tenant: T.into(),
+            policy: Some(api::ParkPolicy {
+                name: "lobby".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
     for n in ["101", "102"] {
-        c.directory.grant_park_policy(api::GrantParkPolicyRequest { tenant: T.into(), number: n.into(), policy: "lobby".into() }).await.unwrap();
+        c.directory
+            .grant_park_policy(api::GrantParkPolicyRequest {
+                tenant: T.into(),
+                number: n.into(),
+                policy: "lobby".into(),
+            })
+            .await
+            .unwrap();
     }
     let call = c.ring(T, "200", "101").await;
-    c.calls.answer(api::AnswerRequest { tenant: T.into(), call_id: call, by: "101".into() }).await.unwrap();
-    let park = c.park.park(api::ParkRequest { tenant: T.into(), call_id: call, by: "101".into(), code: None }).await.unwrap().into_inner();
+    c.calls
+        .answer(api::AnswerRequest {
+            tenant: T.into(),
+            call_id: call,
+            by: "101".into(),
+        })
+        .await
+        .unwrap();
+    let park = c
+        .park
+        .park(api::ParkRequest {
+            tenant: T.into(),
+            call_id: call,
+            by: "101".into(),
+            code: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(park.result, api::ParkResult::Parked as i32);
     for node in cluster.nodes.iter_mut() {
         node.kill();
@@ -186,11 +335,30 @@ async fn full_cluster_restart_keeps_the_directory_and_parked_calls() {
     for node in cluster.nodes.iter_mut() {
         node.restart();
     }
-    cluster.wait_converged(&[0, 1, 2], Duration::from_secs(60)).await;
+    cluster
+        .wait_converged(&[0, 1, 2], Duration::from_secs(60))
+        .await;
     let mut c = cluster.clients(2).await;
-    let ext = c.directory.get_extension(api::GetExtensionRequest { tenant: T.into(), number: "102".into() }).await.unwrap().into_inner();
+    let ext = c
+        .directory
+        .get_extension(api::GetExtensionRequest {
+            tenant: T.into(),
+            number: "102".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(ext.extension.is_some());
-    let got = c.park.retrieve(api::RetrieveRequest { tenant: T.into(), by: "102".into(), code: park.code }).await.unwrap().into_inner();
+    let got = c
+        .park
+        .retrieve(api::RetrieveRequest {
+            tenant: T.into(),
+            by: "102".into(),
+            code: park.code,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(got.result, api::RetrieveResult::Retrieved as i32);
 }
 
@@ -199,9 +367,48 @@ async fn removing_a_node_hands_off_its_shards_first() {
     let cluster = TestCluster::start(3, 1.0).await;
     let mut c = cluster.clients(0).await;
     let victim = (cluster.leader(0).await + 1) % 3;
-    c.cluster.remove_node(api::RemoveNodeRequest { node_id: victim as u64 + 1 }).await.unwrap();
+    c.cluster
+        .remove_node(api::RemoveNodeRequest {
+            node_id: victim as u64 + 1,
+        })
+        .await
+        .unwrap();
     let rest: Vec<usize> = (0..3).filter(|i| *i != victim).collect();
     let s = cluster.wait_converged(&rest, Duration::from_secs(30)).await;
     assert_eq!(s.membership.len(), 2);
     assert!(s.shard_owners.iter().all(|o| *o != victim as u64 + 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_hands_a_nodes_shards_off_before_it_exits() {
+    let mut cluster = TestCluster::start(3, 0.1).await;
+    let owner = cluster.owner_of(0, &format!("{T}/ext/100")).await;
+    let other = (owner + 1) % 3;
+    let mut c = cluster.clients(other).await;
+    racing_tenant(&mut c, T, 2).await;
+    let call = c.ring(T, "200", "100").await;
+    let status = cluster.nodes[owner].terminate();
+    assert!(status.success(), "a clean exit");
+    assert!(
+        cluster.nodes[owner].log().contains("shards handed off"),
+        "{}",
+        cluster.nodes[owner].log()
+    );
+    // Handed off before the exit: the survivors already hold every shard.
+    let s = cluster.status(other).await.unwrap();
+    assert!(
+        s.shard_owners.iter().all(|o| *o != owner as u64 + 1),
+        "{:?}",
+        s.shard_owners
+    );
+    // And the moved call's ring timeout (3 s here) still fires on its new owner.
+    let info = eventually(Duration::from_secs(20), "the ring timeout", || {
+        let mut c = c.clone();
+        async move {
+            let info = c.call_info(T, call).await;
+            (info.state == api::CallState::Ended as i32).then_some(info)
+        }
+    })
+    .await;
+    assert_eq!(info.end_reason, api::EndReason::NoAnswer as i32);
 }

@@ -18,8 +18,14 @@ fn repo() -> PathBuf {
 }
 
 fn docker_ok() -> bool {
-    Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success())
-        && Command::new("docker-compose").arg("version").output().is_ok_and(|o| o.status.success())
+    Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && Command::new("docker-compose")
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
 }
 
 fn compose(args: &[&str]) -> std::process::Output {
@@ -43,7 +49,9 @@ impl Drop for Down {
 }
 
 async fn clients(i: usize) -> Clients {
-    let ch = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:2770{}", i + 1)).unwrap().connect_lazy();
+    let ch = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:2770{}", i + 1))
+        .unwrap()
+        .connect_lazy();
     Clients::new(ch)
 }
 
@@ -51,22 +59,32 @@ async fn clients(i: usize) -> Clients {
 /// and every shard is on one of them.
 async fn converged(live: &[usize]) {
     let ids: Vec<u64> = live.iter().map(|i| *i as u64 + 1).collect();
-    eventually(Duration::from_secs(90), "the containers' cluster to converge", || {
-        let ids = ids.clone();
-        async move {
-            let mut leaders = Vec::new();
-            for id in &ids {
-                let mut c = clients(*id as usize - 1).await;
-                let s = c.cluster.status(api::StatusRequest {}).await.ok()?.into_inner();
-                let owners_ok = s.shard_owners.len() == 64 && s.shard_owners.iter().all(|o| ids.contains(o));
-                if !owners_ok || !ids.contains(&s.leader_id?) {
-                    return None;
+    eventually(
+        Duration::from_secs(90),
+        "the containers' cluster to converge",
+        || {
+            let ids = ids.clone();
+            async move {
+                let mut leaders = Vec::new();
+                for id in &ids {
+                    let mut c = clients(*id as usize - 1).await;
+                    let s = c
+                        .cluster
+                        .status(api::StatusRequest {})
+                        .await
+                        .ok()?
+                        .into_inner();
+                    let owners_ok = s.shard_owners.len() == 64
+                        && s.shard_owners.iter().all(|o| ids.contains(o));
+                    if !owners_ok || !ids.contains(&s.leader_id?) {
+                        return None;
+                    }
+                    leaders.push(s.leader_id);
                 }
-                leaders.push(s.leader_id);
+                leaders.windows(2).all(|w| w[0] == w[1]).then_some(())
             }
-            leaders.windows(2).all(|w| w[0] == w[1]).then_some(())
-        }
-    })
+        },
+    )
     .await;
 }
 
@@ -83,11 +101,19 @@ async fn compose_cluster_survives_a_killed_container_with_one_winner() {
         .env("IMAGE", "callgrid:test")
         .output()
         .expect("build-image.sh runs");
-    assert!(build.status.success(), "image build failed: {}", String::from_utf8_lossy(&build.stderr));
+    assert!(
+        build.status.success(),
+        "image build failed: {}",
+        String::from_utf8_lossy(&build.stderr)
+    );
     compose(&["down", "-v", "--remove-orphans"]);
     let _down = Down;
     let up = compose(&["up", "-d"]);
-    assert!(up.status.success(), "compose up failed: {}", String::from_utf8_lossy(&up.stderr));
+    assert!(
+        up.status.success(),
+        "compose up failed: {}",
+        String::from_utf8_lossy(&up.stderr)
+    );
     converged(&[0, 1, 2]).await;
 
     let mut c = clients(0).await;
@@ -100,15 +126,31 @@ async fn compose_cluster_survives_a_killed_container_with_one_winner() {
         let (call, results) = race_round(&mut c, &racers, T).await;
         assert_one_winner(&mut c, T, call, &results, &racers).await;
         c.calls
-            .hangup(api::HangupRequest { tenant: T.into(), call_id: call, by: Some(callgrid_tests::ext("200")) })
+            .hangup(api::HangupRequest {
+                tenant: T.into(),
+                call_id: call,
+                by: Some(callgrid_tests::ext("200")),
+            })
             .await
             .unwrap();
     }
 
     // Kill the container that leads, with no warning.
-    let leader = c.cluster.status(api::StatusRequest {}).await.unwrap().into_inner().leader_id.unwrap() as usize - 1;
+    let leader = c
+        .cluster
+        .status(api::StatusRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .leader_id
+        .unwrap() as usize
+        - 1;
     let kill = compose(&["kill", "-s", "SIGKILL", &format!("node{}", leader + 1)]);
-    assert!(kill.status.success(), "{}", String::from_utf8_lossy(&kill.stderr));
+    assert!(
+        kill.status.success(),
+        "{}",
+        String::from_utf8_lossy(&kill.stderr)
+    );
     let live: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
     converged(&live).await;
 
@@ -121,7 +163,11 @@ async fn compose_cluster_survives_a_killed_container_with_one_winner() {
         let (call, results) = race_round(&mut c, &racers, T).await;
         assert_one_winner(&mut c, T, call, &results, &racers).await;
         c.calls
-            .hangup(api::HangupRequest { tenant: T.into(), call_id: call, by: Some(callgrid_tests::ext("200")) })
+            .hangup(api::HangupRequest {
+                tenant: T.into(),
+                call_id: call,
+                by: Some(callgrid_tests::ext("200")),
+            })
             .await
             .unwrap();
     }

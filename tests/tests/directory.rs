@@ -11,16 +11,32 @@ const T: &str = "acme";
 async fn bare_put_tenant_stores_every_default() {
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;
-    let put = c.directory.put_tenant(api::PutTenantRequest { tenant: T.into(), config: None }).await.unwrap();
+    let put = c
+        .directory
+        .put_tenant(api::PutTenantRequest {
+            tenant: T.into(),
+            config: None,
+        })
+        .await
+        .unwrap();
     let config = put.into_inner().config.unwrap();
     assert_eq!(config.max_call_groups, 32_768);
     assert_eq!(config.max_call_group_members, 5);
     assert_eq!(config.pickup_selection(), api::PickupSelection::Oldest);
     assert_eq!(config.ring_timeout_secs, 30);
     let codes = config.feature_codes.clone().unwrap();
-    let codes = [codes.directed_pickup, codes.group_pickup, codes.named_pickup, codes.retrieve];
+    let codes = [
+        codes.directed_pickup,
+        codes.group_pickup,
+        codes.named_pickup,
+        codes.retrieve,
+    ];
     assert_eq!(codes, ["*97", "*98", "88", "*71"]);
-    let got = c.directory.get_tenant(api::GetTenantRequest { tenant: T.into() }).await.unwrap();
+    let got = c
+        .directory
+        .get_tenant(api::GetTenantRequest { tenant: T.into() })
+        .await
+        .unwrap();
     assert_eq!(got.into_inner().config, Some(config));
 }
 
@@ -42,15 +58,36 @@ async fn tenant_limits_codes_and_selection_are_stored_listed_and_deleted() {
     };
     assert_eq!(c.put_tenant("zeta", config.clone()).await, config);
     c.tenant_with("alpha", &[]).await;
-    let got = c.directory.get_tenant(api::GetTenantRequest { tenant: "zeta".into() }).await.unwrap();
+    let got = c
+        .directory
+        .get_tenant(api::GetTenantRequest {
+            tenant: "zeta".into(),
+        })
+        .await
+        .unwrap();
     assert_eq!(got.into_inner().config, Some(config.clone()));
-    let list = c.directory.list_tenants(api::ListTenantsRequest {}).await.unwrap().into_inner();
+    let list = c
+        .directory
+        .list_tenants(api::ListTenantsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
     let ids: Vec<&str> = list.tenants.iter().map(|t| t.tenant.as_str()).collect();
     assert_eq!(ids, ["alpha", "zeta"], "tenant-id order");
     assert_eq!(list.tenants[1].config, Some(config));
 
-    c.directory.delete_tenant(api::DeleteTenantRequest { tenant: "zeta".into() }).await.unwrap();
-    let gone = c.directory.get_tenant(api::GetTenantRequest { tenant: "zeta".into() }).await;
+    c.directory
+        .delete_tenant(api::DeleteTenantRequest {
+            tenant: "zeta".into(),
+        })
+        .await
+        .unwrap();
+    let gone = c
+        .directory
+        .get_tenant(api::GetTenantRequest {
+            tenant: "zeta".into(),
+        })
+        .await;
     assert_refused(gone, Code::NotFound, &["zeta"]);
     assert_eq!(c.snapshot("alpha").await.tenants.len(), 1);
 }
@@ -62,11 +99,28 @@ async fn bad_tenant_settings_are_refused_naming_the_field_and_change_nothing() {
     c.tenant_with(T, &["101"]).await;
     let before = c.snapshot(T).await;
     let bad = [
-        (api::TenantConfig { max_call_group_members: 6, ..Default::default() }, "config.max_call_group_members", "between 1 and 5"),
-        (api::TenantConfig { ring_timeout_secs: 4, ..Default::default() }, "config.ring_timeout_secs", "between 5 and 600"),
         (
             api::TenantConfig {
-                feature_codes: Some(api::FeatureCodes { group_pickup: "*9".into(), ..Default::default() }),
+                max_call_group_members: 6,
+                ..Default::default()
+            },
+            "config.max_call_group_members",
+            "between 1 and 5",
+        ),
+        (
+            api::TenantConfig {
+                ring_timeout_secs: 4,
+                ..Default::default()
+            },
+            "config.ring_timeout_secs",
+            "between 5 and 600",
+        ),
+        (
+            api::TenantConfig {
+                feature_codes: Some(api::FeatureCodes {
+                    group_pickup: "*9".into(),
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
             "config.feature_codes.group_pickup",
@@ -74,9 +128,19 @@ async fn bad_tenant_settings_are_refused_naming_the_field_and_change_nothing() {
         ),
     ];
     for (config, field, rule) in bad {
-        let put = c.directory.put_tenant(api::PutTenantRequest { tenant: T.into(), config: Some(config) }).await;
+        let put = c
+            .directory
+            .put_tenant(api::PutTenantRequest {
+                tenant: T.into(),
+                config: Some(config),
+            })
+            .await;
         assert_refused(put, Code::InvalidArgument, &[field, rule]);
-        assert_eq!(c.snapshot(T).await, before, "{field} refusal changed nothing");
+        assert_eq!(
+            c.snapshot(T).await,
+            before,
+            "{field} refusal changed nothing"
+        );
     }
 }
 
@@ -111,7 +175,15 @@ async fn legacy_pickup_groups_keep_the_order_given() {
     let mut c = node.clients().await;
     c.tenant_with(T, &[]).await;
     let groups = vec!["zeta".to_string(), "7".into(), "alpha".into()];
-    c.try_put_extension(T, api::Extension { legacy_pickup_groups: groups.clone(), ..extension("101") }).await.unwrap();
+    c.try_put_extension(
+        T,
+        api::Extension {
+            legacy_pickup_groups: groups.clone(),
+            ..extension("101")
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(c.get_extension(T, "101").await.legacy_pickup_groups, groups);
 }
 
@@ -129,7 +201,10 @@ async fn named_group_lists_are_stored_case_sensitively() {
     c.try_put_extension(T, record).await.unwrap();
     let got = c.get_extension(T, "101").await;
     assert_eq!(got.call_groups, "Sales,sales,support_2,x-ray");
-    assert_eq!(got.pickup_groups, longest, "a 1,024-character list is allowed");
+    assert_eq!(
+        got.pickup_groups, longest,
+        "a 1,024-character list is allowed"
+    );
 }
 
 #[tokio::test]
@@ -137,7 +212,11 @@ async fn every_group_name_rule_is_refused_naming_field_and_rule_and_changes_noth
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;
     c.tenant_with(T, &[]).await;
-    let original = api::Extension { call_groups: "sales".into(), pickup_groups: "ops".into(), ..extension("101") };
+    let original = api::Extension {
+        call_groups: "sales".into(),
+        pickup_groups: "ops".into(),
+        ..extension("101")
+    };
     c.try_put_extension(T, original).await.unwrap();
     let too_long_list = vec!["abcdefghi"; 103].join(","); // 1,029 characters
     let cases = [
@@ -162,8 +241,16 @@ async fn every_group_name_rule_is_refused_naming_field_and_rule_and_changes_noth
                 _ => bad.call_groups = value.to_string(),
             }
             let put = c.try_put_extension(T, bad).await;
-            assert_refused(put, Code::InvalidArgument, &[&format!("extension.{field}"), rule]);
-            assert_eq!(c.get_extension(T, "101").await, before, "{field}={value:?} changed nothing");
+            assert_refused(
+                put,
+                Code::InvalidArgument,
+                &[&format!("extension.{field}"), rule],
+            );
+            assert_eq!(
+                c.get_extension(T, "101").await,
+                before,
+                "{field}={value:?} changed nothing"
+            );
         }
     }
 }
@@ -171,7 +258,10 @@ async fn every_group_name_rule_is_refused_naming_field_and_rule_and_changes_noth
 fn group(owner: &str, members: &[&str]) -> api::CallGroup {
     api::CallGroup {
         owner: owner.into(),
-        members: members.iter().map(|m| member(m, api::AlertMode::Ring)).collect(),
+        members: members
+            .iter()
+            .map(|m| member(m, api::AlertMode::Ring))
+            .collect(),
         ..Default::default()
     }
 }
@@ -180,14 +270,30 @@ fn group(owner: &str, members: &[&str]) -> api::CallGroup {
 async fn call_group_member_and_group_limits_follow_the_tenant() {
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;
-    c.put_tenant(T, api::TenantConfig { max_call_group_members: 2, max_call_groups: 1, ..Default::default() }).await;
+    c.put_tenant(
+        T,
+        api::TenantConfig {
+            max_call_group_members: 2,
+            max_call_groups: 1,
+            ..Default::default()
+        },
+    )
+    .await;
     for n in ["100", "101", "102", "103", "104", "105", "106"] {
         c.try_put_extension(T, extension(n)).await.unwrap();
     }
     let before = c.snapshot(T).await;
-    let three = c.try_put_call_group(T, group("100", &["101", "102", "103"])).await;
-    assert_refused(three, Code::InvalidArgument, &["group.members", "at most 2"]);
-    let six = c.try_put_call_group(T, group("100", &["101", "102", "103", "104", "105", "106"])).await;
+    let three = c
+        .try_put_call_group(T, group("100", &["101", "102", "103"]))
+        .await;
+    assert_refused(
+        three,
+        Code::InvalidArgument,
+        &["group.members", "at most 2"],
+    );
+    let six = c
+        .try_put_call_group(T, group("100", &["101", "102", "103", "104", "105", "106"]))
+        .await;
     assert_refused(six, Code::InvalidArgument, &["group.members", "at most 5"]);
     assert_eq!(c.snapshot(T).await, before);
 
@@ -203,24 +309,64 @@ async fn call_group_people_must_exist_and_be_voice_enabled() {
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;
     c.tenant_with(T, &["100", "101", "102"]).await;
-    c.try_put_extension(T, api::Extension { voice_enabled: Some(false), ..extension("109") }).await.unwrap();
+    c.try_put_extension(
+        T,
+        api::Extension {
+            voice_enabled: Some(false),
+            ..extension("109")
+        },
+    )
+    .await
+    .unwrap();
     c.put_call_group(T, group("100", &["101"])).await;
     let before = c.snapshot(T).await;
     let cases = [
-        (group("100", &["101", "999"]), Code::NotFound, "group.members[1].extension"),
-        (group("100", &["109"]), Code::FailedPrecondition, "group.members[0].extension"),
-        (group("109", &["101"]), Code::FailedPrecondition, "group.owner"),
+        (
+            group("100", &["101", "999"]),
+            Code::NotFound,
+            "group.members[1].extension",
+        ),
+        (
+            group("100", &["109"]),
+            Code::FailedPrecondition,
+            "group.members[0].extension",
+        ),
+        (
+            group("109", &["101"]),
+            Code::FailedPrecondition,
+            "group.owner",
+        ),
         (group("998", &["101"]), Code::NotFound, "group.owner"),
-        (group("100", &["100"]), Code::InvalidArgument, "group.members[0]"),
-        (group("100", &["101", "101"]), Code::InvalidArgument, "group.members[1]"),
+        (
+            group("100", &["100"]),
+            Code::InvalidArgument,
+            "group.members[0]",
+        ),
+        (
+            group("100", &["101", "101"]),
+            Code::InvalidArgument,
+            "group.members[1]",
+        ),
     ];
     for (g, code, field) in cases {
         let put = c.try_put_call_group(T, g).await;
         assert_refused(put, code, &[field]);
-        assert_eq!(c.snapshot(T).await, before, "{field} refusal changed nothing");
+        assert_eq!(
+            c.snapshot(T).await,
+            before,
+            "{field} refusal changed nothing"
+        );
     }
     // A member cannot stop being voice-enabled while in a group.
-    let quiet = c.try_put_extension(T, api::Extension { voice_enabled: Some(false), ..extension("101") }).await;
+    let quiet = c
+        .try_put_extension(
+            T,
+            api::Extension {
+                voice_enabled: Some(false),
+                ..extension("101")
+            },
+        )
+        .await;
     assert_refused(quiet, Code::FailedPrecondition, &["voice_enabled", "101"]);
     assert_eq!(c.snapshot(T).await, before);
 }
@@ -229,32 +375,85 @@ async fn call_group_people_must_exist_and_be_voice_enabled() {
 async fn call_group_routing_alerts_and_delays_are_stored() {
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;
-    c.tenant_with(T, &["100", "101", "102", "103", "200", "201"]).await;
+    c.tenant_with(T, &["100", "101", "102", "103", "200", "201"])
+        .await;
     let members = vec![
-        api::CallGroupMember { extension: "101".into(), alert: api::AlertMode::Visual as i32, delay_secs: 3 },
-        api::CallGroupMember { extension: "102".into(), alert: api::AlertMode::Banner as i32, delay_secs: 0 },
-        api::CallGroupMember { extension: "103".into(), alert: 0, delay_secs: 60 },
+        api::CallGroupMember {
+            extension: "101".into(),
+            alert: api::AlertMode::Visual as i32,
+            delay_secs: 3,
+        },
+        api::CallGroupMember {
+            extension: "102".into(),
+            alert: api::AlertMode::Banner as i32,
+            delay_secs: 0,
+        },
+        api::CallGroupMember {
+            extension: "103".into(),
+            alert: 0,
+            delay_secs: 60,
+        },
     ];
-    let stored = c.put_call_group(T, api::CallGroup { owner: "100".into(), members, ..Default::default() }).await;
+    let stored = c
+        .put_call_group(
+            T,
+            api::CallGroup {
+                owner: "100".into(),
+                members,
+                ..Default::default()
+            },
+        )
+        .await;
     assert_eq!(stored.routing(), api::CallGroupRouting::Simultaneous);
-    let alerts: Vec<_> = stored.members.iter().map(|m| (m.extension.as_str(), m.alert(), m.delay_secs)).collect();
+    let alerts: Vec<_> = stored
+        .members
+        .iter()
+        .map(|m| (m.extension.as_str(), m.alert(), m.delay_secs))
+        .collect();
     use api::AlertMode::{Banner, Ring, Visual};
-    assert_eq!(alerts, [("101", Visual, 3), ("102", Banner, 0), ("103", Ring, 60)], "order, alert and delay kept");
+    assert_eq!(
+        alerts,
+        [("101", Visual, 3), ("102", Banner, 0), ("103", Ring, 60)],
+        "order, alert and delay kept"
+    );
     assert_eq!(c.call_group(T, "100").await, Some(stored));
 
-    let in_order = api::CallGroup { routing: api::CallGroupRouting::ForwardInOrder as i32, ..group("200", &["201"]) };
+    let in_order = api::CallGroup {
+        routing: api::CallGroupRouting::ForwardInOrder as i32,
+        ..group("200", &["201"])
+    };
     let stored = c.put_call_group(T, in_order).await;
-    assert_eq!((stored.routing(), stored.ring_secs), (api::CallGroupRouting::ForwardInOrder, 20));
-    let all = api::CallGroup { routing: api::CallGroupRouting::ForwardAllAtOnce as i32, ..group("200", &["201"]) };
-    assert_eq!(c.put_call_group(T, all).await.routing(), api::CallGroupRouting::ForwardAllAtOnce);
+    assert_eq!(
+        (stored.routing(), stored.ring_secs),
+        (api::CallGroupRouting::ForwardInOrder, 20)
+    );
+    let all = api::CallGroup {
+        routing: api::CallGroupRouting::ForwardAllAtOnce as i32,
+        ..group("200", &["201"])
+    };
+    assert_eq!(
+        c.put_call_group(T, all).await.routing(),
+        api::CallGroupRouting::ForwardAllAtOnce
+    );
 
     let before = c.snapshot(T).await;
-    let ring_secs = api::CallGroup { ring_secs: 30, ..group("200", &["201"]) };
-    assert_refused(c.try_put_call_group(T, ring_secs).await, Code::InvalidArgument, &["group.ring_secs"]);
+    let ring_secs = api::CallGroup {
+        ring_secs: 30,
+        ..group("200", &["201"])
+    };
+    assert_refused(
+        c.try_put_call_group(T, ring_secs).await,
+        Code::InvalidArgument,
+        &["group.ring_secs"],
+    );
     let mut late = group("200", &["201"]);
     late.members[0].delay_secs = 61;
     let late = c.try_put_call_group(T, late).await;
-    assert_refused(late, Code::InvalidArgument, &["group.members[0].delay_secs", "between 0 and 60"]);
+    assert_refused(
+        late,
+        Code::InvalidArgument,
+        &["group.members[0].delay_secs", "between 0 and 60"],
+    );
     assert_eq!(c.snapshot(T).await, before);
 }
 
@@ -263,9 +462,32 @@ async fn park_policies_take_defaults_and_are_granted_and_revoked() {
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;
     c.tenant_with(T, &["101"]).await;
-    let lobby = c.try_put_park_policy(T, api::ParkPolicy { name: "lobby".into(), ..Default::default() }).await.unwrap();
-    assert_eq!((lobby.allow_parking, lobby.code_start, lobby.code_end, lobby.timeout_secs), (Some(true), 10, 99, 300));
-    let dock = api::ParkPolicy { name: "dock".into(), allow_parking: Some(false), code_start: 10, code_end: 9999, timeout_secs: 1800 };
+    let lobby = c
+        .try_put_park_policy(
+            T,
+            api::ParkPolicy {
+                name: "lobby".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            lobby.allow_parking,
+            lobby.code_start,
+            lobby.code_end,
+            lobby.timeout_secs
+        ),
+        (Some(true), 10, 99, 300)
+    );
+    let dock = api::ParkPolicy {
+        name: "dock".into(),
+        allow_parking: Some(false),
+        code_start: 10,
+        code_end: 9999,
+        timeout_secs: 1800,
+    };
     assert_eq!(c.try_put_park_policy(T, dock.clone()).await.unwrap(), dock);
     let list = c.snapshot(T).await.park_policies;
     assert_eq!(list, [dock, lobby], "name order");
@@ -273,16 +495,40 @@ async fn park_policies_take_defaults_and_are_granted_and_revoked() {
     c.try_grant(T, "101", "lobby").await.unwrap();
     assert_eq!(c.get_extension(T, "101").await.park_policy, "lobby");
     let before = c.snapshot(T).await;
-    assert_refused(c.try_grant(T, "101", "nowhere").await, Code::NotFound, &["policy", "nowhere"]);
-    assert_refused(c.try_grant(T, "999", "lobby").await, Code::NotFound, &["999"]);
-    let delete = c.directory.delete_park_policy(api::DeleteParkPolicyRequest { tenant: T.into(), name: "lobby".into() }).await;
+    assert_refused(
+        c.try_grant(T, "101", "nowhere").await,
+        Code::NotFound,
+        &["policy", "nowhere"],
+    );
+    assert_refused(
+        c.try_grant(T, "999", "lobby").await,
+        Code::NotFound,
+        &["999"],
+    );
+    let delete = c
+        .directory
+        .delete_park_policy(api::DeleteParkPolicyRequest {
+            tenant: T.into(),
+            name: "lobby".into(),
+        })
+        .await;
     assert_refused(delete, Code::FailedPrecondition, &["lobby", "101"]);
-    let get = c.directory.get_park_policy(api::GetParkPolicyRequest { tenant: T.into(), name: "nowhere".into() }).await;
+    let get = c
+        .directory
+        .get_park_policy(api::GetParkPolicyRequest {
+            tenant: T.into(),
+            name: "nowhere".into(),
+        })
+        .await;
     assert_refused(get, Code::NotFound, &["nowhere"]);
     assert_eq!(c.snapshot(T).await, before);
 
     c.try_grant(T, "101", "").await.unwrap();
-    assert_eq!(c.get_extension(T, "101").await.park_policy, "", "an empty grant revokes");
+    assert_eq!(
+        c.get_extension(T, "101").await.park_policy,
+        "",
+        "an empty grant revokes"
+    );
 }
 
 #[tokio::test]
@@ -290,7 +536,13 @@ async fn park_policy_ranges_are_refused_naming_the_field_and_change_nothing() {
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;
     c.tenant_with(T, &[]).await;
-    let p = |start, end, timeout| api::ParkPolicy { name: "lobby".into(), allow_parking: None, code_start: start, code_end: end, timeout_secs: timeout };
+    let p = |start, end, timeout| api::ParkPolicy {
+        name: "lobby".into(),
+        allow_parking: None,
+        code_start: start,
+        code_end: end,
+        timeout_secs: timeout,
+    };
     c.try_put_park_policy(T, p(10, 9999, 120)).await.unwrap();
     c.try_put_park_policy(T, p(20, 30, 1800)).await.unwrap();
     let before = c.snapshot(T).await;
@@ -300,13 +552,25 @@ async fn park_policy_ranges_are_refused_naming_the_field_and_change_nothing() {
         (p(50, 40, 300), "policy.code_start", "start below its end"),
         (p(50, 50, 300), "policy.code_start", "start below its end"),
         (p(100, 0, 300), "policy.code_start", "start below its end"),
-        (p(10, 99, 119), "policy.timeout_secs", "between 120 and 1800"),
-        (p(10, 99, 1801), "policy.timeout_secs", "between 120 and 1800"),
+        (
+            p(10, 99, 119),
+            "policy.timeout_secs",
+            "between 120 and 1800",
+        ),
+        (
+            p(10, 99, 1801),
+            "policy.timeout_secs",
+            "between 120 and 1800",
+        ),
     ];
     for (policy, field, rule) in cases {
         let put = c.try_put_park_policy(T, policy).await;
         assert_refused(put, Code::InvalidArgument, &[field, rule]);
-        assert_eq!(c.snapshot(T).await, before, "{field} refusal changed nothing");
+        assert_eq!(
+            c.snapshot(T).await,
+            before,
+            "{field} refusal changed nothing"
+        );
     }
 }
 
@@ -315,18 +579,61 @@ async fn unknown_tenant_is_not_found_and_nothing_is_created() {
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;
     let t = || "ghost".to_string();
-    assert_refused(c.directory.get_tenant(api::GetTenantRequest { tenant: t() }).await, Code::NotFound, &["ghost"]);
-    assert_refused(c.try_put_extension("ghost", extension("101")).await, Code::NotFound, &["ghost"]);
-    let get = c.directory.get_extension(api::GetExtensionRequest { tenant: t(), number: "101".into() }).await;
+    assert_refused(
+        c.directory
+            .get_tenant(api::GetTenantRequest { tenant: t() })
+            .await,
+        Code::NotFound,
+        &["ghost"],
+    );
+    assert_refused(
+        c.try_put_extension("ghost", extension("101")).await,
+        Code::NotFound,
+        &["ghost"],
+    );
+    let get = c
+        .directory
+        .get_extension(api::GetExtensionRequest {
+            tenant: t(),
+            number: "101".into(),
+        })
+        .await;
     assert_refused(get, Code::NotFound, &["ghost"]);
-    let list = c.directory.list_extensions(api::ListExtensionsRequest { tenant: t() }).await;
+    let list = c
+        .directory
+        .list_extensions(api::ListExtensionsRequest { tenant: t() })
+        .await;
     assert_refused(list, Code::NotFound, &["ghost"]);
-    let policy = api::ParkPolicy { name: "lobby".into(), ..Default::default() };
-    assert_refused(c.try_put_park_policy("ghost", policy).await, Code::NotFound, &["ghost"]);
-    assert_refused(c.try_put_call_group("ghost", group("100", &["101"])).await, Code::NotFound, &["ghost"]);
-    assert_refused(c.directory.delete_tenant(api::DeleteTenantRequest { tenant: t() }).await, Code::NotFound, &["ghost"]);
-    assert_refused(c.try_dial("ghost", callgrid_tests::ext("101"), "102").await, Code::NotFound, &["tenant"]);
-    assert!(c.snapshot("ghost").await.tenants.is_empty(), "nothing was created");
+    let policy = api::ParkPolicy {
+        name: "lobby".into(),
+        ..Default::default()
+    };
+    assert_refused(
+        c.try_put_park_policy("ghost", policy).await,
+        Code::NotFound,
+        &["ghost"],
+    );
+    assert_refused(
+        c.try_put_call_group("ghost", group("100", &["101"])).await,
+        Code::NotFound,
+        &["ghost"],
+    );
+    assert_refused(
+        c.directory
+            .delete_tenant(api::DeleteTenantRequest { tenant: t() })
+            .await,
+        Code::NotFound,
+        &["ghost"],
+    );
+    assert_refused(
+        c.try_dial("ghost", callgrid_tests::ext("101"), "102").await,
+        Code::NotFound,
+        &["tenant"],
+    );
+    assert!(
+        c.snapshot("ghost").await.tenants.is_empty(),
+        "nothing was created"
+    );
 }
 
 #[tokio::test]
@@ -335,20 +642,74 @@ async fn forwarding_rules_are_checked_against_the_directory() {
     let mut c = node.clients().await;
     c.tenant_with(T, &["101", "102"]).await;
     let before = c.snapshot(T).await;
-    let to = |e: &str| Some(api::ForwardTarget { target: Some(api::forward_target::Target::Extension(e.into())) });
-    let fw = |f: api::Forwarding| api::Extension { forwarding: Some(f), ..extension("101") };
+    let to = |e: &str| {
+        Some(api::ForwardTarget {
+            target: Some(api::forward_target::Target::Extension(e.into())),
+        })
+    };
+    let fw = |f: api::Forwarding| api::Extension {
+        forwarding: Some(f),
+        ..extension("101")
+    };
     let cases = [
-        (fw(api::Forwarding { on_busy: to("101"), ..Default::default() }), Code::InvalidArgument, "extension.forwarding.on_busy"),
-        (fw(api::Forwarding { unconditional: to("999"), ..Default::default() }), Code::NotFound, "extension.forwarding.unconditional"),
-        (fw(api::Forwarding { on_no_answer_after_secs: 10, ..Default::default() }), Code::InvalidArgument, "on_no_answer_after_secs"),
-        (fw(api::Forwarding { on_no_answer: to("102"), on_no_answer_after_secs: 4, ..Default::default() }), Code::InvalidArgument, "on_no_answer_after_secs"),
-        (api::Extension { park_policy: "nowhere".into(), ..extension("101") }, Code::NotFound, "extension.park_policy"),
+        (
+            fw(api::Forwarding {
+                on_busy: to("101"),
+                ..Default::default()
+            }),
+            Code::InvalidArgument,
+            "extension.forwarding.on_busy",
+        ),
+        (
+            fw(api::Forwarding {
+                unconditional: to("999"),
+                ..Default::default()
+            }),
+            Code::NotFound,
+            "extension.forwarding.unconditional",
+        ),
+        (
+            fw(api::Forwarding {
+                on_no_answer_after_secs: 10,
+                ..Default::default()
+            }),
+            Code::InvalidArgument,
+            "on_no_answer_after_secs",
+        ),
+        (
+            fw(api::Forwarding {
+                on_no_answer: to("102"),
+                on_no_answer_after_secs: 4,
+                ..Default::default()
+            }),
+            Code::InvalidArgument,
+            "on_no_answer_after_secs",
+        ),
+        (
+            api::Extension {
+                park_policy: "nowhere".into(),
+                ..extension("101")
+            },
+            Code::NotFound,
+            "extension.park_policy",
+        ),
     ];
     for (record, code, field) in cases {
         assert_refused(c.try_put_extension(T, record).await, code, &[field]);
-        assert_eq!(c.snapshot(T).await, before, "{field} refusal changed nothing");
+        assert_eq!(
+            c.snapshot(T).await,
+            before,
+            "{field} refusal changed nothing"
+        );
     }
-    let ok = fw(api::Forwarding { on_no_answer: to("102"), ..Default::default() });
+    let ok = fw(api::Forwarding {
+        on_no_answer: to("102"),
+        ..Default::default()
+    });
     let stored = c.try_put_extension(T, ok).await.unwrap();
-    assert_eq!(stored.forwarding.unwrap().on_no_answer_after_secs, 20, "0 means 20 s");
+    assert_eq!(
+        stored.forwarding.unwrap().on_no_answer_after_secs,
+        20,
+        "0 means 20 s"
+    );
 }

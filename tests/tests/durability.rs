@@ -21,34 +21,76 @@ async fn furnish(c: &mut Clients, config: api::TenantConfig, park_timeout_secs: 
         ..callgrid_tests::extension("104")
     };
     c.put_extension(T, named).await;
-    let members = vec![member("102", api::AlertMode::Visual), member("103", api::AlertMode::Banner)];
+    let members = vec![
+        member("102", api::AlertMode::Visual),
+        member("103", api::AlertMode::Banner),
+    ];
     let routing = api::CallGroupRouting::ForwardInOrder as i32;
-    c.put_call_group(T, api::CallGroup { owner: "104".into(), members, routing, ring_secs: 15 }).await;
-    let policy = api::ParkPolicy { name: "lobby".into(), timeout_secs: park_timeout_secs, ..Default::default() };
+    c.put_call_group(
+        T,
+        api::CallGroup {
+            owner: "104".into(),
+            members,
+            routing,
+            ring_secs: 15,
+        },
+    )
+    .await;
+    let policy = api::ParkPolicy {
+        name: "lobby".into(),
+        timeout_secs: park_timeout_secs,
+        ..Default::default()
+    };
     c.park_group(T, policy, &["101", "102"]).await;
     let call = c.answered_call(T, "109", "101").await;
     let park = c.park_call(T, call, "101", None).await;
-    assert_eq!((park.result(), park.code), (api::ParkResult::Parked, 10), "acknowledged");
+    assert_eq!(
+        (park.result(), park.code),
+        (api::ParkResult::Parked, 10),
+        "acknowledged"
+    );
     call
 }
 
 /// Everything a restart must bring back, read through the API.
-async fn state(c: &mut Clients, call: u64) -> (callgrid_tests::DirectorySnapshot, Vec<api::ParkedCall>, api::CallInfo) {
-    (c.snapshot(T).await, c.list_parked(T).await, c.call_info(T, call).await)
+async fn state(
+    c: &mut Clients,
+    call: u64,
+) -> (
+    callgrid_tests::DirectorySnapshot,
+    Vec<api::ParkedCall>,
+    api::CallInfo,
+) {
+    (
+        c.snapshot(T).await,
+        c.list_parked(T).await,
+        c.call_info(T, call).await,
+    )
 }
 
 async fn survives_restart(stop: impl FnOnce(&mut TestNode)) {
     let mut node = TestNode::start(1.0);
     let mut c = node.clients().await;
-    let config = api::TenantConfig { max_call_group_members: 3, ring_timeout_secs: 45, ..Default::default() };
+    let config = api::TenantConfig {
+        max_call_group_members: 3,
+        ring_timeout_secs: 45,
+        ..Default::default()
+    };
     let call = furnish(&mut c, config, 600).await;
     let before = state(&mut c, call).await;
     stop(&mut node);
     node.restart();
     let mut c = node.clients().await;
-    assert_eq!(state(&mut c, call).await, before, "directory, parked calls and the call are back");
+    assert_eq!(
+        state(&mut c, call).await,
+        before,
+        "directory, parked calls and the call are back"
+    );
     let out = c.retrieve(T, "102", 10).await;
-    assert_eq!((out.result(), out.call_id), (api::RetrieveResult::Retrieved, call));
+    assert_eq!(
+        (out.result(), out.call_id),
+        (api::RetrieveResult::Retrieved, call)
+    );
     assert_eq!(c.call_info(T, call).await.answered_by, "102");
 }
 
@@ -71,15 +113,30 @@ async fn park_ring_back_timer_resumes_after_sigkill_and_restart() {
     // Scaled 0.01: ring-back 300 s after parking is 3 s; it rings 100 s = 1 s.
     let mut node = TestNode::start(0.01);
     let mut c = node.clients().await;
-    let call = furnish(&mut c, api::TenantConfig { ring_timeout_secs: 100, ..Default::default() }, 300).await;
+    let call = furnish(
+        &mut c,
+        api::TenantConfig {
+            ring_timeout_secs: 100,
+            ..Default::default()
+        },
+        300,
+    )
+    .await;
     node.kill();
     node.restart();
     let mut c = node.clients().await;
     let mut parker = c.notifications(T, "101").await;
     assert_eq!(next_ring_back(&mut parker, call).await.code, 10);
-    let info = c.wait_for_call(T, call, "the ring-back to go unanswered", |i| i.state() == api::CallState::Ended).await;
+    let info = c
+        .wait_for_call(T, call, "the ring-back to go unanswered", |i| {
+            i.state() == api::CallState::Ended
+        })
+        .await;
     assert_eq!(info.end_reason(), api::EndReason::RingBackUnanswered);
-    assert_eq!(c.retrieve(T, "102", 10).await.result(), api::RetrieveResult::CallEnded);
+    assert_eq!(
+        c.retrieve(T, "102", 10).await.result(),
+        api::RetrieveResult::CallEnded
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,15 +145,30 @@ async fn ringing_calls_ring_timeout_still_fires_after_sigkill_and_restart() {
     let mut node = TestNode::start(0.01);
     let mut c = node.clients().await;
     c.tenant_with(T, &["102", "103"]).await;
-    c.put_tenant(T, api::TenantConfig { ring_timeout_secs: 300, ..Default::default() }).await;
+    c.put_tenant(
+        T,
+        api::TenantConfig {
+            ring_timeout_secs: 300,
+            ..Default::default()
+        },
+    )
+    .await;
     let call = c.ring(T, "103", "102").await;
     node.kill();
     node.restart();
     let mut c = node.clients().await;
     let mut callee = c.notifications(T, "102").await;
     let info = c.call_info(T, call).await;
-    assert_eq!(info.state(), api::CallState::Ringing, "still ringing after the restart");
-    let info = c.wait_for_call(T, call, "the ring timeout", |i| i.state() == api::CallState::Ended).await;
+    assert_eq!(
+        info.state(),
+        api::CallState::Ringing,
+        "still ringing after the restart"
+    );
+    let info = c
+        .wait_for_call(T, call, "the ring timeout", |i| {
+            i.state() == api::CallState::Ended
+        })
+        .await;
     assert_eq!(info.end_reason(), api::EndReason::NoAnswer);
     assert_eq!(next_missed_call(&mut callee, call).await.answered_by, "");
 }
@@ -111,9 +183,16 @@ async fn sigterm_stops_the_node_even_while_a_connected_client_is_unresponsive() 
     // A client on its own runtime, which then freezes: it keeps its
     // connection open but answers nothing, like a peer behind a partition.
     let client = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
         let clients = runtime.block_on(async {
-            let channel = tonic::transport::Channel::from_shared(endpoint).expect("endpoint").connect().await.expect("connects");
+            let channel = tonic::transport::Channel::from_shared(endpoint)
+                .expect("endpoint")
+                .connect()
+                .await
+                .expect("connects");
             let mut c = Clients::new(channel);
             c.tenant_with(T, &[]).await;
             c

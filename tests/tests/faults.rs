@@ -15,7 +15,10 @@ use callgrid_tests::faults::{Budget, run};
 use callgrid_tests::netns::Netns;
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn tag(offset: u8) -> u8 {
@@ -28,17 +31,29 @@ async fn short_fault_run_finds_no_violations() {
         eprintln!("SKIPPED: network namespaces need root and iproute2/iptables");
         return;
     }
-    let budget = Budget { racing_ops: 1_000, max_time: Duration::from_secs(40), lanes: 2, racers: 4 };
+    let budget = Budget {
+        racing_ops: 1_000,
+        max_time: Duration::from_secs(40),
+        lanes: 2,
+        racers: 4,
+    };
     let report = run(tag(1), budget).await;
     println!("{report}");
-    assert!(report.faults.len() >= 3, "several kinds of fault were injected: {:?}", report.faults);
+    assert!(
+        report.faults.len() >= 3,
+        "several kinds of fault were injected: {:?}",
+        report.faults
+    );
     assert!(report.violations.is_empty(), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "long form: run with --ignored"]
 async fn long_fault_run_finds_no_violations() {
-    assert!(Netns::available(), "the long form needs root and iproute2/iptables");
+    assert!(
+        Netns::available(),
+        "the long form needs root and iproute2/iptables"
+    );
     let budget = Budget {
         racing_ops: env_or("CALLGRID_FAULT_OPS", 14_000) as usize,
         max_time: Duration::from_secs(env_or("CALLGRID_FAULT_SECS", 900)),
@@ -47,7 +62,12 @@ async fn long_fault_run_finds_no_violations() {
     };
     let report = run(tag(2), budget).await;
     println!("{report}");
-    assert_eq!(report.faults.len(), 6, "every kind of fault was injected: {:?}", report.faults);
+    assert_eq!(
+        report.faults.len(),
+        6,
+        "every kind of fault was injected: {:?}",
+        report.faults
+    );
     assert!(report.racing_operations >= 10_000, "{report}");
     assert!(report.violations.is_empty(), "{report}");
 }

@@ -25,26 +25,51 @@ async fn an_isolated_leader_decides_nothing_and_the_majority_carries_on() {
     let ringing = c.ring(T, "200", "100").await;
 
     net.isolate(leader);
-    cluster.wait_converged(&majority, Duration::from_secs(30)).await;
+    cluster
+        .wait_converged(&majority, Duration::from_secs(30))
+        .await;
 
     // The cut-off node answers a retryable error and decides nothing.
-    let mut req = tonic::Request::new(api::DirectedPickupRequest { tenant: T.into(), picker: "101".into(), target: "100".into() });
+    let mut req = tonic::Request::new(api::DirectedPickupRequest {
+        tenant: T.into(),
+        picker: "101".into(),
+        target: "100".into(),
+    });
     req.set_timeout(Duration::from_secs(20));
-    let status = minority.pickup.directed_pickup(req).await.expect_err("the minority decides nothing");
+    let status = minority
+        .pickup
+        .directed_pickup(req)
+        .await
+        .expect_err("the minority decides nothing");
     assert!(
-        matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded),
+        matches!(
+            status.code(),
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+        ),
         "retryable: {status}"
     );
     let info = c.call_info(T, ringing).await;
-    assert_eq!(info.state, api::CallState::Ringing as i32, "the call still rings");
+    assert_eq!(
+        info.state,
+        api::CallState::Ringing as i32,
+        "the call still rings"
+    );
     // The caller gives up on it: it ends unanswered.
     let bye = c
         .calls
-        .hangup(api::HangupRequest { tenant: T.into(), call_id: ringing, by: Some(ext("200")) })
+        .hangup(api::HangupRequest {
+            tenant: T.into(),
+            call_id: ringing,
+            by: Some(ext("200")),
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(bye.reason, api::EndReason::Cancelled as i32, "never answered: {bye:?}");
+    assert_eq!(
+        bye.reason,
+        api::EndReason::Cancelled as i32,
+        "never answered: {bye:?}"
+    );
 
     // The majority decides, with one winner.
     let mut racers = Vec::new();
@@ -55,13 +80,22 @@ async fn an_isolated_leader_decides_nothing_and_the_majority_carries_on() {
     assert_one_winner(&mut c, T, call, &results, &racers).await;
 
     net.heal(leader);
-    cluster.wait_converged(&[0, 1, 2], Duration::from_secs(30)).await;
+    cluster
+        .wait_converged(&[0, 1, 2], Duration::from_secs(30))
+        .await;
     // After healing, what the minority was asked did not happen.
     let info = c.call_info(T, ringing).await;
     assert_eq!(info.end_reason, api::EndReason::Cancelled as i32);
-    assert!(info.answered_by.is_empty(), "the minority's pickup never took effect: {info:?}");
+    assert!(
+        info.answered_by.is_empty(),
+        "the minority's pickup never took effect: {info:?}"
+    );
     c.calls
-        .hangup(api::HangupRequest { tenant: T.into(), call_id: call, by: Some(ext("200")) })
+        .hangup(api::HangupRequest {
+            tenant: T.into(),
+            call_id: call,
+            by: Some(ext("200")),
+        })
         .await
         .unwrap();
 }

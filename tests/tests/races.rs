@@ -18,7 +18,10 @@ enum Attempt {
     /// An alerted extension answers.
     Answer(&'static str),
     /// `picker` picks up what rings on `target`.
-    Directed { picker: &'static str, target: &'static str },
+    Directed {
+        picker: &'static str,
+        target: &'static str,
+    },
     /// `picker` dials `*98`.
     Group(&'static str),
     /// `by` retrieves `code`.
@@ -104,13 +107,30 @@ impl Racers {
         for _ in 0..self.rounds.len() {
             outcomes.push(self.results.recv().await.expect("racer reports"));
         }
-        let winners: Vec<&str> = outcomes.iter().filter(|(_, o)| *o == Outcome::Won).map(|(a, _)| a.who()).collect();
-        assert_eq!(winners.len(), 1, "round {round}: exactly one winner, got {outcomes:?}");
-        let odd: Vec<_> = outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Other(_))).collect();
-        assert!(odd.is_empty(), "round {round}: every loser hears ALREADY_ANSWERED, got {odd:?}");
+        let winners: Vec<&str> = outcomes
+            .iter()
+            .filter(|(_, o)| *o == Outcome::Won)
+            .map(|(a, _)| a.who())
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one winner, got {outcomes:?}"
+        );
+        let odd: Vec<_> = outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Other(_)))
+            .collect();
+        assert!(
+            odd.is_empty(),
+            "round {round}: every loser hears ALREADY_ANSWERED, got {odd:?}"
+        );
         let info = c.call_info(T, call).await;
         assert_eq!(info.state(), api::CallState::Answered, "round {round}");
-        assert_eq!(info.answered_by, winners[0], "round {round}: the winner has the call");
+        assert_eq!(
+            info.answered_by, winners[0],
+            "round {round}: the winner has the call"
+        );
         c.hangup(T, call, outside(CALLER)).await;
     }
 }
@@ -123,7 +143,8 @@ async fn ring_from_outside(c: &mut Clients, to: &str) -> u64 {
 }
 
 const PICKERS: [&str; 16] = [
-    "201", "202", "203", "204", "205", "206", "207", "208", "209", "210", "211", "212", "213", "214", "215", "216",
+    "201", "202", "203", "204", "205", "206", "207", "208", "209", "210", "211", "212", "213",
+    "214", "215", "216",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -131,7 +152,13 @@ async fn concurrent_directed_pickups_of_one_call_have_exactly_one_winner() {
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;
     c.tenant_with(T, &[&PICKERS[..], &["102"]].concat()).await;
-    let attempts: Vec<Attempt> = PICKERS.iter().map(|&picker| Attempt::Directed { picker, target: "102" }).collect();
+    let attempts: Vec<Attempt> = PICKERS
+        .iter()
+        .map(|&picker| Attempt::Directed {
+            picker,
+            target: "102",
+        })
+        .collect();
     let mut racers = Racers::spawn(&node, &attempts).await;
     for round in 0..ROUNDS {
         let call = ring_from_outside(&mut c, "102").await;
@@ -147,13 +174,32 @@ async fn concurrent_answers_directed_and_group_pickups_of_one_call_have_exactly_
     let (directed, grouped) = (&PICKERS[..5], &PICKERS[5..10]);
     c.tenant_with(T, directed).await;
     for n in group.iter().chain(grouped) {
-        let record = api::Extension { legacy_pickup_groups: vec!["desk".into()], ..callgrid_tests::extension(n) };
+        let record = api::Extension {
+            legacy_pickup_groups: vec!["desk".into()],
+            ..callgrid_tests::extension(n)
+        };
         c.put_extension(T, record).await;
     }
-    let members = group[1..].iter().map(|m| member(m, api::AlertMode::Ring)).collect();
-    c.put_call_group(T, api::CallGroup { owner: "100".into(), members, ..Default::default() }).await;
+    let members = group[1..]
+        .iter()
+        .map(|m| member(m, api::AlertMode::Ring))
+        .collect();
+    c.put_call_group(
+        T,
+        api::CallGroup {
+            owner: "100".into(),
+            members,
+            ..Default::default()
+        },
+    )
+    .await;
     let mut attempts: Vec<Attempt> = group.iter().map(|&m| Attempt::Answer(m)).collect();
-    attempts.extend(directed.iter().zip(group).map(|(&picker, target)| Attempt::Directed { picker, target }));
+    attempts.extend(
+        directed
+            .iter()
+            .zip(group)
+            .map(|(&picker, target)| Attempt::Directed { picker, target }),
+    );
     attempts.extend(grouped.iter().map(|&picker| Attempt::Group(picker)));
     let mut racers = Racers::spawn(&node, &attempts).await;
     for round in 0..ROUNDS {
@@ -169,13 +215,23 @@ async fn concurrent_retrieves_of_one_parked_code_have_exactly_one_winner() {
     let holders = [&PICKERS[..], &["101"]].concat();
     c.tenant_with(T, &holders).await;
     c.lobby(T, &holders).await;
-    let attempts: Vec<Attempt> = PICKERS.iter().map(|&by| Attempt::Retrieve { by, code: 10 }).collect();
+    let attempts: Vec<Attempt> = PICKERS
+        .iter()
+        .map(|&by| Attempt::Retrieve { by, code: 10 })
+        .collect();
     let mut racers = Racers::spawn(&node, &attempts).await;
     for round in 0..ROUNDS {
         let call = ring_from_outside(&mut c, "101").await;
-        assert_eq!(c.answer(T, call, "101").await.result(), api::AnswerResult::Answered);
+        assert_eq!(
+            c.answer(T, call, "101").await.result(),
+            api::AnswerResult::Answered
+        );
         let park = c.park_call(T, call, "101", None).await;
-        assert_eq!((park.result(), park.code), (api::ParkResult::Parked, 10), "round {round}");
+        assert_eq!(
+            (park.result(), park.code),
+            (api::ParkResult::Parked, 10),
+            "round {round}"
+        );
         racers.race(&mut c, round, call).await;
     }
 }

@@ -11,7 +11,11 @@ async fn directed_pickup_over_grpc_end_to_end() {
     let call = c.ring("acme", "103", "102").await;
     let out = c
         .pickup
-        .directed_pickup(api::DirectedPickupRequest { tenant: "acme".into(), picker: "101".into(), target: "102".into() })
+        .directed_pickup(api::DirectedPickupRequest {
+            tenant: "acme".into(),
+            picker: "101".into(),
+            target: "102".into(),
+        })
         .await
         .unwrap()
         .into_inner();

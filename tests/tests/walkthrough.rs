@@ -9,16 +9,32 @@ use callgrid_tests::{Node, NodeOptions, binary};
 
 /// The walkthrough block: (command arguments, expected output lines).
 fn walkthrough() -> Vec<(Vec<String>, Vec<String>)> {
-    let readme = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
-    let section = readme.split("## Five minutes with callgridctl").nth(1).expect("the walkthrough section");
-    let block = section.split("```sh").nth(1).and_then(|b| b.split("```").next()).expect("its code block");
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let section = readme
+        .split("## Five minutes with callgridctl")
+        .nth(1)
+        .expect("the walkthrough section");
+    let block = section
+        .split("```sh")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("its code block");
     let mut steps: Vec<(Vec<String>, Vec<String>)> = Vec::new();
     for line in block.lines().map(str::trim) {
         if let Some(expected) = line.strip_prefix("#  ") {
-            steps.last_mut().expect("output follows a command").1.push(expected.to_string());
+            steps
+                .last_mut()
+                .expect("output follows a command")
+                .1
+                .push(expected.to_string());
         } else if let Some(cmd) = line.strip_prefix("cgctl ") {
             let cmd = cmd.split(" # ").next().unwrap_or(cmd);
-            let args = cmd.split_whitespace().map(|a| a.trim_matches('\'').to_string()).collect();
+            let args = cmd
+                .split_whitespace()
+                .map(|a| a.trim_matches('\'').to_string())
+                .collect();
             steps.push((args, Vec::new()));
         }
     }
@@ -39,11 +55,18 @@ async fn the_readme_walkthrough_works_as_written() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "cgctl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "cgctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         for line in expected {
             // Ages ("0s ago") depend on timing; compare up to them.
             let stable = line.split(" 0s ago").next().unwrap_or(&line);
-            assert!(stdout.contains(stable), "cgctl {args:?}: expected {stable:?} in {stdout:?}");
+            assert!(
+                stdout.contains(stable),
+                "cgctl {args:?}: expected {stable:?} in {stdout:?}"
+            );
         }
     }
 }

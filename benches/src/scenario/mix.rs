@@ -33,6 +33,8 @@ use crate::runner::{Work, drive};
 use crate::stats::Latency;
 use crate::target::Pool;
 
+/// Block `b` parks on code `OWN_CODES + b` when it asks for a code.
+const OWN_CODES: u32 = 5000;
 const RACES: &str = "races";
 const RACES_ONE_WINNER: &str = "races_with_one_winner";
 
@@ -287,6 +289,10 @@ impl Worker {
 
     /// Parks the answered call and has `retriever` take it back; returns
     /// who holds it afterwards.
+    ///
+    /// Half the parks ask for the block's own code, far above the codes the
+    /// lowest-free allocation reaches, so that a late retriever of it can
+    /// only find it gone and never takes another worker's call.
     async fn park_and_retrieve(
         &mut self,
         call_id: u64,
@@ -294,11 +300,15 @@ impl Worker {
         retriever: &str,
         late: &str,
     ) -> String {
+        let own_code = self
+            .rng
+            .random_bool(0.5)
+            .then_some(OWN_CODES + self.block.index);
         let req = v1::ParkRequest {
             tenant: self.tenant(),
             call_id,
             by: holder.clone(),
-            code: None,
+            code: own_code,
         };
         let Some(p) = self.rec.rpc("Park.Park", self.park.park(req)).await else {
             return holder;
@@ -331,7 +341,7 @@ impl Worker {
                 now_holder = retriever.to_owned();
             }
         }
-        if self.rng.random_bool(0.2) {
+        if own_code.is_some() && self.rng.random_bool(0.4) {
             let req = v1::RetrieveRequest {
                 tenant: self.tenant(),
                 by: late.to_owned(),

@@ -39,7 +39,10 @@ fn needs(scenario: &Scenario, concurrency: usize, targets: usize) -> (u32, usize
         // connection: up to 64 connections per target.
         Scenario::Race(a) => {
             let racers = (concurrency * a.racers).div_ceil(targets);
-            (a.racers as u32 + 2, racers.clamp(a.racers.div_ceil(targets), 64))
+            (
+                a.racers as u32 + 2,
+                racers.clamp(a.racers.div_ceil(targets), 64),
+            )
         }
         Scenario::Park(_) | Scenario::Blf(_) | Scenario::Mix(_) => (0, base),
     }

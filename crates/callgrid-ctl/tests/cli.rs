@@ -6,10 +6,29 @@ use std::process::Command;
 
 #[test]
 fn help_lists_every_api_area() {
-    let out = Command::new(env!("CARGO_BIN_EXE_callgridctl")).arg("--help").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_callgridctl"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for area in ["tenant", "ext", "callgroup", "policy", "dial", "answer", "hangup", "call", "pickup", "park", "retrieve", "parked", "watch", "notifications", "cluster"] {
+    for area in [
+        "tenant",
+        "ext",
+        "callgroup",
+        "policy",
+        "dial",
+        "answer",
+        "hangup",
+        "call",
+        "pickup",
+        "park",
+        "retrieve",
+        "parked",
+        "watch",
+        "notifications",
+        "cluster",
+    ] {
         assert!(help.contains(area), "--help lists {area}");
     }
 }

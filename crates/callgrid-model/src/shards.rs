@@ -57,11 +57,19 @@ impl ShardMap {
         let base = SHARD_COUNT as usize / n;
         let extra = SHARD_COUNT as usize % n;
         // The first `extra` nodes (by id) may hold one more shard.
-        let quota = |node: u64| base + usize::from(nodes.iter().position(|x| *x == node).is_some_and(|i| i < extra));
+        let quota = |node: u64| {
+            base + usize::from(
+                nodes
+                    .iter()
+                    .position(|x| *x == node)
+                    .is_some_and(|i| i < extra),
+            )
+        };
         let mut owners: Vec<Option<u64>> = (0..SHARD_COUNT)
             .map(|s| self.owner(s).filter(|o| nodes.contains(o)))
             .collect();
-        let mut held: std::collections::BTreeMap<u64, usize> = nodes.iter().map(|n| (*n, 0)).collect();
+        let mut held: std::collections::BTreeMap<u64, usize> =
+            nodes.iter().map(|n| (*n, 0)).collect();
         for slot in owners.iter_mut() {
             if let Some(o) = *slot {
                 let count = held.get_mut(&o).expect("owner is one of the nodes");
@@ -80,7 +88,10 @@ impl ShardMap {
             *held.get_mut(&node).expect("node is counted") += 1;
             *slot = Some(node);
         }
-        let owners: Vec<u64> = owners.into_iter().map(|o| o.expect("every shard assigned")).collect();
+        let owners: Vec<u64> = owners
+            .into_iter()
+            .map(|o| o.expect("every shard assigned"))
+            .collect();
         (owners != self.owners).then(|| ShardMap {
             epoch: self.epoch + 1,
             owners,
@@ -103,7 +114,10 @@ mod tests {
     fn first_assignment_spreads_evenly() {
         let map = ShardMap::default().rebalanced(&[1, 2, 3]).unwrap();
         assert_eq!(map.epoch, 1);
-        assert_eq!((map.owned_by(1), map.owned_by(2), map.owned_by(3)), (22, 21, 21));
+        assert_eq!(
+            (map.owned_by(1), map.owned_by(2), map.owned_by(3)),
+            (22, 21, 21)
+        );
         assert!(map.rebalanced(&[3, 2, 1]).is_none(), "a balanced map stays");
     }
 

@@ -13,7 +13,9 @@ use crate::cluster::{Peers, ProposeReply};
 /// decided, or the outcome is unknown and the caller must look.
 #[derive(Debug, Error)]
 pub enum ProposeError {
-    #[error("no leader reachable (last known: {leader:?}); this node may be cut off from the majority")]
+    #[error(
+        "no leader reachable (last known: {leader:?}); this node may be cut off from the majority"
+    )]
     NotLeader { leader: Option<u64> },
     #[error("raft: {0}")]
     Raft(String),
@@ -38,7 +40,11 @@ impl Consensus {
     /// durable on a quorum and applied.
     pub async fn propose(&self, cmd: Command) -> Result<Response, ProposeError> {
         let kind = cmd.kind();
-        let span = tracing::debug_span!("propose", command = kind, tenant = cmd.tenant().map(|t| t.as_str()));
+        let span = tracing::debug_span!(
+            "propose",
+            command = kind,
+            tenant = cmd.tenant().map(|t| t.as_str())
+        );
         let start = Instant::now();
         let result = self.propose_anywhere(cmd).instrument(span).await;
         metrics::histogram!("callgrid_raft_proposal_duration_seconds", "command" => kind)
@@ -77,9 +83,15 @@ impl Consensus {
     /// that node no longer leads — safe to try again.
     async fn forward(&self, addr: &str, cmd: &Command) -> Result<Option<Response>, ProposeError> {
         let data = postcard::to_allocvec(cmd).map_err(|e| ProposeError::Raft(e.to_string()))?;
-        let mut client = self.peers.client(addr).map_err(|s| ProposeError::Raft(s.message().to_owned()))?;
+        let mut client = self
+            .peers
+            .client(addr)
+            .map_err(|s| ProposeError::Raft(s.message().to_owned()))?;
         metrics::counter!("callgrid_forwarded_proposals_total").increment(1);
-        match client.propose(callgrid_proto::internal::Payload { data }).await {
+        match client
+            .propose(callgrid_proto::internal::Payload { data })
+            .await
+        {
             Ok(reply) => match postcard::from_bytes::<ProposeReply>(&reply.get_ref().data) {
                 Ok(ProposeReply::Committed(response, index)) => {
                     // Read-your-writes: a client that reads from this node next sees it.

@@ -21,7 +21,8 @@ enum Command {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn,sled=warn"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn,sled=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -57,7 +58,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             // Flags and environment, then the config file under them.
-            let serve = matches.subcommand_matches("serve").expect("the serve subcommand matched");
+            let serve = matches
+                .subcommand_matches("serve")
+                .expect("the serve subcommand matched");
             let effective = match callgrid_node::settings::resolve(args, serve) {
                 Ok(effective) => effective,
                 Err(e) => {

@@ -8,17 +8,17 @@ use anyhow::Context;
 use callgrid_model::{Command, Event};
 use callgrid_proto::{internal, v1};
 use callgrid_raft::{AppliedEvents, CallgridRaft};
+use internal::peer_server::PeerServer;
 use openraft::BasicNode;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
-use internal::peer_server::PeerServer;
 
 use crate::actors::{Owners, home_of_call};
 use crate::api::Api;
-use crate::cluster::{PeerNetwork, PeerService, Peers, Router, run_shard_keeper};
+use crate::cluster::{PeerNetwork, PeerService, Peers, Router, hand_off_shards, run_shard_keeper};
 use crate::config::ServeArgs;
 use crate::consensus::Consensus;
 use crate::hub::Hub;
@@ -33,8 +33,12 @@ pub struct Node {
 }
 
 /// Runs a node until `stop` resolves (SIGTERM or Ctrl-C in the binary),
-/// then shuts down in order: stop accepting, end streams, stop Raft, flush.
-pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+/// then shuts down in order: hand its shards to the other nodes, stop
+/// accepting, drain in-flight requests, end streams, stop Raft, flush.
+pub async fn run(
+    args: ServeArgs,
+    stop: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
     let timer_scale_ppm = args.timer_scale_ppm().map_err(anyhow::Error::msg)?;
     let grpc = TcpListener::bind(args.listen)
         .await
@@ -44,7 +48,10 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
         .with_context(|| format!("--metrics {}: cannot bind", args.metrics))?;
     let grpc_addr = grpc.local_addr()?;
     let metrics_addr = metrics_listener.local_addr()?;
-    let advertise = args.advertise.clone().unwrap_or_else(|| grpc_addr.to_string());
+    let advertise = args
+        .advertise
+        .clone()
+        .unwrap_or_else(|| grpc_addr.to_string());
     let prometheus = crate::metrics::install_recorder()?;
 
     std::fs::create_dir_all(&args.data_dir)
@@ -57,7 +64,9 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
     let raft = CallgridRaft::new(
         args.node_id,
         Arc::new(callgrid_raft::raft_config_with(args.snapshot_every)),
-        PeerNetwork { peers: peers.clone() },
+        PeerNetwork {
+            peers: peers.clone(),
+        },
         log_store,
         state_machine,
     )
@@ -71,9 +80,19 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
         peers: peers.clone(),
     };
     let owners = Owners::new(consensus.clone());
-    let router = Router { consensus: consensus.clone(), owners: owners.clone(), peers: peers.clone() };
+    let router = Router {
+        consensus: consensus.clone(),
+        owners: owners.clone(),
+        peers: peers.clone(),
+        draining: Arc::default(),
+    };
     let hub = Hub::default();
-    let node = Node { consensus: consensus.clone(), router: router.clone(), hub: hub.clone(), shutdown: shutdown.clone() };
+    let node = Node {
+        consensus: consensus.clone(),
+        router: router.clone(),
+        hub: hub.clone(),
+        shutdown: shutdown.clone(),
+    };
     let dispatcher = tokio::spawn(dispatch(events_rx, owners.clone(), hub, consensus.clone()));
 
     // Serve before joining: the leader replicates to us while adding us.
@@ -82,14 +101,25 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
 
     if consensus.read(|sb| sb.timer_scale_ppm()) != timer_scale_ppm {
         consensus
-            .propose(Command::SetTimerScale { parts_per_million: timer_scale_ppm })
+            .propose(Command::SetTimerScale {
+                parts_per_million: timer_scale_ppm,
+            })
             .await?;
     }
     resume_timers(&consensus, &owners).await;
 
-    let keeper = tokio::spawn(run_shard_keeper(router, shutdown.clone()));
-    let metrics_task = tokio::spawn(crate::metrics::serve(metrics_listener, prometheus.clone(), shutdown.clone()));
-    let sampler = tokio::spawn(crate::metrics::sample(consensus.clone(), owners.clone(), prometheus, shutdown.clone()));
+    let keeper = tokio::spawn(run_shard_keeper(router.clone(), shutdown.clone()));
+    let metrics_task = tokio::spawn(crate::metrics::serve(
+        metrics_listener,
+        prometheus.clone(),
+        shutdown.clone(),
+    ));
+    let sampler = tokio::spawn(crate::metrics::sample(
+        consensus.clone(),
+        owners.clone(),
+        prometheus,
+        shutdown.clone(),
+    ));
 
     tracing::info!(
         node = args.node_id,
@@ -107,7 +137,9 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
     tokio::select! {
         result = &mut server => result??,
         () = stop => {
-            tracing::info!("stopping: no new requests; ending streams");
+            tracing::info!("stopping: handing shards off");
+            hand_off_shards(&router, Duration::from_secs(5)).await;
+            tracing::info!("stopping: no new requests; draining in-flight decisions; ending streams");
             let _ = shutdown_tx.send(true);
             server.await??;
         }
@@ -127,24 +159,44 @@ pub async fn run(args: ServeArgs, stop: impl std::future::Future<Output = ()>) -
 
 /// The first time a data directory is used: start a one-voter cluster, or
 /// join the one at `--join`. Then wait until some node leads.
-async fn bootstrap(raft: &CallgridRaft, peers: &Peers, args: &ServeArgs, advertise: &str) -> anyhow::Result<()> {
+async fn bootstrap(
+    raft: &CallgridRaft,
+    peers: &Peers,
+    args: &ServeArgs,
+    advertise: &str,
+) -> anyhow::Result<()> {
     if !raft.is_initialized().await? {
         match &args.join {
             None => {
-                let members = BTreeMap::from([(args.node_id, BasicNode { addr: advertise.to_owned() })]);
+                let members = BTreeMap::from([(
+                    args.node_id,
+                    BasicNode {
+                        addr: advertise.to_owned(),
+                    },
+                )]);
                 raft.initialize(members).await?;
                 tracing::info!(node = args.node_id, "initialized a new single-node cluster");
             }
             Some(seed) => {
-                crate::cluster::join(peers, seed, args.node_id, advertise, Duration::from_secs(120)).await?;
+                crate::cluster::join(
+                    peers,
+                    seed,
+                    args.node_id,
+                    advertise,
+                    Duration::from_secs(120),
+                )
+                .await?;
             }
         }
     }
     let mut metrics = raft.metrics();
-    tokio::time::timeout(Duration::from_secs(60), metrics.wait_for(|m| m.current_leader.is_some()))
-        .await
-        .context("no leader within 60 s")?
-        .context("raft stopped while waiting for a leader")?;
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        metrics.wait_for(|m| m.current_leader.is_some()),
+    )
+    .await
+    .context("no leader within 60 s")?
+    .context("raft stopped while waiting for a leader")?;
     Ok(())
 }
 
@@ -166,7 +218,12 @@ async fn resume_timers(consensus: &Consensus, owners: &Owners) {
 
 /// Routes what the state machine applied: timers to their owners, lamps
 /// and notices to presence streams; a moved shard map re-arms timers.
-async fn dispatch(mut applied: mpsc::UnboundedReceiver<AppliedEvents>, owners: Owners, hub: Hub, consensus: Consensus) {
+async fn dispatch(
+    mut applied: mpsc::UnboundedReceiver<AppliedEvents>,
+    owners: Owners,
+    hub: Hub,
+    consensus: Consensus,
+) {
     while let Some(AppliedEvents { index, events }) = applied.recv().await {
         for event in events {
             match event {
@@ -176,10 +233,18 @@ async fn dispatch(mut applied: mpsc::UnboundedReceiver<AppliedEvents>, owners: O
                     }
                 }
                 Event::ShardsMoved { epoch } => {
-                    tracing::info!(epoch, owned = consensus.read(|sb| sb.shard_map().owned_by(consensus.node_id)), "shard map applied");
+                    tracing::info!(
+                        epoch,
+                        owned = consensus.read(|sb| sb.shard_map().owned_by(consensus.node_id)),
+                        "shard map applied"
+                    );
                     resume_timers(&consensus, &owners).await;
                 }
-                Event::Notice { ref tenant, ref notice, .. } => {
+                Event::Notice {
+                    ref tenant,
+                    ref notice,
+                    ..
+                } => {
                     if matches!(notice, callgrid_model::Notice::ParkRingBack { .. }) {
                         metrics::counter!("callgrid_ring_backs_total").increment(1);
                     }
@@ -202,22 +267,38 @@ async fn serve_grpc(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    let peer = PeerService { router: node.router.clone() };
+    let peer = PeerService {
+        router: node.router.clone(),
+    };
     let node_id = node.consensus.node_id;
     let api = crate::gate::Guarded::new(Api::new(node), security.auth.clone(), node_id);
-    health.set_serving::<v1::directory_server::DirectoryServer<Api>>().await;
-    health.set_serving::<v1::calls_server::CallsServer<Api>>().await;
-    health.set_serving::<v1::pickup_server::PickupServer<Api>>().await;
-    health.set_serving::<v1::park_server::ParkServer<Api>>().await;
-    health.set_serving::<v1::presence_server::PresenceServer<Api>>().await;
-    health.set_serving::<v1::cluster_server::ClusterServer<Api>>().await;
+    health
+        .set_serving::<v1::directory_server::DirectoryServer<Api>>()
+        .await;
+    health
+        .set_serving::<v1::calls_server::CallsServer<Api>>()
+        .await;
+    health
+        .set_serving::<v1::pickup_server::PickupServer<Api>>()
+        .await;
+    health
+        .set_serving::<v1::park_server::ParkServer<Api>>()
+        .await;
+    health
+        .set_serving::<v1::presence_server::PresenceServer<Api>>()
+        .await;
+    health
+        .set_serving::<v1::cluster_server::ClusterServer<Api>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(callgrid_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let mut server = Server::builder();
     if let Some(tls) = security.server.clone() {
-        server = server.tls_config(tls).context("tls: cannot use the certificate and key")?;
+        server = server
+            .tls_config(tls)
+            .context("tls: cannot use the certificate and key")?;
     }
     let peer = PeerServer::new(peer).max_decoding_message_size(256 << 20);
     server

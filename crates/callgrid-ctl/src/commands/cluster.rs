@@ -16,7 +16,10 @@ pub async fn cluster(ctx: &Ctx, cmd: ClusterCommand) -> anyhow::Result<()> {
         }
         ClusterCommand::Add { node_id, addr } => {
             ClusterClient::new(ctx.channel.clone())
-                .add_node(v1::AddNodeRequest { node_id, addr: addr.clone() })
+                .add_node(v1::AddNodeRequest {
+                    node_id,
+                    addr: addr.clone(),
+                })
                 .await?;
             ctx.out.note(&format!("node {node_id} at {addr} added"));
         }

@@ -103,7 +103,9 @@ impl Switchboard {
                 Response::Done
             }
             Command::SetShardMap { map } => {
-                if map.epoch == self.shard_map.epoch + 1 && map.owners.len() == crate::SHARD_COUNT as usize {
+                if map.epoch == self.shard_map.epoch + 1
+                    && map.owners.len() == crate::SHARD_COUNT as usize
+                {
                     self.shard_map = map.clone();
                     events.push(crate::Event::ShardsMoved { epoch: map.epoch });
                 }

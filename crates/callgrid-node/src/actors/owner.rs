@@ -80,7 +80,9 @@ impl Actor for OwnerActor {
             }
             OwnerMsg::Fire { call, at_ms } => {
                 let me = state.consensus.node_id;
-                let still_mine = state.consensus.read(|sb| super::is_local(&state.key, sb, me));
+                let still_mine = state
+                    .consensus
+                    .read(|sb| super::is_local(&state.key, sb, me));
                 if state.armed.get(&call) == Some(&at_ms) && !still_mine {
                     // The shard moved; its new owner re-armed this timer.
                     state.armed.remove(&call);
@@ -94,7 +96,10 @@ impl Actor for OwnerActor {
                     if let Err(e) = state.consensus.propose(tick).await {
                         tracing::warn!(owner = %state.key, call = call.0, error = %e, "timer tick not committed; retrying");
                         state.armed.insert(call, at_ms);
-                        myself.send_after(Duration::from_millis(200), move || OwnerMsg::Fire { call, at_ms });
+                        myself.send_after(Duration::from_millis(200), move || OwnerMsg::Fire {
+                            call,
+                            at_ms,
+                        });
                     }
                 }
             }

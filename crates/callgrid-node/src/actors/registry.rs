@@ -48,7 +48,12 @@ impl Owners {
         let mut actors = self.actors.lock().expect("owners lock poisoned");
         match actors.get(key) {
             // Another request started it first: use that one, so one owner has one queue.
-            Some(existing) if !matches!(existing.get_status(), ActorStatus::Stopped | ActorStatus::Stopping) => {
+            Some(existing)
+                if !matches!(
+                    existing.get_status(),
+                    ActorStatus::Stopped | ActorStatus::Stopping
+                ) =>
+            {
                 started.stop(None);
                 Ok(existing.clone())
             }
@@ -61,12 +66,24 @@ impl Owners {
 
     /// Decides `cmd` through this node's actor for `key`, after every
     /// decision queued there before it.
-    pub async fn decide_local(&self, key: &OwnerKey, cmd: Command) -> Result<Response, ProposeError> {
+    pub async fn decide_local(
+        &self,
+        key: &OwnerKey,
+        cmd: Command,
+    ) -> Result<Response, ProposeError> {
         let key = key.clone();
         let actor = self.actor(&key).await?;
-        match actor.call(|reply| OwnerMsg::Decide { cmd, reply }, Some(DECIDE_TIMEOUT)).await {
+        match actor
+            .call(
+                |reply| OwnerMsg::Decide { cmd, reply },
+                Some(DECIDE_TIMEOUT),
+            )
+            .await
+        {
             Ok(ractor::rpc::CallResult::Success(outcome)) => outcome,
-            Ok(_) => Err(ProposeError::Raft(format!("owner {key} did not answer in time; the outcome is unknown"))),
+            Ok(_) => Err(ProposeError::Raft(format!(
+                "owner {key} did not answer in time; the outcome is unknown"
+            ))),
             Err(e) => Err(ProposeError::Raft(format!("owner {key} is gone: {e}"))),
         }
     }
@@ -81,7 +98,9 @@ impl Owners {
             Ok(actor) => {
                 let _ = actor.cast(OwnerMsg::Arm { call, at_ms });
             }
-            Err(e) => tracing::error!(owner = %key, call = call.0, error = %e, "could not arm a call timer"),
+            Err(e) => {
+                tracing::error!(owner = %key, call = call.0, error = %e, "could not arm a call timer")
+            }
         }
     }
 

@@ -74,14 +74,14 @@ pub fn owner_of(cmd: &Command, sb: &Switchboard) -> Option<OwnerKey> {
                     Some(OwnerKey::Extension(tenant.clone(), target))
                 }
                 Dialed::Retrieve(_) => Some(OwnerKey::ParkLot(tenant.clone())),
-                Dialed::DirectedPickup(None) | Dialed::GroupPickup | Dialed::NamedPickup(_) => {
-                    from.extension().map(|p| OwnerKey::Extension(tenant.clone(), p.clone()))
-                }
+                Dialed::DirectedPickup(None) | Dialed::GroupPickup | Dialed::NamedPickup(_) => from
+                    .extension()
+                    .map(|p| OwnerKey::Extension(tenant.clone(), p.clone())),
             }
         }
-        Command::Answer { call, .. } | Command::Hangup { call, .. } | Command::Tick { call, .. } => {
-            home_of_call(sb, *call)
-        }
+        Command::Answer { call, .. }
+        | Command::Hangup { call, .. }
+        | Command::Tick { call, .. } => home_of_call(sb, *call),
         Command::Park { tenant, .. } | Command::Retrieve { tenant, .. } => {
             Some(OwnerKey::ParkLot(tenant.clone()))
         }
@@ -104,5 +104,8 @@ pub fn owner_of(cmd: &Command, sb: &Switchboard) -> Option<OwnerKey> {
 /// map has been assigned yet, as on a fresh single node).
 pub fn is_local(key: &OwnerKey, sb: &Switchboard, me: u64) -> bool {
     let map = sb.shard_map();
-    map.epoch == 0 || map.owner(shard_of(&key.to_string())).is_none_or(|owner| owner == me)
+    map.epoch == 0
+        || map
+            .owner(shard_of(&key.to_string()))
+            .is_none_or(|owner| owner == me)
 }

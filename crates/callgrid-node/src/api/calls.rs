@@ -36,12 +36,18 @@ pub(super) fn count_retrieve(outcome: &callgrid_model::RetrieveOutcome) {
 
 #[tonic::async_trait]
 impl Calls for Api {
-    async fn dial(&self, request: Request<v1::DialRequest>) -> Result<Response<v1::DialResponse>, Status> {
+    async fn dial(
+        &self,
+        request: Request<v1::DialRequest>,
+    ) -> Result<Response<v1::DialResponse>, Status> {
         handle!("Calls/Dial", {
             let r = request.get_ref();
             // Digits that are neither a feature nor an extension are bad input.
             let tenant = self.existing_tenant(&r.tenant)?;
-            let codes = self.node.consensus.read(|sb| sb.tenant(&tenant).map(|t| t.config.feature_codes.clone()));
+            let codes = self
+                .node
+                .consensus
+                .read(|sb| sb.tenant(&tenant).map(|t| t.config.feature_codes.clone()));
             if let Some(codes) = codes {
                 codes.parse(&r.digits).map_err(super::invalid)?;
             }
@@ -56,7 +62,8 @@ impl Calls for Api {
                                 callgrid_model::CallOutcome::NoSuchExtension => "no_such_extension",
                                 callgrid_model::CallOutcome::UnknownCaller => "unknown_caller",
                             };
-                            metrics::counter!("callgrid_dials_total", "outcome" => label).increment(1);
+                            metrics::counter!("callgrid_dials_total", "outcome" => label)
+                                .increment(1);
                         }
                         DialOutcome::Pickup(p) => count_pickup("feature_code", p),
                         DialOutcome::Retrieve(r) => count_retrieve(r),
@@ -68,9 +75,15 @@ impl Calls for Api {
         })
     }
 
-    async fn answer(&self, request: Request<v1::AnswerRequest>) -> Result<Response<v1::AnswerResponse>, Status> {
+    async fn answer(
+        &self,
+        request: Request<v1::AnswerRequest>,
+    ) -> Result<Response<v1::AnswerResponse>, Status> {
         handle!("Calls/Answer", {
-            match self.decide(convert::answer(request.get_ref(), now_ms())).await? {
+            match self
+                .decide(convert::answer(request.get_ref(), now_ms()))
+                .await?
+            {
                 Decided::Answer(outcome) => {
                     let label = match outcome {
                         callgrid_model::AnswerOutcome::Answered { .. } => "answered",
@@ -88,32 +101,53 @@ impl Calls for Api {
         })
     }
 
-    async fn hangup(&self, request: Request<v1::HangupRequest>) -> Result<Response<v1::HangupResponse>, Status> {
+    async fn hangup(
+        &self,
+        request: Request<v1::HangupRequest>,
+    ) -> Result<Response<v1::HangupResponse>, Status> {
         handle!("Calls/Hangup", {
-            match self.decide(convert::hangup(request.get_ref(), now_ms())).await? {
+            match self
+                .decide(convert::hangup(request.get_ref(), now_ms()))
+                .await?
+            {
                 Decided::Hangup(outcome) => Ok(v1::HangupResponse::from(&outcome)),
                 other => Err(unexpected(other)),
             }
         })
     }
 
-    async fn get_call(&self, request: Request<v1::GetCallRequest>) -> Result<Response<v1::GetCallResponse>, Status> {
+    async fn get_call(
+        &self,
+        request: Request<v1::GetCallRequest>,
+    ) -> Result<Response<v1::GetCallResponse>, Status> {
         handle!("Calls/GetCall", {
             let r = request.get_ref();
             let tenant = self.existing_tenant(&r.tenant)?;
             let call = self
                 .node
                 .consensus
-                .read(|sb| sb.call(CallId(r.call_id)).filter(|c| c.tenant == tenant).map(convert::call_info))
-                .ok_or_else(|| Status::not_found(format!("call_id: no call {} in tenant {tenant}", r.call_id)))?;
+                .read(|sb| {
+                    sb.call(CallId(r.call_id))
+                        .filter(|c| c.tenant == tenant)
+                        .map(convert::call_info)
+                })
+                .ok_or_else(|| {
+                    Status::not_found(format!("call_id: no call {} in tenant {tenant}", r.call_id))
+                })?;
             Ok(v1::GetCallResponse { call: Some(call) })
         })
     }
 
-    async fn list_calls(&self, request: Request<v1::ListCallsRequest>) -> Result<Response<v1::ListCallsResponse>, Status> {
+    async fn list_calls(
+        &self,
+        request: Request<v1::ListCallsRequest>,
+    ) -> Result<Response<v1::ListCallsResponse>, Status> {
         handle!("Calls/ListCalls", {
             let tenant = self.existing_tenant(&request.get_ref().tenant)?;
-            let calls = self.node.consensus.read(|sb| sb.calls_of(&tenant).map(convert::call_info).collect());
+            let calls = self
+                .node
+                .consensus
+                .read(|sb| sb.calls_of(&tenant).map(convert::call_info).collect());
             Ok(v1::ListCallsResponse { calls })
         })
     }

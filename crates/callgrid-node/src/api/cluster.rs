@@ -13,16 +13,25 @@ impl Api {
     fn leader_addr(&self) -> Result<Option<String>, Status> {
         let m = self.node.consensus.raft.metrics().borrow().clone();
         match m.current_leader {
-            None => Err(Status::unavailable("no leader: retry when the cluster has elected one")),
+            None => Err(Status::unavailable(
+                "no leader: retry when the cluster has elected one",
+            )),
             Some(l) if l == self.node.consensus.node_id => Ok(None),
-            Some(l) => Ok(m.membership_config.membership().get_node(&l).map(|n| n.addr.clone())),
+            Some(l) => Ok(m
+                .membership_config
+                .membership()
+                .get_node(&l)
+                .map(|n| n.addr.clone())),
         }
     }
 }
 
 #[tonic::async_trait]
 impl Cluster for Api {
-    async fn status(&self, _request: Request<v1::StatusRequest>) -> Result<Response<v1::StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _request: Request<v1::StatusRequest>,
+    ) -> Result<Response<v1::StatusResponse>, Status> {
         handle!("Cluster/Status", {
             let m = self.node.consensus.raft.metrics().borrow().clone();
             let map = self.node.consensus.read(|sb| sb.shard_map().clone());
@@ -53,25 +62,38 @@ impl Cluster for Api {
         })
     }
 
-    async fn add_node(&self, request: Request<v1::AddNodeRequest>) -> Result<Response<v1::AddNodeResponse>, Status> {
+    async fn add_node(
+        &self,
+        request: Request<v1::AddNodeRequest>,
+    ) -> Result<Response<v1::AddNodeResponse>, Status> {
         handle!("Cluster/AddNode", {
             let r = request.into_inner();
             if r.node_id == 0 || r.addr.is_empty() {
-                return Err(Status::invalid_argument("node_id and addr: both are required (node_id above 0)"));
+                return Err(Status::invalid_argument(
+                    "node_id and addr: both are required (node_id above 0)",
+                ));
             }
             match self.leader_addr()? {
-                None => add_node(&self.node.consensus.raft, r.node_id, &r.addr).await.map_err(Status::unavailable)?,
+                None => add_node(&self.node.consensus.raft, r.node_id, &r.addr)
+                    .await
+                    .map_err(Status::unavailable)?,
                 Some(leader) => {
                     let reply = self
                         .node
                         .consensus
                         .peers
                         .client(&leader)?
-                        .join(JoinRequest { node_id: r.node_id, addr: r.addr })
+                        .join(JoinRequest {
+                            node_id: r.node_id,
+                            addr: r.addr,
+                        })
                         .await?
                         .into_inner();
                     if !reply.accepted {
-                        return Err(Status::unavailable(format!("node not added: {}", reply.reason)));
+                        return Err(Status::unavailable(format!(
+                            "node not added: {}",
+                            reply.reason
+                        )));
                     }
                 }
             }
@@ -79,7 +101,10 @@ impl Cluster for Api {
         })
     }
 
-    async fn remove_node(&self, request: Request<v1::RemoveNodeRequest>) -> Result<Response<v1::RemoveNodeResponse>, Status> {
+    async fn remove_node(
+        &self,
+        request: Request<v1::RemoveNodeRequest>,
+    ) -> Result<Response<v1::RemoveNodeResponse>, Status> {
         handle!("Cluster/RemoveNode", {
             // The leader checks the caller's token again: pass it on.
             let token = request.metadata().get("authorization").cloned();
@@ -94,9 +119,20 @@ impl Cluster for Api {
                 return Ok(v1::RemoveNodeResponse {});
             }
             let consensus = &self.node.consensus;
-            let members: Vec<u64> = consensus.raft.metrics().borrow().membership_config.membership().nodes().map(|(id, _)| *id).collect();
+            let members: Vec<u64> = consensus
+                .raft
+                .metrics()
+                .borrow()
+                .membership_config
+                .membership()
+                .nodes()
+                .map(|(id, _)| *id)
+                .collect();
             if !members.contains(&r.node_id) {
-                return Err(Status::not_found(format!("node_id: {} is not a member", r.node_id)));
+                return Err(Status::not_found(format!(
+                    "node_id: {} is not a member",
+                    r.node_id
+                )));
             }
             // Hand its shards off first, so nothing it owned is left ownerless.
             let rest: Vec<u64> = members.into_iter().filter(|id| *id != r.node_id).collect();
@@ -106,7 +142,9 @@ impl Cluster for Api {
                     .await
                     .map_err(|e| Status::unavailable(e.to_string()))?;
             }
-            remove_node(&consensus.raft, r.node_id).await.map_err(Status::failed_precondition)?;
+            remove_node(&consensus.raft, r.node_id)
+                .await
+                .map_err(Status::failed_precondition)?;
             Ok(v1::RemoveNodeResponse {})
         })
     }

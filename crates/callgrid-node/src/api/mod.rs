@@ -38,7 +38,9 @@ impl Api {
         if self.node.consensus.read(|sb| sb.tenant(&tenant).is_some()) {
             Ok(tenant)
         } else {
-            Err(Status::not_found(format!("tenant: no tenant named {tenant}")))
+            Err(Status::not_found(format!(
+                "tenant: no tenant named {tenant}"
+            )))
         }
     }
 
@@ -56,7 +58,11 @@ impl Api {
     /// `record` is the request field holding the record the model checked
     /// (`extension`, `group`, `policy`), so that the field named in a
     /// refusal is the request's (`group.members[0].extension`).
-    async fn write(&self, cmd: Result<Command, ValidationError>, record: Option<&str>) -> Result<(), Status> {
+    async fn write(
+        &self,
+        cmd: Result<Command, ValidationError>,
+        record: Option<&str>,
+    ) -> Result<(), Status> {
         let cmd = cmd.map_err(|e| convert::invalid_argument(&e))?;
         match self.node.router.decide(cmd).await.map_err(unavailable)? {
             Response::Directory(Ok(())) => Ok(()),
@@ -71,11 +77,24 @@ fn in_record(e: DirectoryError, record: Option<&str>) -> DirectoryError {
     let Some(record) = record else { return e };
     let path = |field: String| format!("{record}.{field}");
     match e {
-        DirectoryError::Invalid(v) if record == "group" => DirectoryError::Invalid(convert::call_group_error(v)),
-        DirectoryError::Invalid(v) => DirectoryError::Invalid(ValidationError::new(path(v.field), v.rule)),
-        DirectoryError::ExtensionNotFound { field, number } => DirectoryError::ExtensionNotFound { field: path(field), number },
-        DirectoryError::PolicyNotFound { field, name } => DirectoryError::PolicyNotFound { field: path(field), name },
-        DirectoryError::NotVoiceEnabled { field, number } => DirectoryError::NotVoiceEnabled { field: path(field), number },
+        DirectoryError::Invalid(v) if record == "group" => {
+            DirectoryError::Invalid(convert::call_group_error(v))
+        }
+        DirectoryError::Invalid(v) => {
+            DirectoryError::Invalid(ValidationError::new(path(v.field), v.rule))
+        }
+        DirectoryError::ExtensionNotFound { field, number } => DirectoryError::ExtensionNotFound {
+            field: path(field),
+            number,
+        },
+        DirectoryError::PolicyNotFound { field, name } => DirectoryError::PolicyNotFound {
+            field: path(field),
+            name,
+        },
+        DirectoryError::NotVoiceEnabled { field, number } => DirectoryError::NotVoiceEnabled {
+            field: path(field),
+            number,
+        },
         other => other,
     }
 }

@@ -11,9 +11,15 @@ use crate::clock::now_ms;
 
 #[tonic::async_trait]
 impl Park for Api {
-    async fn park(&self, request: Request<v1::ParkRequest>) -> Result<Response<v1::ParkResponse>, Status> {
+    async fn park(
+        &self,
+        request: Request<v1::ParkRequest>,
+    ) -> Result<Response<v1::ParkResponse>, Status> {
         handle!("Park/Park", {
-            match self.decide(convert::park(request.get_ref(), now_ms())).await? {
+            match self
+                .decide(convert::park(request.get_ref(), now_ms()))
+                .await?
+            {
                 Decided::Park(outcome) => {
                     let label = match outcome {
                         callgrid_model::ParkOutcome::Parked { .. } => "parked",
@@ -34,9 +40,15 @@ impl Park for Api {
         })
     }
 
-    async fn retrieve(&self, request: Request<v1::RetrieveRequest>) -> Result<Response<v1::RetrieveResponse>, Status> {
+    async fn retrieve(
+        &self,
+        request: Request<v1::RetrieveRequest>,
+    ) -> Result<Response<v1::RetrieveResponse>, Status> {
         handle!("Park/Retrieve", {
-            match self.decide(convert::retrieve(request.get_ref(), now_ms())).await? {
+            match self
+                .decide(convert::retrieve(request.get_ref(), now_ms()))
+                .await?
+            {
                 Decided::Retrieve(outcome) => {
                     count_retrieve(&outcome);
                     Ok(v1::RetrieveResponse::from(&outcome))
@@ -46,10 +58,17 @@ impl Park for Api {
         })
     }
 
-    async fn list_parked(&self, request: Request<v1::ListParkedRequest>) -> Result<Response<v1::ListParkedResponse>, Status> {
+    async fn list_parked(
+        &self,
+        request: Request<v1::ListParkedRequest>,
+    ) -> Result<Response<v1::ListParkedResponse>, Status> {
         handle!("Park/ListParked", {
             let tenant = self.existing_tenant(&request.get_ref().tenant)?;
-            let parked = self.node.consensus.read(|sb| sb.calls_of(&tenant).filter_map(convert::parked_call).collect());
+            let parked = self.node.consensus.read(|sb| {
+                sb.calls_of(&tenant)
+                    .filter_map(convert::parked_call)
+                    .collect()
+            });
             Ok(v1::ListParkedResponse { parked })
         })
     }

@@ -10,7 +10,11 @@ use super::{Api, handle, unexpected};
 use crate::clock::now_ms;
 
 impl Api {
-    async fn pickup(&self, kind: &'static str, cmd: Result<Command, ValidationError>) -> Result<v1::PickupResponse, Status> {
+    async fn pickup(
+        &self,
+        kind: &'static str,
+        cmd: Result<Command, ValidationError>,
+    ) -> Result<v1::PickupResponse, Status> {
         match self.decide(cmd).await? {
             Decided::Pickup(outcome) => {
                 count_pickup(kind, &outcome);
@@ -23,27 +27,55 @@ impl Api {
 
 #[tonic::async_trait]
 impl Pickup for Api {
-    async fn directed_pickup(&self, request: Request<v1::DirectedPickupRequest>) -> Result<Response<v1::PickupResponse>, Status> {
+    async fn directed_pickup(
+        &self,
+        request: Request<v1::DirectedPickupRequest>,
+    ) -> Result<Response<v1::PickupResponse>, Status> {
         handle!("Pickup/DirectedPickup", {
-            self.pickup("directed", convert::directed_pickup(request.get_ref(), now_ms(), rand::random())).await
+            self.pickup(
+                "directed",
+                convert::directed_pickup(request.get_ref(), now_ms(), rand::random()),
+            )
+            .await
         })
     }
 
-    async fn group_pickup(&self, request: Request<v1::GroupPickupRequest>) -> Result<Response<v1::PickupResponse>, Status> {
+    async fn group_pickup(
+        &self,
+        request: Request<v1::GroupPickupRequest>,
+    ) -> Result<Response<v1::PickupResponse>, Status> {
         handle!("Pickup/GroupPickup", {
-            self.pickup("group", convert::group_pickup(request.get_ref(), now_ms(), rand::random())).await
+            self.pickup(
+                "group",
+                convert::group_pickup(request.get_ref(), now_ms(), rand::random()),
+            )
+            .await
         })
     }
 
-    async fn named_pickup(&self, request: Request<v1::NamedPickupRequest>) -> Result<Response<v1::PickupResponse>, Status> {
+    async fn named_pickup(
+        &self,
+        request: Request<v1::NamedPickupRequest>,
+    ) -> Result<Response<v1::PickupResponse>, Status> {
         handle!("Pickup/NamedPickup", {
-            self.pickup("named", convert::named_pickup(request.get_ref(), now_ms(), rand::random())).await
+            self.pickup(
+                "named",
+                convert::named_pickup(request.get_ref(), now_ms(), rand::random()),
+            )
+            .await
         })
     }
 
-    async fn blf_pickup(&self, request: Request<v1::BlfPickupRequest>) -> Result<Response<v1::PickupResponse>, Status> {
+    async fn blf_pickup(
+        &self,
+        request: Request<v1::BlfPickupRequest>,
+    ) -> Result<Response<v1::PickupResponse>, Status> {
         handle!("Pickup/BlfPickup", {
-            self.pickup("blf", convert::blf_pickup(request.get_ref(), now_ms(), rand::random())).await
+            self.pickup(
+                "blf",
+                convert::blf_pickup(request.get_ref(), now_ms(), rand::random()),
+            )
+            .await
         })
     }
 }

@@ -62,11 +62,16 @@ async fn pump<T: Send + 'static>(
 impl Api {
     fn extension_in(&self, tenant: &TenantId, field: &str, raw: &str) -> Result<Extension, Status> {
         let ext = convert::extension(field, raw).map_err(invalid)?;
-        let known = self.node.consensus.read(|sb| sb.tenant(tenant).is_some_and(|t| t.extension(&ext).is_some()));
+        let known = self.node.consensus.read(|sb| {
+            sb.tenant(tenant)
+                .is_some_and(|t| t.extension(&ext).is_some())
+        });
         if known {
             Ok(ext)
         } else {
-            Err(Status::not_found(format!("{field}: no extension {ext} in tenant {tenant}")))
+            Err(Status::not_found(format!(
+                "{field}: no extension {ext} in tenant {tenant}"
+            )))
         }
     }
 }
@@ -76,46 +81,72 @@ impl Presence for Api {
     type WatchLampsStream = EventStream<v1::LampEvent>;
     type NotificationsStream = EventStream<v1::Notification>;
 
-    async fn watch_lamps(&self, request: Request<v1::WatchLampsRequest>) -> Result<Response<Self::WatchLampsStream>, Status> {
+    async fn watch_lamps(
+        &self,
+        request: Request<v1::WatchLampsRequest>,
+    ) -> Result<Response<Self::WatchLampsStream>, Status> {
         handle!("Presence/WatchLamps", {
             let r = request.into_inner();
             let tenant = self.existing_tenant(&r.tenant)?;
             let mut targets: Vec<LampTarget> = Vec::new();
             for (i, raw) in r.extensions.iter().enumerate() {
-                targets.push(LampTarget::Extension(self.extension_in(&tenant, &format!("extensions[{i}]"), raw)?));
+                targets.push(LampTarget::Extension(self.extension_in(
+                    &tenant,
+                    &format!("extensions[{i}]"),
+                    raw,
+                )?));
             }
             for (i, raw) in r.park_codes.iter().enumerate() {
                 let code = ParkCode::new(&format!("park_codes[{i}]"), *raw).map_err(invalid)?;
                 targets.push(LampTarget::ParkCode(code));
             }
             if targets.is_empty() {
-                return Err(Status::invalid_argument("extensions: watch at least one extension or park code"));
+                return Err(Status::invalid_argument(
+                    "extensions: watch at least one extension or park code",
+                ));
             }
-            let watcher = if r.watcher.is_empty() { None } else { Some(self.extension_in(&tenant, "watcher", &r.watcher)?) };
+            let watcher = if r.watcher.is_empty() {
+                None
+            } else {
+                Some(self.extension_in(&tenant, "watcher", &r.watcher)?)
+            };
 
             let events = self.node.hub.subscribe(&tenant);
-            let (from_index, shows_caller, initial) = self.node.consensus.state.read_indexed(|sb, index| {
-                let t = sb.tenant(&tenant);
-                // The caller is shown to a watcher who may pick the call up.
-                let shows_caller = watcher
-                    .as_ref()
-                    .and_then(|w| t.and_then(|t| t.extension(w)))
-                    .is_some_and(|w| w.directed_pickup_allowed);
-                let initial: Vec<Event> = targets
-                    .iter()
-                    .map(|target| {
-                        let (state, call, caller) = match target {
-                            LampTarget::Extension(e) => sb.lamp_view(&tenant, e),
-                            LampTarget::ParkCode(c) => {
-                                let (state, call) = t.map(|t| t.park_lamp(*c)).unwrap_or((callgrid_model::LampState::Idle, None));
-                                (state, call, call.and_then(|c| sb.call(c)).map(|c| c.caller.clone()))
+            let (from_index, shows_caller, initial) =
+                self.node.consensus.state.read_indexed(|sb, index| {
+                    let t = sb.tenant(&tenant);
+                    // The caller is shown to a watcher who may pick the call up.
+                    let shows_caller = watcher
+                        .as_ref()
+                        .and_then(|w| t.and_then(|t| t.extension(w)))
+                        .is_some_and(|w| w.directed_pickup_allowed);
+                    let initial: Vec<Event> = targets
+                        .iter()
+                        .map(|target| {
+                            let (state, call, caller) = match target {
+                                LampTarget::Extension(e) => sb.lamp_view(&tenant, e),
+                                LampTarget::ParkCode(c) => {
+                                    let (state, call) = t
+                                        .map(|t| t.park_lamp(*c))
+                                        .unwrap_or((callgrid_model::LampState::Idle, None));
+                                    (
+                                        state,
+                                        call,
+                                        call.and_then(|c| sb.call(c)).map(|c| c.caller.clone()),
+                                    )
+                                }
+                            };
+                            Event::Lamp {
+                                tenant: tenant.clone(),
+                                target: target.clone(),
+                                state,
+                                call,
+                                caller,
                             }
-                        };
-                        Event::Lamp { tenant: tenant.clone(), target: target.clone(), state, call, caller }
-                    })
-                    .collect();
-                (index, shows_caller, initial)
-            });
+                        })
+                        .collect();
+                    (index, shows_caller, initial)
+                });
 
             let (tx, rx) = mpsc::channel(STREAM_QUEUE);
             let mut sequence = 0u64;
@@ -135,7 +166,9 @@ impl Presence for Api {
             }
             let watched: HashSet<LampTarget> = targets.into_iter().collect();
             let live = move |p: &Published| match &p.event {
-                Event::Lamp { target, .. } if p.index > from_index && watched.contains(target) => render(&p.event),
+                Event::Lamp { target, .. } if p.index > from_index && watched.contains(target) => {
+                    render(&p.event)
+                }
                 _ => None,
             };
             tokio::spawn(pump(events, tx, self.node.shutdown.clone(), live));
@@ -143,7 +176,10 @@ impl Presence for Api {
         })
     }
 
-    async fn notifications(&self, request: Request<v1::NotificationsRequest>) -> Result<Response<Self::NotificationsStream>, Status> {
+    async fn notifications(
+        &self,
+        request: Request<v1::NotificationsRequest>,
+    ) -> Result<Response<Self::NotificationsStream>, Status> {
         handle!("Presence/Notifications", {
             let r = request.into_inner();
             let tenant = self.existing_tenant(&r.tenant)?;
@@ -151,7 +187,9 @@ impl Presence for Api {
             let events = self.node.hub.subscribe(&tenant);
             let (tx, rx) = mpsc::channel(STREAM_QUEUE);
             let render = move |p: &Published| match &p.event {
-                Event::Notice { extension, .. } if *extension == me => convert::notification_of(&p.event),
+                Event::Notice { extension, .. } if *extension == me => {
+                    convert::notification_of(&p.event)
+                }
                 _ => None,
             };
             tokio::spawn(pump(events, tx, self.node.shutdown.clone(), render));

@@ -25,11 +25,20 @@ pub fn voters_wanted(nodes: usize) -> usize {
 
 /// Asks the node at `seed` to add this node, retrying until accepted or
 /// `timeout` passes.
-pub async fn join(peers: &Peers, seed: &str, node_id: u64, addr: &str, timeout: Duration) -> anyhow::Result<()> {
+pub async fn join(
+    peers: &Peers,
+    seed: &str,
+    node_id: u64,
+    addr: &str,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     while Instant::now() < deadline {
-        let request = JoinRequest { node_id, addr: addr.to_owned() };
+        let request = JoinRequest {
+            node_id,
+            addr: addr.to_owned(),
+        };
         match peers.client(seed)?.join(request).await {
             Ok(reply) if reply.get_ref().accepted => {
                 tracing::info!(seed, node = node_id, "joined the cluster");
@@ -46,14 +55,32 @@ pub async fn join(peers: &Peers, seed: &str, node_id: u64, addr: &str, timeout: 
 /// On the leader: adds `node_id` as a learner, waits for it to catch up,
 /// and promotes it if the cluster wants more voters.
 pub async fn add_node(raft: &CallgridRaft, node_id: u64, addr: &str) -> Result<(), String> {
-    let membership = raft.metrics().borrow().membership_config.membership().clone();
-    let known = membership.nodes().any(|(id, n)| *id == node_id && n.addr == addr);
+    let membership = raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .clone();
+    let known = membership
+        .nodes()
+        .any(|(id, n)| *id == node_id && n.addr == addr);
     if !known {
-        raft.add_learner(node_id, BasicNode { addr: addr.to_owned() }, true)
-            .await
-            .map_err(|e| format!("adding node {node_id} as a learner: {e}"))?;
+        raft.add_learner(
+            node_id,
+            BasicNode {
+                addr: addr.to_owned(),
+            },
+            true,
+        )
+        .await
+        .map_err(|e| format!("adding node {node_id} as a learner: {e}"))?;
     }
-    let membership = raft.metrics().borrow().membership_config.membership().clone();
+    let membership = raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .clone();
     let mut voters: BTreeSet<u64> = membership.voter_ids().collect();
     let total = membership.nodes().count();
     if !voters.contains(&node_id) && voters.len() < voters_wanted(total) {
@@ -69,7 +96,12 @@ pub async fn add_node(raft: &CallgridRaft, node_id: u64, addr: &str) -> Result<(
 /// On the leader: removes `node_id` (after its shards were handed off),
 /// promoting a learner in its place if it was a voter.
 pub async fn remove_node(raft: &CallgridRaft, node_id: u64) -> Result<(), String> {
-    let membership = raft.metrics().borrow().membership_config.membership().clone();
+    let membership = raft
+        .metrics()
+        .borrow()
+        .membership_config
+        .membership()
+        .clone();
     if !membership.nodes().any(|(id, _)| *id == node_id) {
         return Err(format!("node {node_id} is not a member"));
     }

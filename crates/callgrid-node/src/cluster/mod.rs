@@ -16,5 +16,5 @@ pub use membership::{add_node, join, remove_node, voters_wanted};
 pub use network::PeerNetwork;
 pub use peers::Peers;
 pub use service::PeerService;
-pub use shards::{Placement, Router, place, run_shard_keeper};
+pub use shards::{Placement, Router, hand_off_shards, place, run_shard_keeper};
 pub use wire::{DecideReply, ProposeReply};

@@ -62,7 +62,10 @@ impl PeerLink {
         E: std::error::Error + DeserializeOwned,
     {
         let Some(client) = self.client.as_mut() else {
-            return Err(unreachable(format!("node {} at {} has a bad address", self.target, self.node.addr)));
+            return Err(unreachable(format!(
+                "node {} at {} has a bad address",
+                self.target, self.node.addr
+            )));
         };
         let payload = encode(request).map_err(|s| RpcError::Network(NetworkError::new(&s)))?;
         let call = async {
@@ -73,16 +76,31 @@ impl PeerLink {
             }
         };
         let reply = match tokio::time::timeout(ttl, call).await {
-            Err(_) => return Err(unreachable(format!("node {} did not answer {which} in {ttl:?}", self.target))),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "node {} did not answer {which} in {ttl:?}",
+                    self.target
+                )));
+            }
             Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
-                return Err(unreachable(format!("node {}: {}", self.target, status.message())));
+                return Err(unreachable(format!(
+                    "node {}: {}",
+                    self.target,
+                    status.message()
+                )));
             }
             Ok(Err(status)) => return Err(RpcError::Network(NetworkError::new(&status))),
             Ok(Ok(reply)) => reply.into_inner(),
         };
         let result: Result<Resp, RaftError<E>> =
             decode(&reply.data).map_err(|s| RpcError::Network(NetworkError::new(&s)))?;
-        result.map_err(|e| RpcError::RemoteError(RemoteError::new_with_node(self.target, self.node.clone(), e)))
+        result.map_err(|e| {
+            RpcError::RemoteError(RemoteError::new_with_node(
+                self.target,
+                self.node.clone(),
+                e,
+            ))
+        })
     }
 }
 
@@ -103,7 +121,11 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         self.call("snapshot", &rpc, option.hard_ttl()).await
     }
 
-    async fn vote(&mut self, rpc: VoteRequest, option: RPCOption) -> Result<VoteResponse, RpcError<RaftError>> {
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest,
+        option: RPCOption,
+    ) -> Result<VoteResponse, RpcError<RaftError>> {
         self.call("vote", &rpc, option.hard_ttl()).await
     }
 }

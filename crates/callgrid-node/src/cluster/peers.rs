@@ -18,7 +18,10 @@ pub struct Peers {
 impl Peers {
     /// Peers reached over TLS when `tls` is set (see `crate::tls`).
     pub fn with_tls(tls: Option<ClientTlsConfig>) -> Self {
-        Self { channels: Arc::default(), tls }
+        Self {
+            channels: Arc::default(),
+            tls,
+        }
     }
 
     /// A client for the node at `addr` (`host:port`). Connecting happens on

@@ -4,7 +4,9 @@ use callgrid_model::Command;
 use callgrid_proto::internal::{
     DecideRequest, JoinRequest, JoinResponse, Payload, PingRequest, PingResponse, peer_server::Peer,
 };
-use callgrid_raft::{AppendEntriesRequest, ClientWriteError, InstallSnapshotRequest, RaftError, VoteRequest};
+use callgrid_raft::{
+    AppendEntriesRequest, ClientWriteError, InstallSnapshotRequest, RaftError, VoteRequest,
+};
 use tonic::{Request, Response, Status};
 
 use super::membership::add_node;
@@ -35,7 +37,10 @@ impl Peer for PeerService {
         encode(&self.raft().vote(rpc).await).map(Response::new)
     }
 
-    async fn install_snapshot(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
+    async fn install_snapshot(
+        &self,
+        request: Request<Payload>,
+    ) -> Result<Response<Payload>, Status> {
         let rpc: InstallSnapshotRequest = decode(&request.get_ref().data)?;
         encode(&self.raft().install_snapshot(rpc).await).map(Response::new)
     }
@@ -44,7 +49,9 @@ impl Peer for PeerService {
         let cmd: Command = decode(&request.get_ref().data)?;
         let reply = match self.raft().client_write(cmd).await {
             Ok(written) => ProposeReply::Committed(written.data, written.log_id.index),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => ProposeReply::NotLeader(f.leader_id),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                ProposeReply::NotLeader(f.leader_id)
+            }
             Err(e) => ProposeReply::Failed(e.to_string()),
         };
         encode(&reply).map(Response::new)
@@ -63,17 +70,33 @@ impl Peer for PeerService {
         let me = self.router.consensus.node_id;
         let reply = match metrics.current_leader {
             Some(leader) if leader == me => match add_node(self.raft(), r.node_id, &r.addr).await {
-                Ok(()) => JoinResponse { accepted: true, reason: String::new() },
-                Err(reason) => JoinResponse { accepted: false, reason },
+                Ok(()) => JoinResponse {
+                    accepted: true,
+                    reason: String::new(),
+                },
+                Err(reason) => JoinResponse {
+                    accepted: false,
+                    reason,
+                },
             },
             Some(leader) => {
-                let addr = metrics.membership_config.membership().get_node(&leader).map(|n| n.addr.clone());
+                let addr = metrics
+                    .membership_config
+                    .membership()
+                    .get_node(&leader)
+                    .map(|n| n.addr.clone());
                 match addr {
                     Some(addr) => self.router.peers.client(&addr)?.join(r).await?.into_inner(),
-                    None => JoinResponse { accepted: false, reason: format!("leader {leader} has no address") },
+                    None => JoinResponse {
+                        accepted: false,
+                        reason: format!("leader {leader} has no address"),
+                    },
                 }
             }
-            None => JoinResponse { accepted: false, reason: "no leader yet".into() },
+            None => JoinResponse {
+                accepted: false,
+                reason: "no leader yet".into(),
+            },
         };
         Ok(Response::new(reply))
     }
@@ -84,6 +107,10 @@ impl Peer for PeerService {
             node_id: c.node_id,
             applied_index: c.state.last_applied().unwrap_or(0),
             shard_epoch: c.read(|sb| sb.shard_map().epoch),
+            draining: self
+                .router
+                .draining
+                .load(std::sync::atomic::Ordering::Relaxed),
         }))
     }
 }

@@ -12,6 +12,8 @@
 //! set of live members changes it commits a rebalanced map (next epoch).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use callgrid_model::{Command, Response, Switchboard, shard_of};
@@ -32,11 +34,20 @@ pub enum Placement {
 }
 
 /// Where `key` lives under the applied shard map.
-pub fn place(key: &OwnerKey, sb: &Switchboard, me: u64, members: &BTreeMap<u64, BasicNode>) -> Placement {
+pub fn place(
+    key: &OwnerKey,
+    sb: &Switchboard,
+    me: u64,
+    members: &BTreeMap<u64, BasicNode>,
+) -> Placement {
     let map = sb.shard_map();
     match map.owner(shard_of(&key.to_string())) {
         Some(owner) if owner != me && map.epoch > 0 => match members.get(&owner) {
-            Some(node) => Placement::Remote { node: owner, addr: node.addr.clone(), epoch: map.epoch },
+            Some(node) => Placement::Remote {
+                node: owner,
+                addr: node.addr.clone(),
+                epoch: map.epoch,
+            },
             None => Placement::Local,
         },
         _ => Placement::Local,
@@ -52,12 +63,23 @@ pub struct Router {
     pub consensus: Consensus,
     pub owners: Owners,
     pub peers: Peers,
+    /// Set when this node is shutting down: it hands its shards off.
+    pub draining: Arc<AtomicBool>,
 }
 
 impl Router {
     fn members(&self) -> BTreeMap<u64, BasicNode> {
-        let m = self.consensus.raft.metrics().borrow().membership_config.clone();
-        m.membership().nodes().map(|(id, n)| (*id, n.clone())).collect()
+        let m = self
+            .consensus
+            .raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .clone();
+        m.membership()
+            .nodes()
+            .map(|(id, n)| (*id, n.clone()))
+            .collect()
     }
 
     fn applied(&self) -> u64 {
@@ -92,10 +114,19 @@ impl Router {
             let Placement::Remote { node, addr, epoch } = placement else {
                 return self.owners.decide_local(&key, cmd).await;
             };
-            metrics::counter!("callgrid_forwarded_requests_total", "to" => node.to_string()).increment(1);
-            let command = postcard::to_allocvec(&cmd).map_err(|e| ProposeError::Raft(e.to_string()))?;
+            metrics::counter!("callgrid_forwarded_requests_total", "to" => node.to_string())
+                .increment(1);
+            let command =
+                postcard::to_allocvec(&cmd).map_err(|e| ProposeError::Raft(e.to_string()))?;
             let reply = match self.peers.client(&addr) {
-                Ok(mut client) => client.decide(DecideRequest { shard_epoch: epoch, command }).await,
+                Ok(mut client) => {
+                    client
+                        .decide(DecideRequest {
+                            shard_epoch: epoch,
+                            command,
+                        })
+                        .await
+                }
                 Err(status) => Err(status),
             };
             match reply.map(|r| decode::<DecideReply>(&r.into_inner().data)) {
@@ -115,9 +146,15 @@ impl Router {
                 // Not delivered: the owner is down or cut off. Wait for its shards to move.
                 Err(status) if status.code() == tonic::Code::Unavailable => {
                     tracing::debug!(owner = node, attempt, error = %status, "shard owner unreachable");
-                    self.await_epoch(epoch + 1, Duration::from_millis(1500)).await;
+                    self.await_epoch(epoch + 1, Duration::from_millis(1500))
+                        .await;
                 }
-                Err(status) => return Err(ProposeError::Raft(format!("owner {node}: {}", status.message()))),
+                Err(status) => {
+                    return Err(ProposeError::Raft(format!(
+                        "owner {node}: {}",
+                        status.message()
+                    )));
+                }
             }
         }
         // The state machine is the arbiter; an owner only saves commits.
@@ -181,26 +218,50 @@ pub async fn run_shard_keeper(router: Router, mut shutdown: watch::Receiver<bool
             last_seen = members.keys().map(|id| (*id, now)).collect();
             was_leader = true;
         }
-        let pings = members.iter().filter(|(id, _)| **id != me).map(|(id, node)| {
-            let peers = router.peers.clone();
-            let (id, addr) = (*id, node.addr.clone());
-            async move {
-                let mut client = peers.client(&addr).ok()?;
-                let reply = tokio::time::timeout(PING_EVERY * 2, client.ping(PingRequest {})).await;
-                matches!(reply, Ok(Ok(_))).then_some(id)
-            }
-        });
-        for id in futures::future::join_all(pings).await.into_iter().flatten() {
+        let pings = members
+            .iter()
+            .filter(|(id, _)| **id != me)
+            .map(|(id, node)| {
+                let peers = router.peers.clone();
+                let (id, addr) = (*id, node.addr.clone());
+                async move {
+                    let mut client = peers.client(&addr).ok()?;
+                    let reply =
+                        tokio::time::timeout(PING_EVERY * 2, client.ping(PingRequest {})).await;
+                    match reply {
+                        Ok(Ok(r)) => Some((id, r.into_inner().draining)),
+                        _ => None,
+                    }
+                }
+            });
+        let mut draining: Vec<u64> = Vec::new();
+        if router.draining.load(Ordering::Relaxed) {
+            draining.push(me);
+        }
+        for (id, leaving) in futures::future::join_all(pings).await.into_iter().flatten() {
             last_seen.insert(id, now);
+            if leaving {
+                draining.push(id);
+            }
         }
         let live: Vec<u64> = members
             .keys()
             .copied()
-            .filter(|id| *id == me || last_seen.get(id).is_some_and(|t| now.duration_since(*t) < DOWN_AFTER))
+            .filter(|id| {
+                *id == me
+                    || last_seen
+                        .get(id)
+                        .is_some_and(|t| now.duration_since(*t) < DOWN_AFTER)
+            })
+            .filter(|id| !draining.contains(id))
             .collect();
         for id in members.keys() {
             let up = live.contains(id);
-            metrics::gauge!("callgrid_node_up", "node" => id.to_string()).set(if up { 1.0 } else { 0.0 });
+            metrics::gauge!("callgrid_node_up", "node" => id.to_string()).set(if up {
+                1.0
+            } else {
+                0.0
+            });
         }
         let next = router.consensus.read(|sb| sb.shard_map().rebalanced(&live));
         if let Some(map) = next {
@@ -212,7 +273,31 @@ pub async fn run_shard_keeper(router: Router, mut shutdown: watch::Receiver<bool
     }
 }
 
+/// On shutdown: tells the leader (through pings) that this node is
+/// leaving, and waits (bounded) until its shards have moved to the others,
+/// so that no call loses its owner's timers while the node goes down.
+pub async fn hand_off_shards(router: &Router, timeout: Duration) {
+    let me = router.consensus.node_id;
+    router.draining.store(true, Ordering::Relaxed);
+    if router.members().len() < 2 {
+        return;
+    }
+    let deadline = Instant::now() + timeout;
+    while router.consensus.read(|sb| sb.shard_map().owned_by(me)) > 0 {
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                "shards not handed off in time; their new owners will take them when this node is seen down"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::info!("shards handed off");
+}
+
 /// Encodes a reply for the wire (used by the peer service).
-pub fn encode_reply(reply: &DecideReply) -> Result<callgrid_proto::internal::Payload, tonic::Status> {
+pub fn encode_reply(
+    reply: &DecideReply,
+) -> Result<callgrid_proto::internal::Payload, tonic::Status> {
     encode(reply)
 }

@@ -12,7 +12,8 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Payload, Status> {
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Status> {
-    postcard::from_bytes(bytes).map_err(|e| Status::invalid_argument(format!("decoding a peer message: {e}")))
+    postcard::from_bytes(bytes)
+        .map_err(|e| Status::invalid_argument(format!("decoding a peer message: {e}")))
 }
 
 /// The leader's answer to a forwarded proposal.
@@ -32,7 +33,9 @@ pub enum DecideReply {
     /// Decided; the owner had applied up to this log index.
     Decided(Response, u64),
     /// The sender routed by an older shard map than the owner's.
-    StaleEpoch { owner_epoch: u64 },
+    StaleEpoch {
+        owner_epoch: u64,
+    },
     /// At the sender's epoch, the receiver does not own the shard.
     NotOwner,
     Failed(String),
