@@ -248,3 +248,52 @@ impl Switchboard {
         Ok(pick.1)
     }
 }
+
+impl Switchboard {
+    /// The answer to a claim that has already lost: `Some(AlreadyAnswered)`
+    /// when applying `cmd` now would only report that another claim won
+    /// (an answer of an answered call, a directed or BLF pickup whose call
+    /// was just taken, a retrieve of a code just retrieved). Such a claim
+    /// changes nothing, so its owner may answer it from this state without
+    /// a commit: the common case of a race costs one commit, the winner's.
+    /// Never `Some` for a claim that could still win.
+    pub fn already_answered(&self, cmd: &crate::Command) -> Option<crate::Response> {
+        use crate::{AnswerOutcome, CallState, Command, Response, RetrieveOutcome};
+        match cmd {
+            Command::Answer { tenant, call, .. } => {
+                let c = self.calls.get(call)?;
+                (&c.tenant == tenant && matches!(c.state, CallState::Answered { .. }))
+                    .then_some(Response::Answer(AnswerOutcome::AlreadyAnswered))
+            }
+            Command::Pickup {
+                tenant,
+                picker,
+                kind: kind @ (PickupKind::Directed(Some(_)) | PickupKind::Blf { .. }),
+                now_ms,
+                ..
+            } => {
+                let t = self.tenants.get(tenant)?;
+                match self.choose(t, tenant, picker, kind, *now_ms, 0) {
+                    Err(PickupOutcome::AlreadyAnswered) => {
+                        Some(Response::Pickup(PickupOutcome::AlreadyAnswered))
+                    }
+                    _ => None,
+                }
+            }
+            Command::Retrieve {
+                tenant, by, code, ..
+            } => {
+                let t = self.tenants.get(tenant)?;
+                let has_policy = t
+                    .extensions
+                    .get(by)
+                    .is_some_and(|r| r.park_policy.is_some());
+                let retrieved = !t.parked.contains_key(code)
+                    && matches!(t.released.get(code), Some(super::Released::Retrieved(_)));
+                (has_policy && retrieved)
+                    .then_some(Response::Retrieve(RetrieveOutcome::AlreadyAnswered))
+            }
+            _ => None,
+        }
+    }
+}

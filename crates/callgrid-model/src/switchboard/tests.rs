@@ -976,3 +976,74 @@ proptest! {
         prop_assert_eq!(&replica.events, &f.events);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Whenever `already_answered` answers without a commit, applying the
+    /// command gives the same answer and changes nothing.
+    #[test]
+    fn answering_a_lost_claim_without_commit_agrees_with_apply(steps in proptest::collection::vec(step(), 1..60)) {
+        let mut f = Fixture::new();
+        let g = LegacyGroupId::parse("g", "all").unwrap();
+        for n in 101..=105 {
+            f.edit(&n.to_string(), |r| r.legacy_pickup_groups = vec![g.clone()]);
+        }
+        f.grant_lobby(&["101", "102", "103", "104", "105"]);
+        let ext = |i: u8| e(&(101 + i as u32).to_string());
+        let mut now = T0;
+        for s in steps {
+            now += 100;
+            let cmd = match s {
+                Step::Dial(a, b) => Command::Dial { tenant: t("acme"), from: Party::Extension(ext(a)), digits: ext(b).to_string(), now_ms: now, random: 0 },
+                Step::Answer(c, b) => Command::Answer { tenant: t("acme"), call: CallId(c as u64), by: ext(b), now_ms: now },
+                Step::Hangup(c, b) => Command::Hangup { tenant: t("acme"), call: CallId(c as u64), by: Party::Extension(ext(b)), now_ms: now },
+                Step::Directed(p, target) => Command::Pickup { tenant: t("acme"), picker: ext(p), kind: PickupKind::Directed(Some(ext(target))), now_ms: now, random: 0 },
+                Step::Group(p) => Command::Pickup { tenant: t("acme"), picker: ext(p), kind: PickupKind::Group, now_ms: now, random: 3 },
+                Step::Park(c, b) => Command::Park { tenant: t("acme"), call: CallId(c as u64), by: ext(b), code: None, now_ms: now },
+                Step::Retrieve(b, code) => Command::Retrieve { tenant: t("acme"), by: ext(b), code: ParkCode::new("c", code as u32).unwrap(), now_ms: now },
+                Step::Tick(c, dt) => { now += dt as u64; Command::Tick { call: CallId(c as u64), now_ms: now } }
+            };
+            let shortcut = f.sb.already_answered(&cmd);
+            let before = f.sb.clone();
+            let applied = f.sb.apply(&cmd);
+            if let Some(r) = shortcut {
+                prop_assert_eq!(&r, &applied.response, "{:?}", cmd);
+                prop_assert_eq!(&before, &f.sb, "a lost claim changes nothing: {:?}", cmd);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_lost_race_is_recognised_without_applying() {
+    let mut f = Fixture::new();
+    let call = f.call("103", "102", T0);
+    let pickup = |picker: &str| Command::Pickup {
+        tenant: t("acme"),
+        picker: e(picker),
+        kind: directed("102"),
+        now_ms: T0 + 10,
+        random: 0,
+    };
+    assert_eq!(
+        f.sb.already_answered(&pickup("101")),
+        None,
+        "a claim that can win is never short-cut"
+    );
+    f.run(pickup("101"));
+    assert_eq!(
+        f.sb.already_answered(&pickup("104")),
+        Some(Response::Pickup(PickupOutcome::AlreadyAnswered))
+    );
+    let answer = Command::Answer {
+        tenant: t("acme"),
+        call,
+        by: e("102"),
+        now_ms: T0 + 11,
+    };
+    assert_eq!(
+        f.sb.already_answered(&answer),
+        Some(Response::Answer(AnswerOutcome::AlreadyAnswered))
+    );
+}

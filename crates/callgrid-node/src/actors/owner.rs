@@ -67,6 +67,13 @@ impl Actor for OwnerActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             OwnerMsg::Decide { cmd, reply } => {
+                // Racers queue here; once one has won, the others are
+                // answered from the applied state without a commit.
+                if let Some(lost) = state.consensus.read(|sb| sb.already_answered(&cmd)) {
+                    metrics::counter!("callgrid_decisions_without_commit_total", "command" => cmd.kind()).increment(1);
+                    let _ = reply.send(Ok(lost));
+                    return Ok(());
+                }
                 let outcome = state.consensus.propose(cmd).await;
                 // The requester may have gone away; the decision stands.
                 let _ = reply.send(outcome);
