@@ -1212,3 +1212,34 @@ async fn every_cross_tenant_and_cross_role_attempt_is_refused_and_changes_nothin
         .await
         .expect("the cluster admin reads cluster status");
 }
+
+#[tokio::test]
+async fn callgridctl_speaks_tls_and_carries_its_token() {
+    let pki = Pki::new("ctl");
+    let (cert, key) = pki.issue("node1");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = tokens_file(dir.path());
+    let node = Node::start(
+        dir.path(),
+        NodeOptions {
+            extra_args: vec!["--tls-cert".into(), path(&cert), "--tls-key".into(), path(&key), "--config".into(), path(&config)],
+            ..Default::default()
+        },
+    );
+    let server = format!("https://localhost:{}", node.grpc.port());
+    let ctl = |token: Option<&str>| {
+        let mut cmd = std::process::Command::new(callgrid_tests::binary("callgridctl"));
+        cmd.args(["--server", &server, "--ca", &path(&pki.ca_path()), "--tenant", "acme"]);
+        if let Some(t) = token {
+            cmd.args(["--token", t]);
+        }
+        cmd.args(["tenant", "put"]);
+        cmd.output().expect("callgridctl runs")
+    };
+    let refused = ctl(None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("Unauthenticated"), "{}", String::from_utf8_lossy(&refused.stderr));
+    let ok = ctl(Some(ADMIN));
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("tenant acme"));
+}

@@ -32,6 +32,19 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Bearer token for a node that requires one (sent as `authorization: Bearer <token>`).
+    #[arg(long, global = true, env = "CALLGRID_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// PEM file of the CA that signed the node's certificate: connect with
+    /// TLS (use an `https://` server address).
+    #[arg(long, global = true, env = "CALLGRID_CA")]
+    pub ca: Option<std::path::PathBuf>,
+
+    /// The name the node's certificate is checked against (default: the server's host).
+    #[arg(long, global = true, env = "CALLGRID_TLS_DOMAIN")]
+    pub tls_domain: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

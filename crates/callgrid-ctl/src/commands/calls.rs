@@ -8,7 +8,7 @@ use super::Ctx;
 use crate::cli::{CallCommand, DialArgs};
 use crate::output::Titled;
 
-fn client(ctx: &Ctx) -> CallsClient<tonic::transport::Channel> {
+fn client(ctx: &Ctx) -> CallsClient<super::Conn> {
     CallsClient::new(ctx.channel.clone())
 }
 

@@ -11,7 +11,7 @@ use crate::cli::{
 };
 use crate::output::{Done, Titled};
 
-fn client(ctx: &Ctx) -> DirectoryClient<tonic::transport::Channel> {
+fn client(ctx: &Ctx) -> DirectoryClient<super::Conn> {
     DirectoryClient::new(ctx.channel.clone())
 }
 

@@ -9,28 +9,69 @@ mod pickup;
 mod presence;
 
 use anyhow::Context as _;
-use tonic::transport::{Channel, Endpoint};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::cli::{Cli, Command};
 use crate::output::Output;
 
+/// Adds the bearer token, if any, to every request.
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// The connection every client shares: the channel, with the token added.
+pub type Conn = InterceptedService<Channel, Bearer>;
+
 /// What every subcommand needs: a connection, the tenant, how to print.
 pub struct Ctx {
-    pub channel: Channel,
+    pub channel: Conn,
     pub tenant: String,
     pub out: Output,
 }
 
 /// Connects to `cli.server` and runs the subcommand.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let endpoint = Endpoint::from_shared(cli.server.clone())
+    let mut endpoint = Endpoint::from_shared(cli.server.clone())
         .with_context(|| format!("--server {:?} is not a URI", cli.server))?;
+    if let Some(ca) = &cli.ca {
+        let pem =
+            std::fs::read(ca).with_context(|| format!("--ca {}: cannot read", ca.display()))?;
+        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
+        if let Some(domain) = &cli.tls_domain {
+            tls = tls.domain_name(domain.clone());
+        }
+        endpoint = endpoint.tls_config(tls).context("--ca: TLS settings")?;
+    }
+    let token = match &cli.token {
+        Some(t) => Some(
+            format!("Bearer {t}")
+                .parse::<MetadataValue<Ascii>>()
+                .context("--token: must be printable ASCII")?,
+        ),
+        None => None,
+    };
     let channel = endpoint
         .connect()
         .await
         .with_context(|| format!("cannot connect to {}", cli.server))?;
     let ctx = Ctx {
-        channel,
+        channel: InterceptedService::new(channel, Bearer(token)),
         tenant: cli.tenant,
         out: Output::new(cli.json),
     };

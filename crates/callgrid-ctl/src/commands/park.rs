@@ -6,7 +6,7 @@ use serde_json::json;
 use super::Ctx;
 use crate::output::Titled;
 
-fn client(ctx: &Ctx) -> ParkClient<tonic::transport::Channel> {
+fn client(ctx: &Ctx) -> ParkClient<super::Conn> {
     ParkClient::new(ctx.channel.clone())
 }
 
