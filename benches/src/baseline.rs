@@ -3,18 +3,15 @@
 //!
 //! - `grpc_round_trip`: `grpc.health.v1.Health/Check`, which no Raft or
 //!   actor touches: the floor of any request.
-//! - `raft_write`: the cheapest committed write the public API has,
-//!   `Directory.SetOnline` of an extension to the value it already holds.
-//!   It goes through the owner actor and one Raft commit and changes
-//!   nothing. A bare no-op command (the state machine has `Command::Noop`)
-//!   is not exposed over gRPC; when it is, it should replace this.
+//! - `raft_write`: `Cluster.Noop`, which commits `Command::Noop` through
+//!   Raft (forwarded to the leader if need be) and answers once it is
+//!   applied: a bare Raft write, with no actor and no state change.
 
 use std::time::Duration;
 
-use callgrid_proto::v1::{self, directory_client::DirectoryClient};
+use callgrid_proto::v1::{self, cluster_client::ClusterClient};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
-use crate::layout::Layout;
 use crate::recorder::Recorder;
 use crate::report::Measured;
 use crate::runner::{Budget, drive};
@@ -26,13 +23,12 @@ pub const RAFT_WRITE: &str = "raft_write";
 /// Both baselines, one after the other.
 pub async fn run(
     pool: &Pool,
-    layout: Layout,
     concurrency: usize,
     duration: Duration,
 ) -> anyhow::Result<Vec<Measured>> {
     Ok(vec![
         health(pool, concurrency, duration).await?,
-        raft_write(pool, layout, concurrency, duration).await?,
+        raft_write(pool, concurrency, duration).await?,
     ])
 }
 
@@ -66,7 +62,6 @@ async fn health(pool: &Pool, concurrency: usize, duration: Duration) -> anyhow::
 
 async fn raft_write(
     pool: &Pool,
-    layout: Layout,
     concurrency: usize,
     duration: Duration,
 ) -> anyhow::Result<Measured> {
@@ -75,16 +70,11 @@ async fn raft_write(
         concurrency,
         Budget::For(duration),
         |slot, work| {
-            let mut dir = DirectoryClient::new(pool.for_slot(slot));
-            let block = layout.block_of(slot);
+            let mut cluster = ClusterClient::new(pool.for_slot(slot));
             async move {
                 let mut rec = Recorder::default();
                 while work.next().is_some() {
-                    let write = dir.set_online(v1::SetOnlineRequest {
-                        tenant: block.tenant.clone(),
-                        number: block.numbers[0].clone(),
-                        online: true,
-                    });
+                    let write = cluster.noop(v1::NoopRequest {});
                     rec.rpc(RAFT_WRITE, write).await;
                     work.finished();
                 }
@@ -95,8 +85,7 @@ async fn raft_write(
     .await?;
     Ok(Measured::of(
         RAFT_WRITE,
-        "Directory.SetOnline to the current value (one committed Raft write that changes nothing; \
-         stands in for a no-op command the API does not expose)",
+        "Cluster.Noop (one committed Raft entry that changes nothing)",
         &rec,
         RAFT_WRITE,
         elapsed,

@@ -85,7 +85,7 @@ pub async fn next_ring_back(
     call: u64,
 ) -> api::ParkRingBack {
     next_notice(stream, |k| match k {
-        Kind::ParkRingBack(r) if r.call_id == call => Some(r.clone()),
+        Kind::ParkRingBack(r) if r.call_id == call => Some(*r),
         _ => None,
     })
     .await

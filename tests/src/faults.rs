@@ -262,78 +262,77 @@ async fn lane(
             record(node, OpKind::Pickup, t0, outcome);
         }
         // Sometimes the winner parks, and racers retrieve.
-        if let Some((picker, won, node)) = winner.clone() {
-            if rng.random_bool(0.5) {
-                let mut c = clients[node].clone();
-                let t0 = Instant::now();
-                let park = c
-                    .park
-                    .park(timed(api::ParkRequest {
-                        tenant: tenant.clone(),
-                        call_id: won,
-                        by: picker.clone(),
-                        code: None,
-                    }))
-                    .await;
-                match park {
-                    Ok(r) => {
-                        let r = r.into_inner();
-                        let parked = r.result == api::ParkResult::Parked as i32;
-                        record(
-                            node,
-                            OpKind::Park { call: won },
-                            t0,
-                            Outcome::Decided {
-                                result: name_of(api::ParkResult::try_from(r.result).ok()),
-                                call: Some(won),
-                                code: parked.then_some(r.code),
-                            },
-                        );
-                        if parked {
-                            parks.lock().expect("parks lock").push((lane, won, r.code));
-                            let tasks = (0..racers).map(|r2| {
-                                let node = (r2 + lane + 1) % n;
-                                let mut c = clients[node].clone();
-                                let tenant = tenant.clone();
-                                let by = (101 + r2).to_string();
-                                let code = r.code;
-                                tokio::spawn(async move {
-                                    let t0 = Instant::now();
-                                    let out = c
-                                        .park
-                                        .retrieve(timed(api::RetrieveRequest { tenant, by, code }))
-                                        .await;
-                                    let outcome = match out {
-                                        Ok(x) => {
-                                            let x = x.into_inner();
-                                            let got =
-                                                x.result == api::RetrieveResult::Retrieved as i32;
-                                            Outcome::Decided {
-                                                result: name_of(
-                                                    api::RetrieveResult::try_from(x.result).ok(),
-                                                ),
-                                                call: got.then_some(x.call_id),
-                                                code: Some(code),
-                                            }
-                                        }
-                                        Err(s) => Outcome::Indeterminate(s.to_string()),
-                                    };
-                                    (node, code, t0, outcome)
-                                })
-                            });
-                            for joined in futures::future::join_all(tasks).await {
-                                let (node, code, t0, outcome) = joined.expect("retriever task");
-                                record(node, OpKind::Retrieve { code }, t0, outcome);
-                            }
-                        }
-                    }
-                    Err(s) => record(
+        if let Some((picker, won, node)) = winner.clone()
+            && rng.random_bool(0.5)
+        {
+            let mut c = clients[node].clone();
+            let t0 = Instant::now();
+            let park = c
+                .park
+                .park(timed(api::ParkRequest {
+                    tenant: tenant.clone(),
+                    call_id: won,
+                    by: picker.clone(),
+                    code: None,
+                }))
+                .await;
+            match park {
+                Ok(r) => {
+                    let r = r.into_inner();
+                    let parked = r.result == api::ParkResult::Parked as i32;
+                    record(
                         node,
                         OpKind::Park { call: won },
                         t0,
-                        Outcome::Indeterminate(s.to_string()),
-                    ),
+                        Outcome::Decided {
+                            result: name_of(api::ParkResult::try_from(r.result).ok()),
+                            call: Some(won),
+                            code: parked.then_some(r.code),
+                        },
+                    );
+                    if parked {
+                        parks.lock().expect("parks lock").push((lane, won, r.code));
+                        let tasks = (0..racers).map(|r2| {
+                            let node = (r2 + lane + 1) % n;
+                            let mut c = clients[node].clone();
+                            let tenant = tenant.clone();
+                            let by = (101 + r2).to_string();
+                            let code = r.code;
+                            tokio::spawn(async move {
+                                let t0 = Instant::now();
+                                let out = c
+                                    .park
+                                    .retrieve(timed(api::RetrieveRequest { tenant, by, code }))
+                                    .await;
+                                let outcome = match out {
+                                    Ok(x) => {
+                                        let x = x.into_inner();
+                                        let got = x.result == api::RetrieveResult::Retrieved as i32;
+                                        Outcome::Decided {
+                                            result: name_of(
+                                                api::RetrieveResult::try_from(x.result).ok(),
+                                            ),
+                                            call: got.then_some(x.call_id),
+                                            code: Some(code),
+                                        }
+                                    }
+                                    Err(s) => Outcome::Indeterminate(s.to_string()),
+                                };
+                                (node, code, t0, outcome)
+                            })
+                        });
+                        for joined in futures::future::join_all(tasks).await {
+                            let (node, code, t0, outcome) = joined.expect("retriever task");
+                            record(node, OpKind::Retrieve { code }, t0, outcome);
+                        }
+                    }
                 }
+                Err(s) => record(
+                    node,
+                    OpKind::Park { call: won },
+                    t0,
+                    Outcome::Indeterminate(s.to_string()),
+                ),
             }
         }
         // The caller hangs up whatever it placed (a parked call nobody
@@ -624,14 +623,12 @@ async fn check(
         let on_minority = windows
             .iter()
             .any(|w| w.node == op.node && op.invoked >= w.from && op.completed <= w.to);
-        if on_minority {
-            if let Outcome::Decided { result, .. } = &op.outcome {
-                report.violations.push(format!(
-                    "node {} decided {:?} ({result}) while cut off from the majority",
-                    op.node + 1,
-                    op.kind
-                ));
-            }
+        if on_minority && let Outcome::Decided { result, .. } = &op.outcome {
+            report.violations.push(format!(
+                "node {} decided {:?} ({result}) while cut off from the majority",
+                op.node + 1,
+                op.kind
+            ));
         }
     }
 }

@@ -174,7 +174,6 @@ async fn ringing_calls_ring_timeout_still_fires_after_sigkill_and_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: SIGTERM never finishes while a connected client does not answer the HTTP/2 graceful shutdown; the drain has no deadline (node.rs run / serve_grpc)"]
 async fn sigterm_stops_the_node_even_while_a_connected_client_is_unresponsive() {
     let mut node = TestNode::start(1.0);
     let endpoint = node.endpoint();

@@ -249,7 +249,6 @@ async fn list_parked_shows_every_parked_call_with_its_code_policy_and_parker() {
 }
 
 #[tokio::test]
-#[ignore = "bug: ListParked lists in call-id order, not the code order park.proto documents (api/park.rs list_parked)"]
 async fn list_parked_is_in_code_order() {
     let node = TestNode::start(1.0);
     let mut c = park_tenant(&node, Default::default()).await;

@@ -227,7 +227,6 @@ async fn blf_pickup_takes_the_watched_call_with_or_without_its_id() {
 }
 
 #[tokio::test]
-#[ignore = "bug: BlfPickup with a call_id no longer ringing picks up another call on the target (switchboard/pickup.rs choose_directed falls back)"]
 async fn blf_pickup_with_a_stale_call_id_takes_no_other_call() {
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;
@@ -424,7 +423,6 @@ async fn named_pickup_of_a_name_outside_the_pickers_pickup_groups_is_not_permitt
 }
 
 #[tokio::test]
-#[ignore = "bug: named-vs-legacy mode mismatch answers NO_ALERTING_CALL, not NOT_PERMITTED (switchboard/pickup.rs choose)"]
 async fn named_and_legacy_mode_users_cannot_group_pick_up_each_other() {
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;

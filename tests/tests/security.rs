@@ -1222,14 +1222,28 @@ async fn callgridctl_speaks_tls_and_carries_its_token() {
     let node = Node::start(
         dir.path(),
         NodeOptions {
-            extra_args: vec!["--tls-cert".into(), path(&cert), "--tls-key".into(), path(&key), "--config".into(), path(&config)],
+            extra_args: vec![
+                "--tls-cert".into(),
+                path(&cert),
+                "--tls-key".into(),
+                path(&key),
+                "--config".into(),
+                path(&config),
+            ],
             ..Default::default()
         },
     );
     let server = format!("https://localhost:{}", node.grpc.port());
     let ctl = |token: Option<&str>| {
         let mut cmd = std::process::Command::new(callgrid_tests::binary("callgridctl"));
-        cmd.args(["--server", &server, "--ca", &path(&pki.ca_path()), "--tenant", "acme"]);
+        cmd.args([
+            "--server",
+            &server,
+            "--ca",
+            &path(&pki.ca_path()),
+            "--tenant",
+            "acme",
+        ]);
         if let Some(t) = token {
             cmd.args(["--token", t]);
         }
@@ -1238,8 +1252,16 @@ async fn callgridctl_speaks_tls_and_carries_its_token() {
     };
     let refused = ctl(None);
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("Unauthenticated"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("Unauthenticated"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let ok = ctl(Some(ADMIN));
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     assert!(String::from_utf8_lossy(&ok.stdout).contains("tenant acme"));
 }

@@ -98,7 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
     let baselines = if c.no_baselines {
         Vec::new()
     } else {
-        baseline::run(&pool, layout, c.concurrency, c.baseline_duration).await?
+        baseline::run(&pool, c.concurrency, c.baseline_duration).await?
     };
     let budget = match (c.ops, c.duration) {
         (Some(n), _) => Budget::Ops(n),

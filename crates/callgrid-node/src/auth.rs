@@ -391,6 +391,7 @@ scoped! {
     // Cluster: the carrier's.
     StatusRequest => |_r| Needs::ClusterAdmin;
     AddNodeRequest => |_r| Needs::ClusterAdmin;
+    NoopRequest => |_r| Needs::ClusterAdmin;
     RemoveNodeRequest => |_r| Needs::ClusterAdmin;
 }
 

@@ -60,13 +60,13 @@ impl Consensus {
                 Ok(written) => return Ok(written.data),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                     leader = f.leader_id.or(leader);
-                    if let (Some(id), Some(node)) = (f.leader_id, f.leader_node) {
-                        if id != self.node_id {
-                            match self.forward(&node.addr, &cmd).await {
-                                Ok(Some(response)) => return Ok(response),
-                                Ok(None) => {}
-                                Err(e) => return Err(e),
-                            }
+                    if let (Some(id), Some(node)) = (f.leader_id, f.leader_node)
+                        && id != self.node_id
+                    {
+                        match self.forward(&node.addr, &cmd).await {
+                            Ok(Some(response)) => return Ok(response),
+                            Ok(None) => {}
+                            Err(e) => return Err(e),
                         }
                     }
                 }

@@ -134,6 +134,7 @@ guard!(cluster_server::Cluster {
     status = "Status" (StatusRequest) -> StatusResponse;
     add_node = "AddNode" (AddNodeRequest) -> AddNodeResponse;
     remove_node = "RemoveNode" (RemoveNodeRequest) -> RemoveNodeResponse;
+    noop = "Noop" (NoopRequest) -> NoopResponse;
 });
 
 type Stream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;

@@ -41,10 +41,10 @@ impl Hub {
     /// Sends to the tenant's current subscribers; nobody listening is fine.
     pub fn publish(&self, tenant: &TenantId, index: u64, event: Event) {
         let tenants = self.tenants.lock().expect("hub lock poisoned");
-        if let Some(tx) = tenants.get(tenant) {
-            if tx.send(Arc::new(Published { index, event })).is_err() {
-                metrics::counter!("callgrid_presence_unobserved_events_total").increment(1);
-            }
+        if let Some(tx) = tenants.get(tenant)
+            && tx.send(Arc::new(Published { index, event })).is_err()
+        {
+            metrics::counter!("callgrid_presence_unobserved_events_total").increment(1);
         }
     }
 }

@@ -59,6 +59,10 @@ fn describe() {
     describe_gauge!("callgrid_calls", "Calls by state");
     describe_gauge!("callgrid_parked_calls", "Calls now parked");
     describe_gauge!("callgrid_actors", "Owner actors running, by kind");
+    describe_gauge!(
+        "callgrid_actor_mailbox_depth",
+        "Decisions queued at owner actors and not yet taken up, by kind"
+    );
     describe_gauge!("callgrid_raft_term", "Current Raft term");
     describe_gauge!("callgrid_raft_leader", "Current Raft leader id (0: none)");
     describe_gauge!(

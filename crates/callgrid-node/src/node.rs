@@ -12,9 +12,9 @@ use internal::peer_server::PeerServer;
 use openraft::BasicNode;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 
 use crate::actors::{Owners, home_of_call};
 use crate::api::Api;
@@ -22,6 +22,9 @@ use crate::cluster::{PeerNetwork, PeerService, Peers, Router, hand_off_shards, r
 use crate::config::ServeArgs;
 use crate::consensus::Consensus;
 use crate::hub::Hub;
+
+/// How long a stopping node waits for in-flight requests and connections.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// A started node: what its services share.
 #[derive(Clone)]
@@ -141,7 +144,15 @@ pub async fn run(
             hand_off_shards(&router, Duration::from_secs(5)).await;
             tracing::info!("stopping: no new requests; draining in-flight decisions; ending streams");
             let _ = shutdown_tx.send(true);
-            server.await??;
+            // In-flight requests finish; a client that never answers the
+            // HTTP/2 goodbye does not hold the node up past the deadline.
+            match tokio::time::timeout(DRAIN_DEADLINE, &mut server).await {
+                Ok(result) => result??,
+                Err(_) => {
+                    tracing::warn!(deadline = ?DRAIN_DEADLINE, "connections still open after the drain deadline; closing them");
+                    server.abort();
+                }
+            }
         }
     }
     let _ = shutdown_tx.send(true);
@@ -294,6 +305,9 @@ async fn serve_grpc(
         .register_encoded_file_descriptor_set(callgrid_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
+    // Small replies go out at once: without TCP_NODELAY a reply can wait
+    // ~40 ms for the client's delayed ACK.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let mut server = Server::builder();
     if let Some(tls) = security.server.clone() {
         server = server
@@ -311,7 +325,7 @@ async fn serve_grpc(
         .add_service(v1::park_server::ParkServer::new(api.clone()))
         .add_service(v1::presence_server::PresenceServer::new(api.clone()))
         .add_service(v1::cluster_server::ClusterServer::new(api))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+        .serve_with_incoming_shutdown(incoming, async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         })
         .await?;

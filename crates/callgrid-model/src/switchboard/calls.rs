@@ -43,10 +43,10 @@ impl Switchboard {
         let Some(tenant) = self.tenants.get(tenant_id) else {
             return DialOutcome::Call(CallOutcome::UnknownCaller);
         };
-        if let Party::Extension(e) = from {
-            if !tenant.extensions.contains_key(e) {
-                return DialOutcome::Call(CallOutcome::UnknownCaller);
-            }
+        if let Party::Extension(e) = from
+            && !tenant.extensions.contains_key(e)
+        {
+            return DialOutcome::Call(CallOutcome::UnknownCaller);
         }
         let Ok(dialed) = tenant.config.feature_codes.parse(digits) else {
             return DialOutcome::Call(CallOutcome::NoSuchExtension);
@@ -150,10 +150,7 @@ impl Switchboard {
     ) -> RingPlan {
         let mut ext = target.clone();
         let mut hops: Vec<Extension> = Vec::new();
-        loop {
-            let Some(rec) = tenant.extensions.get(&ext) else {
-                break;
-            };
+        while let Some(rec) = tenant.extensions.get(&ext) {
             let busy = tenant.lamp(&ext) == LampState::Busy;
             let rule = rec
                 .forwarding

@@ -29,19 +29,19 @@ fn check_record(tenant: &Tenant, record: &ExtensionRecord) -> Result<(), Directo
         ),
     ];
     for (field, target) in targets {
-        if let Some(ForwardTarget::Extension(e)) = target {
-            if !tenant.extensions.contains_key(e) {
-                return Err(not_found(field, e));
-            }
+        if let Some(ForwardTarget::Extension(e)) = target
+            && !tenant.extensions.contains_key(e)
+        {
+            return Err(not_found(field, e));
         }
     }
-    if let Some(policy) = &record.park_policy {
-        if !tenant.park_policies.contains_key(policy) {
-            return Err(DirectoryError::PolicyNotFound {
-                field: "park_policy".into(),
-                name: policy.to_string(),
-            });
-        }
+    if let Some(policy) = &record.park_policy
+        && !tenant.park_policies.contains_key(policy)
+    {
+        return Err(DirectoryError::PolicyNotFound {
+            field: "park_policy".into(),
+            name: policy.to_string(),
+        });
     }
     if !record.voice_enabled {
         let in_group = tenant.call_groups.values().any(|g| {
@@ -217,13 +217,13 @@ impl Switchboard {
                 policy,
             } => {
                 let t = self.tenant_mut(tenant)?;
-                if let Some(p) = policy {
-                    if !t.park_policies.contains_key(p) {
-                        return Err(DirectoryError::PolicyNotFound {
-                            field: "policy".into(),
-                            name: p.to_string(),
-                        });
-                    }
+                if let Some(p) = policy
+                    && !t.park_policies.contains_key(p)
+                {
+                    return Err(DirectoryError::PolicyNotFound {
+                        field: "policy".into(),
+                        name: p.to_string(),
+                    });
                 }
                 let rec = t
                     .extensions

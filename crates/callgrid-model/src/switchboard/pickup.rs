@@ -136,7 +136,8 @@ impl Switchboard {
                     let rule = Eligible::NamedAny(me);
                     return self
                         .choose_in_group(tenant, picker, &rule, now_ms, random)
-                        .map(|c| (c, AnswerHow::GroupPickup));
+                        .map(|c| (c, AnswerHow::GroupPickup))
+                        .map_err(|o| self.cross_mode(tenant, me, now_ms, o));
                 }
                 if me.legacy_pickup_groups.is_empty() {
                     return Err(PickupOutcome::NotPermitted);
@@ -155,11 +156,12 @@ impl Switchboard {
                         Err(_) => {}
                     }
                 }
-                Err(if lost {
+                let otherwise = if lost {
                     PickupOutcome::AlreadyAnswered
                 } else {
                     PickupOutcome::NoAlertingCall
-                })
+                };
+                Err(self.cross_mode(tenant, me, now_ms, otherwise))
             }
             PickupKind::Named(name) => {
                 if !me.group_pickup_allowed || !me.pickup_groups.contains(name) {
@@ -180,10 +182,10 @@ impl Switchboard {
         seen_call: Option<CallId>,
         now_ms: u64,
     ) -> Result<(CallId, AnswerHow), PickupOutcome> {
-        if let Some(call) = seen_call.and_then(|id| self.calls.get(&id)) {
-            if &call.tenant != tenant_id {
-                return Err(PickupOutcome::NotPermitted);
-            }
+        if let Some(call) = seen_call.and_then(|id| self.calls.get(&id))
+            && &call.tenant != tenant_id
+        {
+            return Err(PickupOutcome::NotPermitted);
         }
         if !tenant.extensions.contains_key(target) {
             return Err(PickupOutcome::InvalidExtension);
@@ -192,15 +194,61 @@ impl Switchboard {
             return Err(PickupOutcome::NotPermitted);
         }
         let rule = Eligible::Target(target);
-        // The call the lamp showed, if it still rings there; else the oldest.
-        let shown = seen_call
-            .and_then(|id| self.calls.get(&id))
-            .filter(|c| rings_for(tenant, c, &me.number, &rule, now_ms));
-        if let Some(call) = shown {
-            return Ok((call.id, AnswerHow::DirectedPickup));
+        // A BLF key names the call its lamp showed: that call or none, so a
+        // stale lamp never takes a different caller.
+        if let Some(id) = seen_call {
+            return match self.calls.get(&id) {
+                Some(c) if rings_for(tenant, c, &me.number, &rule, now_ms) => {
+                    Ok((c.id, AnswerHow::DirectedPickup))
+                }
+                Some(c) if lost_race(tenant, c, &me.number, &rule, now_ms) => {
+                    Err(PickupOutcome::AlreadyAnswered)
+                }
+                _ => Err(PickupOutcome::NoAlertingCall),
+            };
         }
         self.choose_in_group(tenant, &me.number, &rule, now_ms, 0)
             .map(|c| (c, AnswerHow::DirectedPickup))
+    }
+
+    /// `NotPermitted` instead of `otherwise` when a call rings now in one of
+    /// the picker's legacy pickup groups on an extension of the other mode
+    /// (named vs legacy): those users may not group-pick-up each other, and
+    /// a call ringing in front of the picker matters more than one taken.
+    fn cross_mode(
+        &self,
+        tenant: &Tenant,
+        me: &ExtensionRecord,
+        now_ms: u64,
+        otherwise: PickupOutcome,
+    ) -> PickupOutcome {
+        if !matches!(
+            otherwise,
+            PickupOutcome::NoAlertingCall | PickupOutcome::AlreadyAnswered
+        ) {
+            return otherwise;
+        }
+        let blocked = tenant
+            .ringing
+            .iter()
+            .filter_map(|id| self.calls.get(id))
+            .any(|c| {
+                c.caller.extension() != Some(&me.number)
+                    && c.alerting_at(now_ms).iter().any(|a| {
+                        a.extension != me.number
+                            && tenant.extensions.get(&a.extension).is_some_and(|e| {
+                                e.named_mode() != me.named_mode()
+                                    && e.legacy_pickup_groups
+                                        .iter()
+                                        .any(|g| me.legacy_pickup_groups.contains(g))
+                            })
+                    })
+            });
+        if blocked {
+            PickupOutcome::NotPermitted
+        } else {
+            otherwise
+        }
     }
 
     /// The tenant's ringing calls that `rule` admits, chosen by the tenant's

@@ -331,7 +331,7 @@ fn group_pickup_takes_the_oldest_call_in_the_pickers_groups_in_order() {
     );
     assert_eq!(
         f.pickup("101", PickupKind::Group, T0 + 400),
-        PickupOutcome::AlreadyAnswered
+        PickupOutcome::AlreadyAnswered,
     );
 }
 
@@ -373,7 +373,7 @@ fn named_and_legacy_users_cannot_group_pick_up_each_other() {
     );
     assert_eq!(
         f.pickup("101", PickupKind::Group, T0 + 4),
-        PickupOutcome::AlreadyAnswered,
+        PickupOutcome::NotPermitted,
         "the named call is not the legacy picker's"
     );
     assert!(
@@ -815,8 +815,10 @@ fn refused_directory_writes_change_nothing() {
 #[test]
 fn call_group_limits_are_enforced() {
     let mut f = Fixture::new();
-    let mut config = TenantConfig::default();
-    config.max_call_groups = 1;
+    let config = TenantConfig {
+        max_call_groups: 1,
+        ..TenantConfig::default()
+    };
     f.ok(Command::PutTenant {
         tenant: t("acme"),
         config,
@@ -861,8 +863,10 @@ fn offline_extension_shows_offline_and_is_not_alerted() {
 #[test]
 fn random_selection_chooses_among_candidates() {
     let mut f = Fixture::new();
-    let mut config = TenantConfig::default();
-    config.pickup_selection = PickupSelection::Random;
+    let config = TenantConfig {
+        pickup_selection: PickupSelection::Random,
+        ..TenantConfig::default()
+    };
     f.ok(Command::PutTenant {
         tenant: t("acme"),
         config,
@@ -1045,5 +1049,30 @@ fn a_lost_race_is_recognised_without_applying() {
     assert_eq!(
         f.sb.already_answered(&answer),
         Some(Response::Answer(AnswerOutcome::AlreadyAnswered))
+    );
+}
+
+#[test]
+fn blf_pickup_of_a_stale_lamp_takes_no_other_call() {
+    let mut f = Fixture::new();
+    let first = f.call("103", "102", T0);
+    let blf = |call| PickupKind::Blf {
+        target: e("102"),
+        call: Some(call),
+    };
+    assert!(matches!(
+        f.pickup("101", blf(first), T0 + 1),
+        PickupOutcome::PickedUp { .. }
+    ));
+    let _second = f.call("104", "102", T0 + 2);
+    assert_eq!(
+        f.pickup("105", blf(first), T0 + 3),
+        PickupOutcome::AlreadyAnswered,
+        "the lamp's call was taken"
+    );
+    assert_eq!(
+        f.pickup("105", blf(first), T0 + 3 + RACE_WINDOW_MS_FOR_TESTS),
+        PickupOutcome::NoAlertingCall,
+        "and never another caller's"
     );
 }

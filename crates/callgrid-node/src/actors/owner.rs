@@ -14,7 +14,7 @@ use super::OwnerKey;
 pub enum OwnerMsg {
     /// Commit `cmd` after every decision queued before it.
     Decide {
-        cmd: Command,
+        cmd: Box<Command>,
         reply: RpcReplyPort<Result<Response, ProposeError>>,
     },
     /// Tick `call` at `at_ms` (replaces any earlier timer of that call).
@@ -67,8 +67,11 @@ impl Actor for OwnerActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             OwnerMsg::Decide { cmd, reply } => {
+                metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => state.key.kind())
+                    .decrement(1.0);
                 // Racers queue here; once one has won, the others are
                 // answered from the applied state without a commit.
+                let cmd = *cmd;
                 if let Some(lost) = state.consensus.read(|sb| sb.already_answered(&cmd)) {
                     metrics::counter!("callgrid_decisions_without_commit_total", "command" => cmd.kind()).increment(1);
                     let _ = reply.send(Ok(lost));

@@ -73,9 +73,14 @@ impl Owners {
     ) -> Result<Response, ProposeError> {
         let key = key.clone();
         let actor = self.actor(&key).await?;
+        // Mailbox depth: decisions sent and not yet taken up by the actor.
+        metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => key.kind()).increment(1.0);
         match actor
             .call(
-                |reply| OwnerMsg::Decide { cmd, reply },
+                |reply| OwnerMsg::Decide {
+                    cmd: Box::new(cmd),
+                    reply,
+                },
                 Some(DECIDE_TIMEOUT),
             )
             .await

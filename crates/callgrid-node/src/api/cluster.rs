@@ -148,4 +148,18 @@ impl Cluster for Api {
             Ok(v1::RemoveNodeResponse {})
         })
     }
+
+    async fn noop(
+        &self,
+        _request: Request<v1::NoopRequest>,
+    ) -> Result<Response<v1::NoopResponse>, Status> {
+        handle!("Cluster/Noop", {
+            self.node
+                .consensus
+                .propose(callgrid_model::Command::Noop)
+                .await
+                .map_err(|e| Status::unavailable(format!("not committed, retry: {e}")))?;
+            Ok(v1::NoopResponse {})
+        })
+    }
 }

@@ -64,11 +64,12 @@ impl Park for Api {
     ) -> Result<Response<v1::ListParkedResponse>, Status> {
         handle!("Park/ListParked", {
             let tenant = self.existing_tenant(&request.get_ref().tenant)?;
-            let parked = self.node.consensus.read(|sb| {
+            let mut parked: Vec<v1::ParkedCall> = self.node.consensus.read(|sb| {
                 sb.calls_of(&tenant)
                     .filter_map(convert::parked_call)
                     .collect()
             });
+            parked.sort_by_key(|p| p.code);
             Ok(v1::ListParkedResponse { parked })
         })
     }

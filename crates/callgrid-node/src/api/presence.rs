@@ -40,10 +40,10 @@ async fn pump<T: Send + 'static>(
         };
         match published {
             Ok(p) => {
-                if let Some(msg) = render(&p) {
-                    if tx.send(Ok(msg)).await.is_err() {
-                        return;
-                    }
+                if let Some(msg) = render(&p)
+                    && tx.send(Ok(msg)).await.is_err()
+                {
+                    return;
                 }
             }
             Err(broadcast::error::RecvError::Lagged(missed)) => {
