@@ -10,6 +10,7 @@
 //! or may not have taken effect, and the checker allows both.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -134,8 +135,14 @@ impl History {
     fn push(&self, op: Op) {
         self.0.lock().expect("history lock").push(op);
     }
-    fn len(&self) -> usize {
-        self.0.lock().expect("history lock").len()
+    /// Racing operations (pickups and retrieves) recorded so far.
+    fn racing(&self) -> usize {
+        self.0
+            .lock()
+            .expect("history lock")
+            .iter()
+            .filter(|o| matches!(o.kind, OpKind::Pickup | OpKind::Retrieve { .. }))
+            .count()
     }
     fn take(&self) -> Vec<Op> {
         std::mem::take(&mut *self.0.lock().expect("history lock"))
@@ -160,8 +167,7 @@ async fn lane(
     clients: Vec<Clients>,
     racers: usize,
     history: History,
-    budget_ops: usize,
-    stop_at: Instant,
+    stop: Arc<AtomicBool>,
     parks: Arc<Mutex<Vec<(usize, u64, u32)>>>,
 ) {
     let tenant = format!("lane{lane}");
@@ -178,7 +184,7 @@ async fn lane(
             outcome,
         });
     };
-    while Instant::now() < stop_at && history.len() < budget_ops {
+    while !stop.load(Ordering::Relaxed) {
         // Dial.
         let node = rng.random_range(0..n);
         let mut c = clients[node].clone();
@@ -413,7 +419,8 @@ pub async fn run(tag: u8, budget: Budget) -> Report {
 
     let history = History::default();
     let parks = Arc::new(Mutex::new(Vec::new()));
-    let stop_at = Instant::now() + budget.max_time;
+    let stop = Arc::new(AtomicBool::new(false));
+    let give_up_at = Instant::now() + budget.max_time;
     let mut per_node = Vec::new();
     for i in 0..3 {
         per_node.push(Clients::new(
@@ -429,31 +436,32 @@ pub async fn run(tag: u8, budget: Budget) -> Report {
                 per_node.clone(),
                 budget.racers,
                 history.clone(),
-                budget.racing_ops,
-                stop_at,
+                stop.clone(),
                 parks.clone(),
             ))
         })
         .collect();
 
-    // Inject faults until the lanes are done.
+    // Inject faults, every kind at least once, until the racing budget is
+    // spent (or the time bound is hit); then stop the lanes.
     let mut report = Report::default();
     let mut windows: Vec<MinorityWindow> = Vec::new();
     let mut step = 0;
-    while !lanes.iter().all(|l| l.is_finished()) {
+    loop {
+        let racing = history.racing();
+        let done = step >= SCHEDULE.len() && racing >= budget.racing_ops;
+        if done || Instant::now() >= give_up_at {
+            break;
+        }
         let fault = SCHEDULE[step % SCHEDULE.len()];
         step += 1;
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        if lanes.iter().all(|l| l.is_finished()) {
-            break;
-        }
         *report.faults.entry(format!("{fault:?}")).or_default() += 1;
         inject(&mut cluster, &net, fault, &mut windows).await;
         cluster.assert_alive();
-        cluster
-            .wait_converged(&[0, 1, 2], Duration::from_secs(60))
-            .await;
+        cluster.wait_converged(&[0, 1, 2], Duration::from_secs(60)).await;
     }
+    stop.store(true, Ordering::Relaxed);
     for l in lanes {
         l.await.expect("lane task");
     }
