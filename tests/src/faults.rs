@@ -459,7 +459,9 @@ pub async fn run(tag: u8, budget: Budget) -> Report {
         *report.faults.entry(format!("{fault:?}")).or_default() += 1;
         inject(&mut cluster, &net, fault, &mut windows).await;
         cluster.assert_alive();
-        cluster.wait_converged(&[0, 1, 2], Duration::from_secs(60)).await;
+        cluster
+            .wait_converged(&[0, 1, 2], Duration::from_secs(60))
+            .await;
     }
     stop.store(true, Ordering::Relaxed);
     for l in lanes {
