@@ -35,6 +35,9 @@ pub enum PickupKind {
 pub enum Command {
     /// Changes nothing; the bare Raft write used as a benchmark baseline.
     Noop,
+    /// Several commands in one log entry, applied in order as if each had
+    /// its own entry: how a busy node turns many proposals into one commit.
+    Batch(Vec<Command>),
     /// Scales every call timer (ring, hunt, park ring-back) by
     /// `parts_per_million / 1e6`. A test setting; validation ranges stay as specified.
     SetTimerScale {
@@ -141,6 +144,7 @@ impl Command {
     pub fn tenant(&self) -> Option<&TenantId> {
         match self {
             Command::Noop
+            | Command::Batch(_)
             | Command::SetTimerScale { .. }
             | Command::SetShardMap { .. }
             | Command::Tick { .. } => None,
@@ -167,6 +171,7 @@ impl Command {
     pub fn kind(&self) -> &'static str {
         match self {
             Command::Noop => "noop",
+            Command::Batch(_) => "batch",
             Command::SetTimerScale { .. } => "set_timer_scale",
             Command::SetShardMap { .. } => "set_shard_map",
             Command::PutTenant { .. } => "put_tenant",
@@ -203,6 +208,8 @@ pub enum Response {
     Pickup(PickupOutcome),
     Park(ParkOutcome),
     Retrieve(RetrieveOutcome),
+    /// One response per command of a [`Command::Batch`], in order.
+    Batch(Vec<Response>),
 }
 
 /// What a BLF lamp shows.

@@ -1,17 +1,19 @@
 //! Proposing commands through Raft and reading the applied state.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use callgrid_model::{Command, Response, Switchboard};
 use callgrid_raft::{CallgridRaft, ClientWriteError, RaftError, SharedState};
 use thiserror::Error;
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::cluster::{Peers, ProposeReply};
 
 /// Why a command was not decided. Every case is retryable: nothing was
 /// decided, or the outcome is unknown and the caller must look.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum ProposeError {
     #[error(
         "no leader reachable (last known: {leader:?}); this node may be cut off from the majority"
@@ -25,6 +27,18 @@ pub enum ProposeError {
 /// takes well under a second; a minority side never finds one).
 const FIND_LEADER_FOR: Duration = Duration::from_secs(5);
 
+/// Most proposals one log entry carries.
+const MAX_BATCH: usize = 256;
+/// Batches in flight at once; while they are, new proposals queue up and
+/// go out together in the next one.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// A proposal waiting for its batch.
+struct Pending {
+    cmd: Command,
+    reply: oneshot::Sender<Result<Response, ProposeError>>,
+}
+
 /// A node's handle on the replicated state.
 #[derive(Clone)]
 pub struct Consensus {
@@ -32,12 +46,28 @@ pub struct Consensus {
     pub state: SharedState,
     pub node_id: u64,
     pub peers: Peers,
+    batcher: mpsc::UnboundedSender<Pending>,
 }
 
 impl Consensus {
+    /// Starts the proposal batcher; the handle is cheap to clone.
+    pub fn new(raft: CallgridRaft, state: SharedState, node_id: u64, peers: Peers) -> Self {
+        let (batcher, queue) = mpsc::unbounded_channel();
+        let consensus = Self {
+            raft,
+            state,
+            node_id,
+            peers,
+            batcher,
+        };
+        tokio::spawn(consensus.clone().batch(queue));
+        consensus
+    }
+
     /// Commits `cmd` and returns what applying it answered: here if this
     /// node leads, else on the leader. Acknowledged only after the entry is
-    /// durable on a quorum and applied.
+    /// durable on a quorum and applied. Under load, concurrent proposals
+    /// share one log entry ([`Command::Batch`]): one commit, one flush.
     pub async fn propose(&self, cmd: Command) -> Result<Response, ProposeError> {
         let kind = cmd.kind();
         let span = tracing::debug_span!(
@@ -46,10 +76,68 @@ impl Consensus {
             tenant = cmd.tenant().map(|t| t.as_str())
         );
         let start = Instant::now();
-        let result = self.propose_anywhere(cmd).instrument(span).await;
+        let (reply, answer) = oneshot::channel();
+        let gone = || ProposeError::Raft("the node is shutting down".into());
+        let result = async {
+            self.batcher
+                .send(Pending { cmd, reply })
+                .map_err(|_| gone())?;
+            answer.await.map_err(|_| gone())?
+        }
+        .instrument(span)
+        .await;
         metrics::histogram!("callgrid_raft_proposal_duration_seconds", "command" => kind)
             .record(start.elapsed().as_secs_f64());
         result
+    }
+
+    /// Takes whatever proposals have queued (up to [`MAX_BATCH`]) and
+    /// commits them as one entry, with at most [`BATCHES_IN_FLIGHT`]
+    /// entries outstanding: the busier the node, the bigger its batches.
+    async fn batch(self, mut queue: mpsc::UnboundedReceiver<Pending>) {
+        let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
+        while let Some(first) = queue.recv().await {
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(_) => break,
+                }
+            }
+            metrics::histogram!("callgrid_raft_proposal_batch_size").record(batch.len() as f64);
+            let me = self.clone();
+            tokio::spawn(async move {
+                me.commit(batch).await;
+                drop(slot);
+            });
+        }
+    }
+
+    /// Commits one batch and answers each proposal in it.
+    async fn commit(&self, mut batch: Vec<Pending>) {
+        if batch.len() == 1 {
+            let p = batch.remove(0);
+            let _ = p.reply.send(self.propose_anywhere(p.cmd).await);
+            return;
+        }
+        let (cmds, replies): (Vec<Command>, Vec<_>) =
+            batch.into_iter().map(|p| (p.cmd, p.reply)).unzip();
+        let result = match self.propose_anywhere(Command::Batch(cmds)).await {
+            Ok(Response::Batch(responses)) if responses.len() == replies.len() => {
+                for (reply, response) in replies.into_iter().zip(responses) {
+                    let _ = reply.send(Ok(response));
+                }
+                return;
+            }
+            Ok(other) => ProposeError::Raft(format!("a batch was answered with {other:?}")),
+            Err(e) => e,
+        };
+        for reply in replies {
+            let _ = reply.send(Err(result.clone()));
+        }
     }
 
     async fn propose_anywhere(&self, cmd: Command) -> Result<Response, ProposeError> {

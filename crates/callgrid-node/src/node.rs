@@ -76,12 +76,7 @@ pub async fn run(
     .await?;
 
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let consensus = Consensus {
-        raft: raft.clone(),
-        state: state.clone(),
-        node_id: args.node_id,
-        peers: peers.clone(),
-    };
+    let consensus = Consensus::new(raft.clone(), state.clone(), args.node_id, peers.clone());
     let owners = Owners::new(consensus.clone());
     let router = Router {
         consensus: consensus.clone(),

@@ -98,6 +98,15 @@ impl Switchboard {
         let mut events = Vec::new();
         let response = match cmd {
             Command::Noop => Response::Done,
+            Command::Batch(cmds) => Response::Batch(
+                cmds.iter()
+                    .map(|c| {
+                        let applied = self.apply(c);
+                        events.extend(applied.events);
+                        applied.response
+                    })
+                    .collect(),
+            ),
             Command::SetTimerScale { parts_per_million } => {
                 self.timer_scale_ppm = *parts_per_million;
                 Response::Done

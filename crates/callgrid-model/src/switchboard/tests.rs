@@ -1076,3 +1076,43 @@ fn blf_pickup_of_a_stale_lamp_takes_no_other_call() {
         "and never another caller's"
     );
 }
+
+#[test]
+fn a_batch_applies_like_its_commands_one_by_one() {
+    let cmds = |f: &Fixture| {
+        let _ = f;
+        vec![
+            Command::Dial {
+                tenant: t("acme"),
+                from: Party::Extension(e("103")),
+                digits: "102".into(),
+                now_ms: T0,
+                random: 0,
+            },
+            Command::Pickup {
+                tenant: t("acme"),
+                picker: e("101"),
+                kind: directed("102"),
+                now_ms: T0 + 1,
+                random: 0,
+            },
+            Command::Pickup {
+                tenant: t("acme"),
+                picker: e("104"),
+                kind: directed("102"),
+                now_ms: T0 + 2,
+                random: 0,
+            },
+        ]
+    };
+    let mut one_by_one = Fixture::new();
+    let singles: Vec<Response> = cmds(&one_by_one)
+        .into_iter()
+        .map(|c| one_by_one.run(c))
+        .collect();
+    let mut batched = Fixture::new();
+    let batch = batched.run(Command::Batch(cmds(&batched)));
+    assert_eq!(batch, Response::Batch(singles));
+    assert_eq!(batched.sb, one_by_one.sb);
+    assert_eq!(batched.events, one_by_one.events);
+}
