@@ -21,6 +21,19 @@ async fn racers_on(
     racers
 }
 
+/// Waits (bounded) for `call`'s ring timeout to end it unanswered.
+async fn ends_unanswered(c: &Clients, call: u64) {
+    let ended = eventually(Duration::from_secs(20), "the ring timeout", || {
+        let mut c = c.clone();
+        async move {
+            let info = c.call_info(T, call).await;
+            (info.state == api::CallState::Ended as i32).then_some(info)
+        }
+    })
+    .await;
+    assert_eq!(ended.end_reason, api::EndReason::NoAnswer as i32);
+}
+
 async fn hang_up(c: &mut Clients, call: u64) {
     c.calls
         .hangup(api::HangupRequest {
@@ -244,19 +257,7 @@ async fn owner_crash_moves_its_shards_and_ringing_timers_still_fire() {
         owner,
         "the shard moved"
     );
-    let ended = eventually(
-        Duration::from_secs(20),
-        "the ring timeout on the new owner",
-        || {
-            let mut c = c.clone();
-            async move {
-                let info = c.call_info(T, call).await;
-                (info.state == api::CallState::Ended as i32).then_some(info)
-            }
-        },
-    )
-    .await;
-    assert_eq!(ended.end_reason, api::EndReason::NoAnswer as i32);
+    ends_unanswered(&c, call).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -417,13 +418,5 @@ async fn sigterm_hands_a_nodes_shards_off_before_it_exits() {
         s.shard_owners
     );
     // And the moved call's ring timeout (3 s here) still fires on its new owner.
-    let info = eventually(Duration::from_secs(20), "the ring timeout", || {
-        let mut c = c.clone();
-        async move {
-            let info = c.call_info(T, call).await;
-            (info.state == api::CallState::Ended as i32).then_some(info)
-        }
-    })
-    .await;
-    assert_eq!(info.end_reason, api::EndReason::NoAnswer as i32);
+    ends_unanswered(&c, call).await;
 }

@@ -88,6 +88,22 @@ async fn converged(live: &[usize]) {
     .await;
 }
 
+/// Five rounds of racing pickups, each with exactly one winner.
+async fn race_five_rounds(c: &mut Clients, racers: &[(Clients, String)]) {
+    for _ in 0..5 {
+        let (call, results) = race_round(c, racers, T).await;
+        assert_one_winner(c, T, call, &results, racers).await;
+        c.calls
+            .hangup(api::HangupRequest {
+                tenant: T.into(),
+                call_id: call,
+                by: Some(callgrid_tests::ext("200")),
+            })
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn compose_cluster_survives_a_killed_container_with_one_winner() {
     if !docker_ok() {
@@ -122,18 +138,7 @@ async fn compose_cluster_survives_a_killed_container_with_one_winner() {
     for (i, p) in pickers.iter().enumerate() {
         racers.push((clients(i % 3).await, p.clone()));
     }
-    for _ in 0..5 {
-        let (call, results) = race_round(&mut c, &racers, T).await;
-        assert_one_winner(&mut c, T, call, &results, &racers).await;
-        c.calls
-            .hangup(api::HangupRequest {
-                tenant: T.into(),
-                call_id: call,
-                by: Some(callgrid_tests::ext("200")),
-            })
-            .await
-            .unwrap();
-    }
+    race_five_rounds(&mut c, &racers).await;
 
     // Kill the container that leads, with no warning.
     let leader = c
@@ -159,16 +164,5 @@ async fn compose_cluster_survives_a_killed_container_with_one_winner() {
     for (i, p) in pickers.iter().enumerate() {
         racers.push((clients(live[i % 2]).await, p.clone()));
     }
-    for _ in 0..5 {
-        let (call, results) = race_round(&mut c, &racers, T).await;
-        assert_one_winner(&mut c, T, call, &results, &racers).await;
-        c.calls
-            .hangup(api::HangupRequest {
-                tenant: T.into(),
-                call_id: call,
-                by: Some(callgrid_tests::ext("200")),
-            })
-            .await
-            .unwrap();
-    }
+    race_five_rounds(&mut c, &racers).await;
 }

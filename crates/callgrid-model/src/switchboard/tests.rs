@@ -912,6 +912,71 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
+impl Step {
+    /// The command this step stands for, 100 ms (or a tick's wait) after `now`.
+    fn command(self, now: &mut u64) -> Command {
+        let ext = |i: u8| e(&(101 + i as u32).to_string());
+        *now += 100;
+        let now_ms = *now;
+        let tenant = t("acme");
+        match self {
+            Step::Dial(a, b) => Command::Dial {
+                tenant,
+                from: Party::Extension(ext(a)),
+                digits: ext(b).to_string(),
+                now_ms,
+                random: 0,
+            },
+            Step::Answer(c, b) => Command::Answer {
+                tenant,
+                call: CallId(c as u64),
+                by: ext(b),
+                now_ms,
+            },
+            Step::Hangup(c, b) => Command::Hangup {
+                tenant,
+                call: CallId(c as u64),
+                by: Party::Extension(ext(b)),
+                now_ms,
+            },
+            Step::Directed(p, target) => Command::Pickup {
+                tenant,
+                picker: ext(p),
+                kind: PickupKind::Directed(Some(ext(target))),
+                now_ms,
+                random: 0,
+            },
+            Step::Group(p) => Command::Pickup {
+                tenant,
+                picker: ext(p),
+                kind: PickupKind::Group,
+                now_ms,
+                random: 3,
+            },
+            Step::Park(c, b) => Command::Park {
+                tenant,
+                call: CallId(c as u64),
+                by: ext(b),
+                code: None,
+                now_ms,
+            },
+            Step::Retrieve(b, code) => Command::Retrieve {
+                tenant,
+                by: ext(b),
+                code: ParkCode::new("c", code as u32).unwrap(),
+                now_ms,
+            },
+            Step::Tick(c, dt) => {
+                *now += dt as u64;
+                Command::Tick {
+                    call: CallId(c as u64),
+                    now_ms: *now,
+                }
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
 
@@ -930,20 +995,9 @@ proptest! {
         };
         let mut f = setup();
         let mut log = Vec::new();
-        let ext = |i: u8| e(&(101 + i as u32).to_string());
         let mut now = T0;
         for s in steps {
-            now += 100;
-            let cmd = match s {
-                Step::Dial(a, b) => Command::Dial { tenant: t("acme"), from: Party::Extension(ext(a)), digits: ext(b).to_string(), now_ms: now, random: 0 },
-                Step::Answer(c, b) => Command::Answer { tenant: t("acme"), call: CallId(c as u64), by: ext(b), now_ms: now },
-                Step::Hangup(c, b) => Command::Hangup { tenant: t("acme"), call: CallId(c as u64), by: Party::Extension(ext(b)), now_ms: now },
-                Step::Directed(p, target) => Command::Pickup { tenant: t("acme"), picker: ext(p), kind: PickupKind::Directed(Some(ext(target))), now_ms: now, random: 0 },
-                Step::Group(p) => Command::Pickup { tenant: t("acme"), picker: ext(p), kind: PickupKind::Group, now_ms: now, random: 3 },
-                Step::Park(c, b) => Command::Park { tenant: t("acme"), call: CallId(c as u64), by: ext(b), code: None, now_ms: now },
-                Step::Retrieve(b, code) => Command::Retrieve { tenant: t("acme"), by: ext(b), code: ParkCode::new("c", code as u32).unwrap(), now_ms: now },
-                Step::Tick(c, dt) => { now += dt as u64; Command::Tick { call: CallId(c as u64), now_ms: now } }
-            };
+            let cmd = s.command(&mut now);
             let before: Vec<(CallId, CallState)> = f.sb.calls.iter().map(|(id, c)| (*id, c.state.clone())).collect();
             log.push(cmd.clone());
             let r = f.run(cmd.clone());
@@ -994,20 +1048,9 @@ proptest! {
             f.edit(&n.to_string(), |r| r.legacy_pickup_groups = vec![g.clone()]);
         }
         f.grant_lobby(&["101", "102", "103", "104", "105"]);
-        let ext = |i: u8| e(&(101 + i as u32).to_string());
         let mut now = T0;
         for s in steps {
-            now += 100;
-            let cmd = match s {
-                Step::Dial(a, b) => Command::Dial { tenant: t("acme"), from: Party::Extension(ext(a)), digits: ext(b).to_string(), now_ms: now, random: 0 },
-                Step::Answer(c, b) => Command::Answer { tenant: t("acme"), call: CallId(c as u64), by: ext(b), now_ms: now },
-                Step::Hangup(c, b) => Command::Hangup { tenant: t("acme"), call: CallId(c as u64), by: Party::Extension(ext(b)), now_ms: now },
-                Step::Directed(p, target) => Command::Pickup { tenant: t("acme"), picker: ext(p), kind: PickupKind::Directed(Some(ext(target))), now_ms: now, random: 0 },
-                Step::Group(p) => Command::Pickup { tenant: t("acme"), picker: ext(p), kind: PickupKind::Group, now_ms: now, random: 3 },
-                Step::Park(c, b) => Command::Park { tenant: t("acme"), call: CallId(c as u64), by: ext(b), code: None, now_ms: now },
-                Step::Retrieve(b, code) => Command::Retrieve { tenant: t("acme"), by: ext(b), code: ParkCode::new("c", code as u32).unwrap(), now_ms: now },
-                Step::Tick(c, dt) => { now += dt as u64; Command::Tick { call: CallId(c as u64), now_ms: now } }
-            };
+            let cmd = s.command(&mut now);
             let shortcut = f.sb.already_answered(&cmd);
             let before = f.sb.clone();
             let applied = f.sb.apply(&cmd);
