@@ -11,8 +11,10 @@ mod directory;
 mod lamps;
 mod park;
 mod pickup;
+mod ringing;
 #[cfg(test)]
 mod tests;
+mod timers;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
