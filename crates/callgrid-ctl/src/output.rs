@@ -11,6 +11,20 @@ pub trait Render {
     fn json(&self) -> Value;
 }
 
+/// Writes one line to stdout. A closed pipe (`callgridctl ... | head`) ends
+/// the program quietly, as it does for other command-line tools.
+fn line(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{text}").and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("callgridctl: writing output: {e}");
+        std::process::exit(1);
+    }
+}
+
 /// Where and how responses are printed.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
@@ -26,18 +40,18 @@ impl Output {
     /// stream's events appear as they arrive even through a pipe.
     pub fn show(&self, item: &dyn Render) {
         if self.json {
-            println!("{}", item.json());
+            line(&item.json().to_string());
         } else {
-            println!("{}", item.text());
+            line(&item.text());
         }
     }
 
     /// Prints the acknowledgement of a request whose response carries nothing.
     pub fn note(&self, message: &str) {
         if self.json {
-            println!("{}", serde_json::json!({ "ok": true, "message": message }));
+            line(&serde_json::json!({ "ok": true, "message": message }).to_string());
         } else {
-            println!("{message}");
+            line(message);
         }
     }
 }
