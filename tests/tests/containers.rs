@@ -33,9 +33,9 @@ fn compose(args: &[&str]) -> std::process::Output {
         .current_dir(repo())
         .args(["-f", "deploy/compose.yaml", "-p", PROJECT])
         .args(args)
-        .env("CALLGRID_IMAGE", "callgrid:test")
-        .env("CALLGRID_PORT_BASE", "2770")
-        .env("CALLGRID_METRICS_BASE", "2970")
+        .env("CG_IMAGE", "callgrid:test")
+        .env("CG_PORT_BASE", "2770")
+        .env("CG_METRICS_BASE", "2970")
         .output()
         .expect("docker-compose runs")
 }
