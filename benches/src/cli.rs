@@ -28,8 +28,9 @@ pub struct Common {
     pub targets: Vec<String>,
 
     /// Start N local nodes instead (on 127.0.0.1, free ports, a temporary
-    /// data directory), using the `callgrid` binary next to this one. For
-    /// now N > 1 starts a single node: the cluster work is in progress.
+    /// data directory each), using the `callgrid` binary next to this one:
+    /// node 1 starts the cluster, the others join it, and the run begins
+    /// once every node owns shards.
     #[arg(long, global = true, value_name = "N", conflicts_with = "targets")]
     pub spawn: Option<usize>,
 

@@ -47,8 +47,14 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Starts one node on 127.0.0.1 (free ports) with a fresh data directory
-/// and waits until it logs that it is serving.
-pub fn spawn_node(bin: &Path, timer_scale: f64, node_id: u64) -> anyhow::Result<SpawnedNode> {
+/// and waits until it logs that it is serving. With `join` (a member's
+/// `host:port`) it joins that node's cluster instead of starting one.
+pub fn spawn_node(
+    bin: &Path,
+    timer_scale: f64,
+    node_id: u64,
+    join: Option<&str>,
+) -> anyhow::Result<SpawnedNode> {
     if !bin.exists() {
         bail!(
             "{} is missing: build it with `cargo build --release -p callgrid-node` (or pass --node-bin)",
@@ -66,6 +72,7 @@ pub fn spawn_node(bin: &Path, timer_scale: f64, node_id: u64) -> anyhow::Result<
         .arg(data.path())
         .args(["--node-id", &node_id.to_string()])
         .args(["--timer-scale", &timer_scale.to_string()])
+        .args(join.map(|seed| ["--join", seed]).into_iter().flatten())
         .env("RUST_LOG", "warn,callgrid_node=info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -108,6 +115,28 @@ pub fn spawn_node(bin: &Path, timer_scale: f64, node_id: u64) -> anyhow::Result<
                 log.join("\n")
             )
         }
+    }
+}
+
+/// Waits (bounded) until the cluster behind `endpoint` has `nodes` members
+/// and every one of them owns shards: the spawned cluster is ready.
+pub async fn wait_cluster(endpoint: &str, nodes: usize, timeout: Duration) -> anyhow::Result<()> {
+    use callgrid_proto::v1::{StatusRequest, cluster_client::ClusterClient};
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Ok(channel) = connect(endpoint, Some(Duration::from_secs(2))).await {
+            if let Ok(s) = ClusterClient::new(channel).status(StatusRequest {}).await {
+                let s = s.into_inner();
+                if s.membership.len() == nodes && s.membership.iter().all(|m| m.shards > 0) {
+                    return Ok(());
+                }
+            }
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the spawned {nodes}-node cluster did not form within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

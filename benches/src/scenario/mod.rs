@@ -57,14 +57,19 @@ fn targets(cli: &Cli) -> anyhow::Result<(Vec<String>, Vec<SpawnedNode>, String)>
             Some(p) => p.clone(),
             None => target::default_node_bin()?,
         };
-        if n > 1 {
-            eprintln!(
-                "note: --spawn {n}: starting a single node for now (the cluster work is in progress)"
-            );
+        let first = target::spawn_node(&bin, c.timer_scale, 1, None)?;
+        let seed = first.endpoint.trim_start_matches("http://").to_owned();
+        let mut nodes = vec![first];
+        for id in 2..=n as u64 {
+            nodes.push(target::spawn_node(&bin, c.timer_scale, id, Some(&seed))?);
         }
-        let node = target::spawn_node(&bin, c.timer_scale, 1)?;
-        let note = "single node (cluster pending), spawned".to_owned();
-        return Ok((vec![node.endpoint.clone()], vec![node], note));
+        let endpoints: Vec<String> = nodes.iter().map(|n| n.endpoint.clone()).collect();
+        let note = if n == 1 {
+            "single node, spawned".to_owned()
+        } else {
+            format!("{n}-node cluster, spawned")
+        };
+        return Ok((endpoints, nodes, note));
     }
     anyhow::ensure!(
         !c.targets.is_empty(),
@@ -79,7 +84,10 @@ fn targets(cli: &Cli) -> anyhow::Result<(Vec<String>, Vec<SpawnedNode>, String)>
 pub async fn run(cli: Cli) -> anyhow::Result<Report> {
     let c = cli.common.clone();
     anyhow::ensure!(c.concurrency >= 1, "--concurrency must be at least 1");
-    let (endpoints, _spawned, note) = targets(&cli)?;
+    let (endpoints, spawned, note) = targets(&cli)?;
+    if spawned.len() > 1 {
+        target::wait_cluster(&endpoints[0], spawned.len(), Duration::from_secs(60)).await?;
+    }
     let (block, default_conns) = needs(&cli.scenario, c.concurrency, endpoints.len());
     let pool = Pool::connect(&endpoints, c.connections.unwrap_or(default_conns), false).await?;
     setup::wait_healthy(&pool, Duration::from_secs(30)).await?;
@@ -122,7 +130,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
     let options = serde_json::json!({ "common": c, "scenario": cli.scenario });
     let target = TargetInfo {
         endpoints,
-        spawned_nodes: _spawned.len(),
+        spawned_nodes: spawned.len(),
         note,
     };
     let report = Report::new(
