@@ -125,12 +125,13 @@ pub async fn wait_cluster(endpoint: &str, nodes: usize, timeout: Duration) -> an
     let deadline = std::time::Instant::now() + timeout;
     loop {
         if let Ok(channel) = connect(endpoint, Some(Duration::from_secs(2))).await
-            && let Ok(s) = ClusterClient::new(channel).status(StatusRequest {}).await {
-                let s = s.into_inner();
-                if s.membership.len() == nodes && s.membership.iter().all(|m| m.shards > 0) {
-                    return Ok(());
-                }
+            && let Ok(s) = ClusterClient::new(channel).status(StatusRequest {}).await
+        {
+            let s = s.into_inner();
+            if s.membership.len() == nodes && s.membership.iter().all(|m| m.shards > 0) {
+                return Ok(());
             }
+        }
         anyhow::ensure!(
             std::time::Instant::now() < deadline,
             "the spawned {nodes}-node cluster did not form within {timeout:?}"
