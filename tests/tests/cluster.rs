@@ -21,6 +21,46 @@ async fn racers_on(
     racers
 }
 
+/// 101 and 102 get the park policy "lobby"; 200 calls 101, who answers and
+/// parks the call. Returns the call and its acknowledged park code.
+async fn answered_and_parked(c: &mut Clients) -> (u64, u32) {
+    let policy = api::ParkPolicy {
+        name: "lobby".into(),
+        ..Default::default()
+    };
+    c.directory
+        .put_park_policy(api::PutParkPolicyRequest {
+            tenant: T.into(),
+            policy: Some(policy),
+        })
+        .await
+        .unwrap();
+    for n in ["101", "102"] {
+        let grant = api::GrantParkPolicyRequest {
+            tenant: T.into(),
+            number: n.into(),
+            policy: "lobby".into(),
+        };
+        c.directory.grant_park_policy(grant).await.unwrap();
+    }
+    let call = c.ring(T, "200", "101").await;
+    let answer = api::AnswerRequest {
+        tenant: T.into(),
+        call_id: call,
+        by: "101".into(),
+    };
+    c.calls.answer(answer).await.unwrap();
+    let park = api::ParkRequest {
+        tenant: T.into(),
+        call_id: call,
+        by: "101".into(),
+        code: None,
+    };
+    let park = c.park.park(park).await.unwrap().into_inner();
+    assert_eq!(park.result, api::ParkResult::Parked as i32);
+    (call, park.code)
+}
+
 /// Waits (bounded) for `call`'s ring timeout to end it unanswered.
 async fn ends_unanswered(c: &Clients, call: u64) {
     let ended = eventually(Duration::from_secs(20), "the ring timeout", || {
@@ -160,53 +200,7 @@ async fn leader_crash_keeps_one_winner_and_acknowledged_parks() {
     let survivors: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
     let mut c = cluster.clients(survivors[0]).await;
     let pickers = racing_tenant(&mut c, T, 16).await;
-    c.directory
-        .put_park_policy(api::PutParkPolicyRequest {
-            tenant: T.into(),
-            policy: Some(api::ParkPolicy {
-                name: "lobby".into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap();
-    c.directory
-        .grant_park_policy(api::GrantParkPolicyRequest {
-            tenant: T.into(),
-            number: "101".into(),
-            policy: "lobby".into(),
-        })
-        .await
-        .unwrap();
-    c.directory
-        .grant_park_policy(api::GrantParkPolicyRequest {
-            tenant: T.into(),
-            number: "102".into(),
-            policy: "lobby".into(),
-        })
-        .await
-        .unwrap();
-    let parked = c.ring(T, "200", "101").await;
-    c.calls
-        .answer(api::AnswerRequest {
-            tenant: T.into(),
-            call_id: parked,
-            by: "101".into(),
-        })
-        .await
-        .unwrap();
-    let park = c
-        .park
-        .park(api::ParkRequest {
-            tenant: T.into(),
-            call_id: parked,
-            by: "101".into(),
-            code: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(park.result, api::ParkResult::Parked as i32);
+    let (parked, code) = answered_and_parked(&mut c).await;
 
     cluster.nodes[leader].kill();
     cluster
@@ -225,7 +219,7 @@ async fn leader_crash_keeps_one_winner_and_acknowledged_parks() {
         .retrieve(api::RetrieveRequest {
             tenant: T.into(),
             by: "102".into(),
-            code: park.code,
+            code,
         })
         .await
         .unwrap()
@@ -304,47 +298,7 @@ async fn full_cluster_restart_keeps_the_directory_and_parked_calls() {
     let mut cluster = TestCluster::start(3, 1.0).await;
     let mut c = cluster.clients(1).await;
     racing_tenant(&mut c, T, 2).await;
-    c.directory
-        .put_park_policy(api::PutParkPolicyRequest {
-            tenant: T.into(),
-            policy: Some(api::ParkPolicy {
-                name: "lobby".into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .unwrap();
-    for n in ["101", "102"] {
-        c.directory
-            .grant_park_policy(api::GrantParkPolicyRequest {
-                tenant: T.into(),
-                number: n.into(),
-                policy: "lobby".into(),
-            })
-            .await
-            .unwrap();
-    }
-    let call = c.ring(T, "200", "101").await;
-    c.calls
-        .answer(api::AnswerRequest {
-            tenant: T.into(),
-            call_id: call,
-            by: "101".into(),
-        })
-        .await
-        .unwrap();
-    let park = c
-        .park
-        .park(api::ParkRequest {
-            tenant: T.into(),
-            call_id: call,
-            by: "101".into(),
-            code: None,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(park.result, api::ParkResult::Parked as i32);
+    let (call, code) = answered_and_parked(&mut c).await;
     for node in cluster.nodes.iter_mut() {
         node.kill();
     }
@@ -370,12 +324,13 @@ async fn full_cluster_restart_keeps_the_directory_and_parked_calls() {
         .retrieve(api::RetrieveRequest {
             tenant: T.into(),
             by: "102".into(),
-            code: park.code,
+            code,
         })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(got.result, api::RetrieveResult::Retrieved as i32);
+    assert_eq!(got.call_id, call, "the parked call itself came back");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
