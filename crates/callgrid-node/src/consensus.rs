@@ -204,6 +204,16 @@ impl Consensus {
             .await;
     }
 
+    /// The cluster's members (voters and learners) and their addresses, as
+    /// this node knows them.
+    pub fn members(&self) -> std::collections::BTreeMap<u64, openraft::BasicNode> {
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        m.membership()
+            .nodes()
+            .map(|(id, n)| (*id, n.clone()))
+            .collect()
+    }
+
     /// Reads the applied switchboard (never across an await).
     pub fn read<R>(&self, f: impl FnOnce(&Switchboard) -> R) -> R {
         self.state.read(f)

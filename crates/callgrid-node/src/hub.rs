@@ -38,10 +38,15 @@ impl Hub {
             .subscribe()
     }
 
-    /// Sends to the tenant's current subscribers; nobody listening is fine.
-    pub fn publish(&self, tenant: &TenantId, index: u64, event: Event) {
+    /// Sends a lamp change or notice to its tenant's current subscribers;
+    /// nobody listening is fine. Other events are not for streams.
+    pub fn publish(&self, index: u64, event: Event) {
+        let tenant = match &event {
+            Event::Lamp { tenant, .. } | Event::Notice { tenant, .. } => tenant.clone(),
+            Event::Deadline { .. } | Event::ShardsMoved { .. } => return,
+        };
         let tenants = self.tenants.lock().expect("hub lock poisoned");
-        if let Some(tx) = tenants.get(tenant)
+        if let Some(tx) = tenants.get(&tenant)
             && tx.send(Arc::new(Published { index, event })).is_err()
         {
             metrics::counter!("callgrid_presence_unobserved_events_total").increment(1);

@@ -246,20 +246,17 @@ async fn dispatch(
                     );
                     resume_timers(&consensus, &owners).await;
                 }
-                Event::Notice {
-                    ref tenant,
-                    ref notice,
-                    ..
-                } => {
-                    if matches!(notice, callgrid_model::Notice::ParkRingBack { .. }) {
+                Event::Notice { .. } | Event::Lamp { .. } => {
+                    if matches!(
+                        event,
+                        Event::Notice {
+                            notice: callgrid_model::Notice::ParkRingBack { .. },
+                            ..
+                        }
+                    ) {
                         metrics::counter!("callgrid_ring_backs_total").increment(1);
                     }
-                    let tenant = tenant.clone();
-                    hub.publish(&tenant, index, event);
-                }
-                Event::Lamp { ref tenant, .. } => {
-                    let tenant = tenant.clone();
-                    hub.publish(&tenant, index, event);
+                    hub.publish(index, event);
                 }
             }
         }

@@ -119,15 +119,7 @@ impl Cluster for Api {
                 return Ok(v1::RemoveNodeResponse {});
             }
             let consensus = &self.node.consensus;
-            let members: Vec<u64> = consensus
-                .raft
-                .metrics()
-                .borrow()
-                .membership_config
-                .membership()
-                .nodes()
-                .map(|(id, _)| *id)
-                .collect();
+            let members: Vec<u64> = consensus.members().into_keys().collect();
             if !members.contains(&r.node_id) {
                 return Err(Status::not_found(format!(
                     "node_id: {} is not a member",

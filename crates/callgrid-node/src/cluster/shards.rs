@@ -69,17 +69,7 @@ pub struct Router {
 
 impl Router {
     fn members(&self) -> BTreeMap<u64, BasicNode> {
-        let m = self
-            .consensus
-            .raft
-            .metrics()
-            .borrow()
-            .membership_config
-            .clone();
-        m.membership()
-            .nodes()
-            .map(|(id, n)| (*id, n.clone()))
-            .collect()
+        self.consensus.members()
     }
 
     fn applied(&self) -> u64 {
