@@ -27,6 +27,9 @@ pub enum ProposeError {
 /// takes well under a second; a minority side never finds one).
 const FIND_LEADER_FOR: Duration = Duration::from_secs(5);
 
+/// The longest a proposal may take, from this node to applied.
+const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Most proposals one log entry carries.
 const MAX_BATCH: usize = 256;
 /// Batches in flight at once; while they are, new proposals queue up and
@@ -116,16 +119,29 @@ impl Consensus {
         }
     }
 
+    /// [`propose_anywhere`](Self::propose_anywhere), bounded: a leader
+    /// that lost its majority may never answer, and a batch slot must not
+    /// be held forever. A timeout means the outcome is unknown.
+    async fn propose_bounded(&self, cmd: Command) -> Result<Response, ProposeError> {
+        tokio::time::timeout(PROPOSE_TIMEOUT, self.propose_anywhere(cmd))
+            .await
+            .unwrap_or_else(|_| {
+                Err(ProposeError::Raft(format!(
+                    "not committed within {PROPOSE_TIMEOUT:?}; the outcome is unknown"
+                )))
+            })
+    }
+
     /// Commits one batch and answers each proposal in it.
     async fn commit(&self, mut batch: Vec<Pending>) {
         if batch.len() == 1 {
             let p = batch.remove(0);
-            let _ = p.reply.send(self.propose_anywhere(p.cmd).await);
+            let _ = p.reply.send(self.propose_bounded(p.cmd).await);
             return;
         }
         let (cmds, replies): (Vec<Command>, Vec<_>) =
             batch.into_iter().map(|p| (p.cmd, p.reply)).unzip();
-        let result = match self.propose_anywhere(Command::Batch(cmds)).await {
+        let result = match self.propose_bounded(Command::Batch(cmds)).await {
             Ok(Response::Batch(responses)) if responses.len() == replies.len() => {
                 for (reply, response) in replies.into_iter().zip(responses) {
                     let _ = reply.send(Ok(response));

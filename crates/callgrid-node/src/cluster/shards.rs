@@ -110,12 +110,14 @@ impl Router {
                 postcard::to_allocvec(&cmd).map_err(|e| ProposeError::Raft(e.to_string()))?;
             let reply = match self.peers.client(&addr) {
                 Ok(mut client) => {
-                    client
-                        .decide(DecideRequest {
-                            shard_epoch: epoch,
-                            command,
-                        })
-                        .await
+                    let mut request = tonic::Request::new(DecideRequest {
+                        shard_epoch: epoch,
+                        command,
+                    });
+                    // The owner answers within its own bounds; this one
+                    // covers an owner that stopped answering altogether.
+                    request.set_timeout(Duration::from_secs(15));
+                    client.decide(request).await
                 }
                 Err(status) => Err(status),
             };
