@@ -181,6 +181,9 @@ impl Node {
         Channel::from_shared(self.endpoint())
             .ok()?
             .connect_timeout(Duration::from_secs(2))
+            // A paused (SIGSTOPped) node accepts the TCP connection and
+            // then never answers: every request on a probe gives up.
+            .timeout(Duration::from_secs(3))
             .connect()
             .await
             .ok()

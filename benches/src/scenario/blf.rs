@@ -139,7 +139,11 @@ async fn watcher(
                 &format!("change {change}: {event:?}"),
             );
         }
-        shared.bump(&shared.delivered);
+        // Only the last delivery of a change wakes the coordinator.
+        let delivered = shared.delivered.fetch_add(1, Ordering::SeqCst) + 1;
+        if delivered >= shared.alive.load(Ordering::SeqCst) {
+            shared.wake.notify_one();
+        }
     }
     shared.alive.fetch_sub(1, Ordering::SeqCst);
     shared.wake.notify_one();
@@ -236,6 +240,9 @@ pub async fn run(ctx: &Ctx, args: &BlfArgs) -> anyhow::Result<ScenarioResult> {
             break;
         }
         rec.latency(FAN_OUT, sent.elapsed());
+        if std::env::var_os("BLF_DEBUG").is_some() {
+            eprintln!("change {k}: {:?}", sent.elapsed());
+        }
         changes += 1;
         work.finished();
     }

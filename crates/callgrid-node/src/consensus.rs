@@ -160,21 +160,28 @@ impl Consensus {
         let deadline = Instant::now() + FIND_LEADER_FOR;
         let mut leader = None;
         loop {
-            match self.raft.client_write(cmd.clone()).await {
-                Ok(written) => return Ok(written.data),
-                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                    leader = f.leader_id.or(leader);
-                    if let (Some(id), Some(node)) = (f.leader_id, f.leader_node)
-                        && id != self.node_id
-                    {
-                        match self.forward(&node.addr, &cmd).await {
-                            Ok(Some(response)) => return Ok(response),
-                            Ok(None) => {}
-                            Err(e) => return Err(e),
-                        }
+            // A follower that knows its leader forwards at once, without
+            // first asking its own Raft core to refuse the write.
+            let known = self.raft.metrics().borrow().current_leader;
+            let forward_to = match known {
+                Some(id) if id != self.node_id => Some(id),
+                _ => match self.raft.client_write(cmd.clone()).await {
+                    Ok(written) => return Ok(written.data),
+                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                        f.leader_id.filter(|id| *id != self.node_id)
+                    }
+                    Err(e) => return Err(ProposeError::Raft(e.to_string())),
+                },
+            };
+            if let Some(id) = forward_to {
+                leader = Some(id);
+                if let Some(node) = self.members().remove(&id) {
+                    match self.forward(&node.addr, &cmd).await {
+                        Ok(Some(response)) => return Ok(response),
+                        Ok(None) => {}
+                        Err(e) => return Err(e),
                     }
                 }
-                Err(e) => return Err(ProposeError::Raft(e.to_string())),
             }
             if Instant::now() >= deadline {
                 return Err(ProposeError::NotLeader { leader });

@@ -51,8 +51,7 @@ async fn stop_signal() {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
@@ -73,7 +72,14 @@ async fn main() -> anyhow::Result<()> {
                 return Ok(());
             }
             init_logging(effective.args.log_format);
-            callgrid_node::run(effective.args, stop_signal()).await
+            let mut runtime = tokio::runtime::Builder::new_multi_thread();
+            if let Some(threads) = effective.args.worker_threads {
+                runtime.worker_threads(threads.into());
+            }
+            runtime
+                .enable_all()
+                .build()?
+                .block_on(callgrid_node::run(effective.args, stop_signal()))
         }
     }
 }

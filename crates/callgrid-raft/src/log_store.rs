@@ -5,10 +5,15 @@
 //! committed and last-purged log ids live in a small meta tree. Values are
 //! postcard.
 //!
-//! Durability: an append is reported flushed only after `flush_async`
-//! returns, and a vote is saved only after the same. Those two flushes are
-//! what lets a node that was SIGKILLed rejoin without contradicting what it
-//! acknowledged.
+//! Durability: an append is reported flushed only after a sled flush that
+//! began after the append's write, and a vote is saved only after the same.
+//! Those flushes are what lets a node that was SIGKILLed rejoin without
+//! contradicting what it acknowledged.
+//!
+//! Group commit: `append` writes the entries and returns at once, handing
+//! openraft's completion callback to one flusher thread (see [`Flusher`]).
+//! The leader therefore replicates while its own flush runs, and every
+//! append that arrives during a flush shares the next one.
 
 #![allow(
     clippy::result_large_err,
@@ -17,6 +22,7 @@
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::mpsc;
 use std::time::Instant;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -38,10 +44,87 @@ const LAST_PURGED_KEY: &str = "last_purged";
 /// trees, which is how openraft's replication tasks get their own reader.
 #[derive(Clone)]
 pub struct LogStore {
-    db: sled::Db,
     logs: sled::Tree,
     meta: sled::Tree,
+    flusher: Flusher,
     _lease: StoreLease,
+}
+
+/// Who waits for a flush.
+enum FlushWaiter {
+    /// openraft's callback for an append.
+    Append(LogFlushed<TypeConfig>),
+    /// A caller awaiting the flush inline (vote, truncate).
+    Inline(tokio::sync::oneshot::Sender<Result<(), String>>),
+}
+
+/// The log's one flusher: a thread that flushes sled whenever someone
+/// waits, then completes every waiter that queued before the flush began.
+/// A flush covers every write made before it starts, and waiters are
+/// completed in the order they queued, so an append is never reported
+/// durable before an earlier one.
+#[derive(Clone)]
+struct Flusher(std::sync::Arc<FlusherThread>);
+
+struct FlusherThread {
+    queue: Option<mpsc::Sender<FlushWaiter>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// The last handle stops the thread and waits for it (at most the flush
+/// in progress), so that the data directory is free once the stores drop.
+impl Drop for FlusherThread {
+    fn drop(&mut self) {
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Flusher {
+    /// Starts the thread; it ends when the last handle drops.
+    fn start(db: sled::Db) -> Result<Self, StoreError> {
+        let (queue, waiting) = mpsc::channel::<FlushWaiter>();
+        let thread = std::thread::Builder::new()
+            .name("callgrid-log-flush".into())
+            .spawn(move || {
+                while let Ok(first) = waiting.recv() {
+                    let mut waiters = vec![first];
+                    waiters.extend(waiting.try_iter());
+                    let started = Instant::now();
+                    let result = db.flush().map(drop).map_err(|e| e.to_string());
+                    metrics::histogram!("callgrid_storage_flush_seconds").record(started.elapsed());
+                    metrics::histogram!("callgrid_storage_flush_waiters")
+                        .record(waiters.len() as f64);
+                    for waiter in waiters {
+                        match waiter {
+                            FlushWaiter::Append(callback) => callback
+                                .log_io_completed(result.clone().map_err(std::io::Error::other)),
+                            FlushWaiter::Inline(tx) => {
+                                let _ = tx.send(result.clone());
+                            }
+                        }
+                    }
+                }
+                drop(db);
+            })
+            .map_err(|source| StoreError::Io {
+                context: "starting the raft log flusher",
+                source: sled::Error::Io(source),
+            })?;
+        Ok(Self(std::sync::Arc::new(FlusherThread {
+            queue: Some(queue),
+            thread: Some(thread),
+        })))
+    }
+
+    fn wait(&self, waiter: FlushWaiter) -> Result<(), FlushWaiter> {
+        match &self.0.queue {
+            Some(queue) => queue.send(waiter).map_err(|mpsc::SendError(w)| w),
+            None => Err(waiter),
+        }
+    }
 }
 
 impl LogStore {
@@ -53,9 +136,9 @@ impl LogStore {
             })
         };
         Ok(Self {
-            db: db.clone(),
             logs: tree(LOG_TREE)?,
             meta: tree(META_TREE)?,
+            flusher: Flusher::start(db.clone())?,
             _lease: lease,
         })
     }
@@ -84,15 +167,23 @@ impl LogStore {
         Ok(())
     }
 
-    /// Flushes every tree of the Db (sled flushes its whole page cache).
+    /// Flushes every tree of the Db (sled flushes its whole page cache)
+    /// and waits for it.
     async fn flush(&self, subject: ErrorSubject<u64>) -> Result<(), StorageError> {
-        let started = Instant::now();
-        self.db
-            .flush_async()
-            .await
-            .map_err(|e| storage_error(subject, ErrorVerb::Write, &e))?;
-        metrics::histogram!("callgrid_storage_flush_seconds").record(started.elapsed());
-        Ok(())
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let stopped = || std::io::Error::other("the raft log flusher has stopped");
+        if self.flusher.wait(FlushWaiter::Inline(tx)).is_err() {
+            return Err(storage_error(subject, ErrorVerb::Write, &stopped()));
+        }
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => Err(storage_error(
+                subject,
+                ErrorVerb::Write,
+                &std::io::Error::other(why),
+            )),
+            Err(_) => Err(storage_error(subject, ErrorVerb::Write, &stopped())),
+        }
     }
 
     fn last_entry_id(&self) -> Result<Option<LogId>, StorageError> {
@@ -224,17 +315,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Write, &e))?;
 
         // The durability promise: openraft counts this node towards a quorum
-        // for these entries once the callback fires, so they must be on disk.
-        match self.flush(ErrorSubject::Logs).await {
-            Ok(()) => {
-                callback.log_io_completed(Ok(()));
-                Ok(())
-            }
-            Err(e) => {
-                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
-                Err(e)
-            }
+        // for these entries once the callback fires, so the flusher fires it
+        // only after a flush that began after the write above.
+        if let Err(FlushWaiter::Append(callback)) = self.flusher.wait(FlushWaiter::Append(callback))
+        {
+            let gone = std::io::Error::other("the raft log flusher has stopped");
+            let e = storage_error(ErrorSubject::Logs, ErrorVerb::Write, &gone);
+            callback.log_io_completed(Err(gone));
+            return Err(e);
         }
+        Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {

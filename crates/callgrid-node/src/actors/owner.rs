@@ -1,9 +1,20 @@
-//! One owner's actor: a queue of decisions and a set of timers.
+//! One owner's actor: its claims, its other decisions and its timers.
+//!
+//! Claims (answers, pickups, retrieves: the commands racers send) are
+//! serialized per *gate*: while one claim through a gate is being
+//! committed, later claims through it wait; once it is applied, each
+//! waiting claim that has already lost is answered from the applied state
+//! without a commit. So the common race costs one commit.
+//!
+//! Everything else (dials, hang-ups, parks, timer ticks) is proposed at
+//! once, without waiting for earlier decisions to commit: the state machine
+//! decides each in log order, so an owner with many calls (a park lot, a
+//! busy call group) is not limited to one commit at a time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use callgrid_model::{CallId, Command, Response};
+use callgrid_model::{CallId, Command, ParkCode, Response};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::clock::now_ms;
@@ -11,16 +22,39 @@ use crate::consensus::{Consensus, ProposeError};
 
 use super::OwnerKey;
 
+type Reply = RpcReplyPort<Result<Response, ProposeError>>;
+
 pub enum OwnerMsg {
-    /// Commit `cmd` after every decision queued before it.
-    Decide {
-        cmd: Box<Command>,
-        reply: RpcReplyPort<Result<Response, ProposeError>>,
-    },
+    /// Decide `cmd`: a claim after every earlier claim through its gate,
+    /// anything else at once.
+    Decide { cmd: Box<Command>, reply: Reply },
+    /// A claim through `gate` was decided (and, if committed, applied here).
+    Settled { gate: Gate },
     /// Tick `call` at `at_ms` (replaces any earlier timer of that call).
     Arm { call: CallId, at_ms: u64 },
     /// A timer went off.
     Fire { call: CallId, at_ms: u64 },
+    /// A tick was not committed; try it again shortly.
+    Retry { call: CallId, at_ms: u64 },
+}
+
+/// What racing claims contend for, within one owner.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Gate {
+    /// An extension's or call group's calls: answers, pickups and the
+    /// pickup and retrieve codes dialled there.
+    Owner,
+    /// One park code of a park lot.
+    Code(ParkCode),
+}
+
+/// The gate of a claim; `None` for commands nobody races for.
+pub fn gate_of(cmd: &Command) -> Option<Gate> {
+    match cmd {
+        Command::Retrieve { code, .. } => Some(Gate::Code(*code)),
+        Command::Answer { .. } | Command::Pickup { .. } | Command::Dial { .. } => Some(Gate::Owner),
+        _ => None,
+    }
 }
 
 pub struct OwnerActor;
@@ -30,6 +64,56 @@ pub struct OwnerState {
     consensus: Consensus,
     /// The one live deadline per call; a `Fire` for any other is stale.
     armed: HashMap<CallId, u64>,
+    /// Gates with a claim being committed.
+    busy: HashSet<Gate>,
+    /// Claims waiting for their gate, oldest first.
+    waiting: HashMap<Gate, VecDeque<(Command, Reply)>>,
+}
+
+impl OwnerState {
+    /// Proposes `cmd` without holding up the actor; the reply goes straight
+    /// to the requester, and a claim's gate reopens once it is decided.
+    fn propose(&self, myself: &ActorRef<OwnerMsg>, cmd: Command, reply: Reply, gate: Option<Gate>) {
+        let consensus = self.consensus.clone();
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let outcome = consensus.propose(cmd).await;
+            // The requester may have gone away; the decision stands.
+            let _ = reply.send(outcome);
+            if let Some(gate) = gate {
+                let _ = myself.cast(OwnerMsg::Settled { gate });
+            }
+        });
+    }
+
+    /// Takes up a claim whose gate is free: answered from the applied state
+    /// if it has already lost, else proposed, closing the gate.
+    fn claim(&mut self, myself: &ActorRef<OwnerMsg>, cmd: Command, reply: Reply, gate: Gate) {
+        if let Some(lost) = self.consensus.read(|sb| sb.already_answered(&cmd)) {
+            metrics::counter!("callgrid_decisions_without_commit_total", "command" => cmd.kind())
+                .increment(1);
+            let _ = reply.send(Ok(lost));
+            return;
+        }
+        self.busy.insert(gate.clone());
+        self.propose(myself, cmd, reply, Some(gate));
+    }
+
+    fn tick(&self, myself: &ActorRef<OwnerMsg>, call: CallId, at_ms: u64) {
+        // Never tick before the deadline, whatever this clock says.
+        let tick = Command::Tick {
+            call,
+            now_ms: now_ms().max(at_ms),
+        };
+        let consensus = self.consensus.clone();
+        let (myself, owner) = (myself.clone(), self.key.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = consensus.propose(tick).await {
+                tracing::warn!(%owner, call = call.0, error = %e, "timer tick not committed; retrying");
+                let _ = myself.cast(OwnerMsg::Retry { call, at_ms });
+            }
+        });
+    }
 }
 
 impl Actor for OwnerActor {
@@ -47,6 +131,8 @@ impl Actor for OwnerActor {
             key,
             consensus,
             armed: HashMap::new(),
+            busy: HashSet::new(),
+            waiting: HashMap::new(),
         })
     }
 
@@ -69,17 +155,32 @@ impl Actor for OwnerActor {
             OwnerMsg::Decide { cmd, reply } => {
                 metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => state.key.kind())
                     .decrement(1.0);
-                // Racers queue here; once one has won, the others are
-                // answered from the applied state without a commit.
                 let cmd = *cmd;
-                if let Some(lost) = state.consensus.read(|sb| sb.already_answered(&cmd)) {
-                    metrics::counter!("callgrid_decisions_without_commit_total", "command" => cmd.kind()).increment(1);
-                    let _ = reply.send(Ok(lost));
-                    return Ok(());
+                match gate_of(&cmd) {
+                    None => state.propose(&myself, cmd, reply, None),
+                    Some(gate) if state.busy.contains(&gate) => {
+                        state
+                            .waiting
+                            .entry(gate)
+                            .or_default()
+                            .push_back((cmd, reply));
+                    }
+                    Some(gate) => state.claim(&myself, cmd, reply, gate),
                 }
-                let outcome = state.consensus.propose(cmd).await;
-                // The requester may have gone away; the decision stands.
-                let _ = reply.send(outcome);
+            }
+            OwnerMsg::Settled { gate } => {
+                state.busy.remove(&gate);
+                // Racers that queued behind it: the losers are answered
+                // now; the first that may still win is proposed.
+                while !state.busy.contains(&gate)
+                    && let Some((cmd, reply)) =
+                        state.waiting.get_mut(&gate).and_then(VecDeque::pop_front)
+                {
+                    state.claim(&myself, cmd, reply, gate.clone());
+                }
+                if state.waiting.get(&gate).is_some_and(VecDeque::is_empty) {
+                    state.waiting.remove(&gate);
+                }
             }
             OwnerMsg::Arm { call, at_ms } => {
                 if state.armed.get(&call) != Some(&at_ms) {
@@ -89,31 +190,82 @@ impl Actor for OwnerActor {
                 }
             }
             OwnerMsg::Fire { call, at_ms } => {
-                let me = state.consensus.node_id;
-                let still_mine = state
-                    .consensus
-                    .read(|sb| super::is_local(&state.key, sb, me));
-                if state.armed.get(&call) == Some(&at_ms) && !still_mine {
-                    // The shard moved; its new owner re-armed this timer.
+                if state.armed.get(&call) == Some(&at_ms) {
                     state.armed.remove(&call);
-                } else if state.armed.get(&call) == Some(&at_ms) {
-                    state.armed.remove(&call);
-                    // Never tick before the deadline, whatever this clock says.
-                    let tick = Command::Tick {
-                        call,
-                        now_ms: now_ms().max(at_ms),
-                    };
-                    if let Err(e) = state.consensus.propose(tick).await {
-                        tracing::warn!(owner = %state.key, call = call.0, error = %e, "timer tick not committed; retrying");
-                        state.armed.insert(call, at_ms);
-                        myself.send_after(Duration::from_millis(200), move || OwnerMsg::Fire {
-                            call,
-                            at_ms,
-                        });
+                    let me = state.consensus.node_id;
+                    let still_mine = state
+                        .consensus
+                        .read(|sb| super::is_local(&state.key, sb, me));
+                    // If the shard moved, its new owner re-armed this timer.
+                    if still_mine {
+                        state.tick(&myself, call, at_ms);
                     }
+                }
+            }
+            OwnerMsg::Retry { call, at_ms } => {
+                // Unless the call was re-armed meanwhile.
+                if let std::collections::hash_map::Entry::Vacant(slot) = state.armed.entry(call) {
+                    slot.insert(at_ms);
+                    myself.send_after(Duration::from_millis(200), move || OwnerMsg::Fire {
+                        call,
+                        at_ms,
+                    });
                 }
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use callgrid_model::{Extension, Party, TenantId};
+
+    use super::*;
+
+    #[test]
+    fn racers_share_a_gate_and_everything_else_pipelines() {
+        let tenant = TenantId::parse("tenant", "acme").unwrap();
+        let ext = Extension::parse("by", "101").unwrap();
+        let code = ParkCode::new("code", 42).unwrap();
+        let call = CallId(7);
+        let claim = |cmd: Command| gate_of(&cmd);
+        assert_eq!(
+            claim(Command::Retrieve {
+                tenant: tenant.clone(),
+                by: ext.clone(),
+                code,
+                now_ms: 0,
+            }),
+            Some(Gate::Code(code)),
+            "retrieves of one code race each other, not other codes"
+        );
+        assert_eq!(
+            claim(Command::Answer {
+                tenant: tenant.clone(),
+                call,
+                by: ext.clone(),
+                now_ms: 0,
+            }),
+            Some(Gate::Owner)
+        );
+        for unraced in [
+            Command::Hangup {
+                tenant: tenant.clone(),
+                call,
+                by: Party::Extension(ext.clone()),
+                now_ms: 0,
+            },
+            Command::Park {
+                tenant: tenant.clone(),
+                call,
+                by: ext.clone(),
+                code: None,
+                now_ms: 0,
+            },
+            Command::Tick { call, now_ms: 0 },
+        ] {
+            assert_eq!(claim(unraced), None);
+        }
     }
 }

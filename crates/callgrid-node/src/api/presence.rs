@@ -12,9 +12,8 @@ use std::sync::Arc;
 use callgrid_model::{Event, Extension, LampTarget, ParkCode, TenantId};
 use callgrid_proto::convert;
 use callgrid_proto::v1::{self, presence_server::Presence};
-use futures::Stream;
-use tokio::sync::{broadcast, mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
+use futures::{Stream, StreamExt};
+use tokio::sync::{broadcast, watch};
 use tonic::{Request, Response, Status};
 
 use super::{Api, handle, invalid};
@@ -22,41 +21,38 @@ use crate::hub::Published;
 
 type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
-/// Buffered messages per stream before the sender waits on the client.
-const STREAM_QUEUE: usize = 1024;
-
-/// Forwards hub events to one client until it goes away, falls too far
-/// behind, or the node shuts down.
-async fn pump<T: Send + 'static>(
-    mut events: broadcast::Receiver<Arc<Published>>,
-    tx: mpsc::Sender<Result<T, Status>>,
-    mut shutdown: watch::Receiver<bool>,
-    mut render: impl FnMut(&Published) -> Option<T> + Send + 'static,
-) {
-    loop {
-        let published = tokio::select! {
-            received = events.recv() => received,
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        };
-        match published {
-            Ok(p) => {
-                if let Some(msg) = render(&p)
-                    && tx.send(Ok(msg)).await.is_err()
-                {
-                    return;
+/// A client's live feed: hub events rendered for it, until it goes away,
+/// falls too far behind (it is told, and must subscribe again), or the
+/// node shuts down. The HTTP/2 stream's own task polls it: no task or
+/// queue per watcher sits between the hub and the connection.
+fn live<T: Send + 'static>(
+    events: broadcast::Receiver<Arc<Published>>,
+    shutdown: watch::Receiver<bool>,
+    render: impl FnMut(&Published) -> Option<T> + Send + 'static,
+) -> impl Stream<Item = Result<T, Status>> + Send + 'static {
+    futures::stream::unfold(Some((events, shutdown, render)), |state| async move {
+        let (mut events, mut shutdown, mut render) = state?;
+        loop {
+            let published = tokio::select! {
+                received = events.recv() => received,
+                _ = shutdown.wait_for(|stop| *stop) => return None,
+            };
+            match published {
+                Ok(p) => {
+                    if let Some(msg) = render(&p) {
+                        return Some((Ok(msg), Some((events, shutdown, render))));
+                    }
                 }
-            }
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                let _ = tx
-                    .send(Err(Status::data_loss(format!(
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    let lost = Status::data_loss(format!(
                         "stream fell {missed} events behind; subscribe again for a fresh state"
-                    ))))
-                    .await;
-                return;
+                    ));
+                    return Some((Err(lost), None));
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
             }
-            Err(broadcast::error::RecvError::Closed) => return,
         }
-    }
+    })
 }
 
 impl Api {
@@ -148,7 +144,6 @@ impl Presence for Api {
                     (index, shows_caller, initial)
                 });
 
-            let (tx, rx) = mpsc::channel(STREAM_QUEUE);
             let mut sequence = 0u64;
             let mut render = move |event: &Event| {
                 let mut lamp = convert::lamp_event_of(event, 0)?;
@@ -159,20 +154,17 @@ impl Presence for Api {
                 }
                 Some(lamp)
             };
-            for event in &initial {
-                if let Some(lamp) = render(event) {
-                    let _ = tx.try_send(Ok(lamp));
-                }
-            }
+            let first: Vec<Result<v1::LampEvent, Status>> =
+                initial.iter().filter_map(&mut render).map(Ok).collect();
             let watched: HashSet<LampTarget> = targets.into_iter().collect();
-            let live = move |p: &Published| match &p.event {
+            let live_events = move |p: &Published| match &p.event {
                 Event::Lamp { target, .. } if p.index > from_index && watched.contains(target) => {
                     render(&p.event)
                 }
                 _ => None,
             };
-            tokio::spawn(pump(events, tx, self.node.shutdown.clone(), live));
-            Ok(Box::pin(ReceiverStream::new(rx)) as Self::WatchLampsStream)
+            let feed = live(events, self.node.shutdown.clone(), live_events);
+            Ok(Box::pin(futures::stream::iter(first).chain(feed)) as Self::WatchLampsStream)
         })
     }
 
@@ -185,15 +177,14 @@ impl Presence for Api {
             let tenant = self.existing_tenant(&r.tenant)?;
             let me = self.extension_in(&tenant, "extension", &r.extension)?;
             let events = self.node.hub.subscribe(&tenant);
-            let (tx, rx) = mpsc::channel(STREAM_QUEUE);
             let render = move |p: &Published| match &p.event {
                 Event::Notice { extension, .. } if *extension == me => {
                     convert::notification_of(&p.event)
                 }
                 _ => None,
             };
-            tokio::spawn(pump(events, tx, self.node.shutdown.clone(), render));
-            Ok(Box::pin(ReceiverStream::new(rx)) as Self::NotificationsStream)
+            let feed = live(events, self.node.shutdown.clone(), render);
+            Ok(Box::pin(feed) as Self::NotificationsStream)
         })
     }
 }
