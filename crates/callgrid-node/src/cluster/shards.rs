@@ -130,8 +130,10 @@ impl Router {
                 Ok(Ok(DecideReply::StaleEpoch { owner_epoch })) => {
                     self.await_epoch(owner_epoch, Duration::from_secs(2)).await;
                 }
-                Ok(Ok(DecideReply::NotOwner)) => {
-                    self.await_epoch(epoch + 1, Duration::from_secs(2)).await;
+                Ok(Ok(DecideReply::NotOwner { applied })) => {
+                    // Catch up with the owner's state, then route again: a
+                    // new shard map or the command's new owner will show.
+                    self.consensus.await_applied(applied).await;
                 }
                 Ok(Ok(DecideReply::Failed(why))) => return Err(ProposeError::Raft(why)),
                 Ok(Err(status)) => return Err(ProposeError::Raft(status.message().to_owned())),
@@ -172,7 +174,9 @@ impl Router {
             };
         };
         if self.consensus.read(|sb| place(&key, sb, me, &members)) != Placement::Local {
-            return DecideReply::NotOwner;
+            return DecideReply::NotOwner {
+                applied: self.applied(),
+            };
         }
         match self.owners.decide_local(&key, cmd).await {
             Ok(r) => DecideReply::Decided(r, self.applied()),

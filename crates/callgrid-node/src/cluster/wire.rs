@@ -36,7 +36,13 @@ pub enum DecideReply {
     StaleEpoch {
         owner_epoch: u64,
     },
-    /// At the sender's epoch, the receiver does not own the shard.
-    NotOwner,
+    /// At the sender's epoch, the receiver does not own the command's
+    /// owner. Either the sender's map is behind (a new epoch is coming), or
+    /// the command's owner changed with state the sender has not applied
+    /// yet (a call parked meanwhile moves to its park lot): the receiver
+    /// had applied up to this log index.
+    NotOwner {
+        applied: u64,
+    },
     Failed(String),
 }
