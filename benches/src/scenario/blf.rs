@@ -242,9 +242,6 @@ pub async fn run(ctx: &Ctx, args: &BlfArgs) -> anyhow::Result<ScenarioResult> {
             break;
         }
         rec.latency(FAN_OUT, sent.elapsed());
-        if std::env::var_os("BLF_DEBUG").is_some() {
-            eprintln!("change {k}: {:?}", sent.elapsed());
-        }
         changes += 1;
         work.finished();
     }

@@ -31,6 +31,10 @@ pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
                 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
             ],
         )?
+        .set_buckets_for_metric(
+            Matcher::Full("callgrid_storage_flush_waiters".into()),
+            &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+        )?
         .install_recorder()?;
     describe();
     Ok(handle)
@@ -94,6 +98,20 @@ fn describe() {
     describe_histogram!(
         "callgrid_raft_append_batch_entries",
         "Entries per log append"
+    );
+    describe_histogram!(
+        "callgrid_storage_flush_waiters",
+        "Appends and votes made durable by one flush (group commit)"
+    );
+    describe_histogram!(
+        "callgrid_raft_snapshot_build_seconds",
+        Unit::Seconds,
+        "Building and persisting a snapshot of the applied state"
+    );
+    describe_histogram!(
+        "callgrid_raft_log_purge_seconds",
+        Unit::Seconds,
+        "Deleting the log entries a snapshot covers"
     );
     describe_gauge!(
         "callgrid_shards_owned",

@@ -197,15 +197,23 @@ impl LogStore {
 
     /// Removes every entry whose index lies in `range`, as one atomic batch.
     fn remove_range(&self, range: (Bound<[u8; 8]>, Bound<[u8; 8]>)) -> Result<(), StorageError> {
-        let mut batch = sled::Batch::default();
-        for key in self.logs.range(range).keys() {
-            let key = key.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, &e))?;
-            batch.remove(key);
-        }
-        self.logs
-            .apply_batch(batch)
-            .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Delete, &e))
+        remove_range(&self.logs, range)
     }
+}
+
+/// Removes every entry of `logs` whose index lies in `range`, as one
+/// atomic batch.
+fn remove_range(
+    logs: &sled::Tree,
+    range: (Bound<[u8; 8]>, Bound<[u8; 8]>),
+) -> Result<(), StorageError> {
+    let mut batch = sled::Batch::default();
+    for key in logs.range(range).keys() {
+        let key = key.map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Read, &e))?;
+        batch.remove(key);
+    }
+    logs.apply_batch(batch)
+        .map_err(|e| storage_error(ErrorSubject::Logs, ErrorVerb::Delete, &e))
 }
 
 fn meta_subject(key: &str) -> ErrorSubject<u64> {
@@ -338,11 +346,31 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     /// Openraft only purges up to a snapshot that the state machine has
     /// already persisted (see `state_machine`), so nothing purged here is
     /// needed to rebuild state after a restart.
+    ///
+    /// The purge is recorded here; the deletes (thousands of entries after
+    /// a snapshot, 100 ms and more of sled work) run on a blocking thread,
+    /// so that neither Raft's log I/O nor the node's async threads (which
+    /// serve every request and lamp stream) wait for them. Openraft never
+    /// reads at or below the recorded purge, so entries still there are
+    /// never seen; the handle the deletes hold keeps the stores open
+    /// until they finish.
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
         tracing::debug!(%log_id, "purging raft log prefix");
         // Record the purge first: a crash before the deletes leaves only
         // harmless leftovers, which the next purge removes.
         self.write_meta(LAST_PURGED_KEY, &log_id)?;
-        self.remove_range(key_bounds(&(..=log_id.index)))
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            match store.remove_range(key_bounds(&(..=log_id.index))) {
+                Ok(()) => {
+                    metrics::histogram!("callgrid_raft_log_purge_seconds").record(started.elapsed())
+                }
+                Err(e) => {
+                    tracing::warn!(%log_id, error = %e, "purged entries not deleted; the next purge retries")
+                }
+            }
+        });
+        Ok(())
     }
 }

@@ -225,6 +225,7 @@ fn decode_switchboard(data: &[u8]) -> Result<Switchboard, StoreError> {
 impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
     #[tracing::instrument(level = "debug", skip_all)]
     async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+        let started = std::time::Instant::now();
         // Serialise under the read lock (no await while held) so the image
         // and its meta describe exactly the same applied prefix.
         let (meta, data) = {
@@ -247,8 +248,10 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachineStore {
             };
             (meta, data)
         };
+        let encoded = started.elapsed();
         self.persist_snapshot(&meta, &data).await?;
-        tracing::info!(snapshot = %meta, bytes = data.len(), "built raft snapshot");
+        metrics::histogram!("callgrid_raft_snapshot_build_seconds").record(started.elapsed());
+        tracing::info!(snapshot = %meta, bytes = data.len(), ?encoded, took = ?started.elapsed(), "built raft snapshot");
         Ok(Snapshot {
             meta,
             snapshot: Box::new(Cursor::new(data)),
