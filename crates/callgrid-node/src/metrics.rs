@@ -103,6 +103,10 @@ fn describe() {
         "callgrid_storage_flush_waiters",
         "Appends and votes made durable by one flush (group commit)"
     );
+    describe_counter!(
+        "callgrid_stale_timers_total",
+        "Call timers that went off after their call was answered, ended or re-timed: no tick proposed"
+    );
     describe_histogram!(
         "callgrid_raft_snapshot_build_seconds",
         Unit::Seconds,

@@ -193,12 +193,23 @@ impl Actor for OwnerActor {
                 if state.armed.get(&call) == Some(&at_ms) {
                     state.armed.remove(&call);
                     let me = state.consensus.node_id;
-                    let still_mine = state
-                        .consensus
-                        .read(|sb| super::is_local(&state.key, sb, me));
+                    let (still_mine, due) = state.consensus.read(|sb| {
+                        (
+                            super::is_local(&state.key, sb, me),
+                            sb.call(call)
+                                .and_then(|c| c.next_deadline())
+                                .is_some_and(|next| next <= at_ms),
+                        )
+                    });
                     // If the shard moved, its new owner re-armed this timer.
-                    if still_mine {
+                    // If the call was answered or ended meanwhile, or its
+                    // deadline moved (and was re-armed), there is nothing
+                    // to tick: most calls end long before their ring
+                    // timeout, and a tick each would be a commit each.
+                    if still_mine && due {
                         state.tick(&myself, call, at_ms);
+                    } else if !due {
+                        metrics::counter!("callgrid_stale_timers_total").increment(1);
                     }
                 }
             }
