@@ -45,6 +45,7 @@ impl Hub {
             Event::Lamp { tenant, .. } | Event::Notice { tenant, .. } => tenant.clone(),
             Event::Deadline { .. } | Event::ShardsMoved { .. } => return,
         };
+        metrics::counter!("callgrid_presence_events_total").increment(1);
         let tenants = self.tenants.lock().expect("hub lock poisoned");
         if let Some(tx) = tenants.get(&tenant)
             && tx.send(Arc::new(Published { index, event })).is_err()

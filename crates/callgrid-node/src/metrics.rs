@@ -104,6 +104,10 @@ fn describe() {
         "Appends and votes made durable by one flush (group commit)"
     );
     describe_counter!(
+        "callgrid_presence_events_total",
+        "Lamp changes and notices published to this node's presence streams"
+    );
+    describe_counter!(
         "callgrid_stale_timers_total",
         "Call timers that went off after their call was answered, ended or re-timed: no tick proposed"
     );
