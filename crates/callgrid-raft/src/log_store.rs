@@ -194,11 +194,6 @@ impl LogStore {
         last.map(|(_, bytes)| decode_entry(&bytes).map(|entry| entry.log_id))
             .transpose()
     }
-
-    /// Removes every entry whose index lies in `range`, as one atomic batch.
-    fn remove_range(&self, range: (Bound<[u8; 8]>, Bound<[u8; 8]>)) -> Result<(), StorageError> {
-        remove_range(&self.logs, range)
-    }
 }
 
 /// Removes every entry of `logs` whose index lies in `range`, as one
@@ -337,7 +332,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         tracing::debug!(%log_id, "truncating conflicting raft log suffix");
-        self.remove_range(key_bounds(&(log_id.index..)))?;
+        remove_range(&self.logs, key_bounds(&(log_id.index..)))?;
         // Conflicting entries must not come back after a crash and be
         // mistaken for entries this node accepted from the new leader.
         self.flush(ErrorSubject::Logs).await
@@ -362,7 +357,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            match store.remove_range(key_bounds(&(..=log_id.index))) {
+            match remove_range(&store.logs, key_bounds(&(..=log_id.index))) {
                 Ok(()) => {
                     metrics::histogram!("callgrid_raft_log_purge_seconds").record(started.elapsed())
                 }

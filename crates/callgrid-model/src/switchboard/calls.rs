@@ -7,6 +7,7 @@ use crate::{
     PickupOutcome, RetrieveOutcome, TenantId,
 };
 
+use super::ringing::{alert_stopped, stop_announced_alerts};
 use super::{RACE_WINDOW_MS, Released, Switchboard};
 
 impl Switchboard {
@@ -216,14 +217,7 @@ impl Switchboard {
         };
         call.answered_ms = Some(now_ms);
         for ext in stopped.into_iter().filter(|e| e != by) {
-            events.push(Event::Notice {
-                tenant: tenant_id.clone(),
-                extension: ext,
-                notice: Notice::AlertStopped {
-                    call: id,
-                    answered_by: Some(by.clone()),
-                },
-            });
+            events.push(alert_stopped(&tenant_id, ext, id, Some(by.clone())));
         }
         if let Some(tenant) = self.tenants.get_mut(&tenant_id) {
             tenant.recently_answered.push_back((now_ms, id));
@@ -292,16 +286,7 @@ impl Switchboard {
         let mut freed = None;
         match &call.state {
             CallState::Ringing { alerting, .. } => {
-                for a in alerting.iter().filter(|a| a.announced) {
-                    events.push(Event::Notice {
-                        tenant: tenant_id.clone(),
-                        extension: a.extension.clone(),
-                        notice: Notice::AlertStopped {
-                            call: id,
-                            answered_by: None,
-                        },
-                    });
-                }
+                stop_announced_alerts(alerting, &tenant_id, id, events);
                 events.push(Event::Notice {
                     tenant: tenant_id.clone(),
                     extension: call.callee.clone(),
@@ -320,14 +305,7 @@ impl Switchboard {
                 ..
             } => {
                 if ringing_back_until_ms.is_some() {
-                    events.push(Event::Notice {
-                        tenant: tenant_id.clone(),
-                        extension: by.clone(),
-                        notice: Notice::AlertStopped {
-                            call: id,
-                            answered_by: None,
-                        },
-                    });
+                    events.push(alert_stopped(&tenant_id, by.clone(), id, None));
                 }
                 freed = Some(*code);
             }

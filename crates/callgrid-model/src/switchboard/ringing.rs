@@ -3,7 +3,7 @@
 
 use crate::{
     Alert, AlertMode, AlertReason, CallGroup, CallGroupRouting, CallId, CallState, Event,
-    Extension, ForwardTarget, Hunt, LampState, Notice, Party, RingOrder,
+    Extension, ForwardTarget, Hunt, LampState, Notice, Party, RingOrder, TenantId,
 };
 
 use super::{Switchboard, Tenant};
@@ -31,6 +31,33 @@ pub(super) fn alert(
         reason,
         from_ms,
         announced: false,
+    }
+}
+
+/// The notice that `call` no longer alerts `extension`: it was answered
+/// (by `answered_by`), moved on, or ended.
+pub(super) fn alert_stopped(
+    tenant: &TenantId,
+    extension: Extension,
+    call: CallId,
+    answered_by: Option<Extension>,
+) -> Event {
+    Event::Notice {
+        tenant: tenant.clone(),
+        extension,
+        notice: Notice::AlertStopped { call, answered_by },
+    }
+}
+
+/// Stops every alert of a ringing call that has been announced.
+pub(super) fn stop_announced_alerts(
+    alerting: &[Alert],
+    tenant: &TenantId,
+    call: CallId,
+    events: &mut Vec<Event>,
+) {
+    for a in alerting.iter().filter(|a| a.announced) {
+        events.push(alert_stopped(tenant, a.extension.clone(), call, None));
     }
 }
 

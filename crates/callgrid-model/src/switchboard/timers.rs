@@ -5,7 +5,7 @@
 use crate::{AlertMode, AlertReason, CallId, CallState, EndReason, Event, Notice};
 
 use super::Switchboard;
-use super::ringing::alert;
+use super::ringing::{alert, stop_announced_alerts};
 
 impl Switchboard {
     /// Applies whatever of a call's deadlines are due at `now_ms`. A tick
@@ -63,16 +63,7 @@ impl Switchboard {
         else {
             return;
         };
-        for a in alerting.iter().filter(|a| a.announced) {
-            events.push(Event::Notice {
-                tenant: tenant_id.clone(),
-                extension: a.extension.clone(),
-                notice: Notice::AlertStopped {
-                    call: id,
-                    answered_by: None,
-                },
-            });
-        }
+        stop_announced_alerts(alerting, &tenant_id, id, events);
         hunt.index += 1;
         hunt.step_deadline_ms = now_ms + hunt.ring_ms;
         let (next, mode) = hunt.members[hunt.index].clone();
@@ -105,16 +96,7 @@ impl Switchboard {
         let call = self.calls.get_mut(&id).expect("call was found just above");
         let before = call.involved();
         if let CallState::Ringing { alerting, .. } = &call.state {
-            for a in alerting.iter().filter(|a| a.announced) {
-                events.push(Event::Notice {
-                    tenant: call.tenant.clone(),
-                    extension: a.extension.clone(),
-                    notice: Notice::AlertStopped {
-                        call: id,
-                        answered_by: None,
-                    },
-                });
-            }
+            stop_announced_alerts(alerting, &call.tenant, id, events);
         }
         call.state = CallState::Ringing {
             alerting: plan.alerting,
