@@ -234,6 +234,18 @@ pub async fn race_round(
     (call, results)
 }
 
+/// The caller (`200`, as [`racing_tenant`] makes it) hangs up a raced call.
+pub async fn hang_up(c: &mut Clients, tenant: &str, call: u64) {
+    c.calls
+        .hangup(api::HangupRequest {
+            tenant: tenant.to_string(),
+            call_id: call,
+            by: Some(crate::ext("200")),
+        })
+        .await
+        .expect("hangup answered");
+}
+
 /// Checks one round: exactly one winner, and the call says so.
 pub async fn assert_one_winner(
     observer: &mut Clients,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use callgrid_tests::cluster::{TestCluster, assert_one_winner, race_round, racing_tenant};
+use callgrid_tests::cluster::{TestCluster, assert_one_winner, hang_up, race_round, racing_tenant};
 use callgrid_tests::{Clients, api, eventually, next_matching};
 
 const T: &str = "acme";
@@ -72,17 +72,6 @@ async fn ends_unanswered(c: &Clients, call: u64) {
     })
     .await;
     assert_eq!(ended.end_reason, api::EndReason::NoAnswer as i32);
-}
-
-async fn hang_up(c: &mut Clients, call: u64) {
-    c.calls
-        .hangup(api::HangupRequest {
-            tenant: T.into(),
-            call_id: call,
-            by: Some(callgrid_tests::ext("200")),
-        })
-        .await
-        .expect("hangup answered");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -189,7 +178,7 @@ async fn racers_on_different_nodes_get_exactly_one_winner() {
             "no errors in a healthy cluster: {results:?}"
         );
         assert_one_winner(&mut c, T, call, &results, &racers).await;
-        hang_up(&mut dialer, call).await;
+        hang_up(&mut dialer, T, call).await;
     }
 }
 
@@ -211,7 +200,7 @@ async fn leader_crash_keeps_one_winner_and_acknowledged_parks() {
     for _ in 0..10 {
         let (call, results) = race_round(&mut c, &racers, T).await;
         assert_one_winner(&mut c, T, call, &results, &racers).await;
-        hang_up(&mut c, call).await;
+        hang_up(&mut c, T, call).await;
     }
     let mut other = cluster.clients(survivors[1]).await;
     let got = other
@@ -278,7 +267,7 @@ async fn a_paused_owner_loses_its_shards_and_one_winner_still_holds_after_it_res
     for _ in 0..5 {
         let (call, results) = race_round(&mut c, &racers, T).await;
         assert_one_winner(&mut c, T, call, &results, &racers).await;
-        hang_up(&mut c, call).await;
+        hang_up(&mut c, T, call).await;
     }
     cluster.nodes[owner].signal("CONT");
     cluster
@@ -289,7 +278,7 @@ async fn a_paused_owner_loses_its_shards_and_one_winner_still_holds_after_it_res
         let (call, results) = race_round(&mut c, &racers, T).await;
         assert!(results.iter().all(Result::is_ok), "{results:?}");
         assert_one_winner(&mut c, T, call, &results, &racers).await;
-        hang_up(&mut c, call).await;
+        hang_up(&mut c, T, call).await;
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use callgrid_tests::cluster::{assert_one_winner, race_round, racing_tenant};
+use callgrid_tests::cluster::{assert_one_winner, hang_up, race_round, racing_tenant};
 use callgrid_tests::{Clients, api, bin_dir, eventually};
 
 const T: &str = "acme";
@@ -93,14 +93,7 @@ async fn race_five_rounds(c: &mut Clients, racers: &[(Clients, String)]) {
     for _ in 0..5 {
         let (call, results) = race_round(c, racers, T).await;
         assert_one_winner(c, T, call, &results, racers).await;
-        c.calls
-            .hangup(api::HangupRequest {
-                tenant: T.into(),
-                call_id: call,
-                by: Some(callgrid_tests::ext("200")),
-            })
-            .await
-            .unwrap();
+        hang_up(c, T, call).await;
     }
 }
 
