@@ -121,6 +121,11 @@ fn describe() {
         Unit::Seconds,
         "Deleting the log entries a snapshot covers"
     );
+    describe_histogram!(
+        "callgrid_runtime_lag_seconds",
+        Unit::Seconds,
+        "How late a 10 ms timer task runs: time the async workers were all busy or blocked"
+    );
     describe_gauge!(
         "callgrid_shards_owned",
         "Virtual shards this node owns under the applied shard map"
@@ -221,6 +226,32 @@ pub async fn sample(
         metrics::gauge!("callgrid_calls", "state" => "ended").set(ended as f64);
         metrics::gauge!("callgrid_parked_calls").set(parked as f64);
         park_series = sample_park_codes(&consensus, park_series);
+    }
+}
+
+/// How often the lag probe wakes.
+const LAG_PROBE_EVERY: Duration = Duration::from_millis(10);
+/// Lag above this is logged, not only counted.
+const LAG_WORTH_LOGGING: Duration = Duration::from_millis(100);
+
+/// Measures how late the runtime runs a task that asks to wake every
+/// 10 ms. A late wake-up means every async worker was busy or blocked for
+/// that long: a node-wide pause, which delays every request and stream
+/// alike. Long pauses are logged with their length so they can be lined
+/// up with whatever else the node logged.
+pub async fn probe_runtime_lag(mut shutdown: watch::Receiver<bool>) {
+    let mut next = tokio::time::Instant::now() + LAG_PROBE_EVERY;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let lag = tokio::time::Instant::now().saturating_duration_since(next);
+        metrics::histogram!("callgrid_runtime_lag_seconds").record(lag.as_secs_f64());
+        if lag >= LAG_WORTH_LOGGING {
+            tracing::warn!(lag_ms = lag.as_millis() as u64, "async workers paused");
+        }
+        next = tokio::time::Instant::now() + LAG_PROBE_EVERY;
     }
 }
 

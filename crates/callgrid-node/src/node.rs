@@ -112,6 +112,7 @@ pub async fn run(
         prometheus.clone(),
         shutdown.clone(),
     ));
+    let lag_probe = tokio::spawn(crate::metrics::probe_runtime_lag(shutdown.clone()));
     let sampler = tokio::spawn(crate::metrics::sample(
         consensus.clone(),
         owners.clone(),
@@ -157,6 +158,7 @@ pub async fn run(
     let _ = keeper.await;
     let _ = metrics_task.await;
     let _ = sampler.await;
+    let _ = lag_probe.await;
     db.flush_async().await.context("final flush")?;
     drop(db);
     tracing::info!("stopped");
