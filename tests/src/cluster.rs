@@ -24,6 +24,9 @@ pub fn free_port() -> u16 {
 pub struct TestCluster {
     pub nodes: Vec<Node>,
     pub addrs: Vec<String>,
+    /// Started with `--shard-placement leader`: the leader holds every
+    /// shard, and the other nodes none.
+    pub owners_on_leader: bool,
     _dirs: Vec<TempDir>,
 }
 
@@ -73,6 +76,9 @@ impl TestCluster {
         let cluster = TestCluster {
             nodes,
             addrs,
+            owners_on_leader: extra
+                .windows(2)
+                .any(|w| w == ["--shard-placement", "leader"]),
             _dirs: dirs,
         };
         let all: Vec<usize> = (0..n).collect();
@@ -103,7 +109,8 @@ impl TestCluster {
     }
 
     /// Waits until every node in `live` agrees on a leader among them and
-    /// on a shard map that gives every shard to one of them.
+    /// on a shard map that gives every shard to one of them: spread so
+    /// that each has some, or, under leader placement, all on the leader.
     pub async fn wait_converged(&self, live: &[usize], timeout: Duration) -> api::StatusResponse {
         let ids: Vec<u64> = live.iter().map(|i| *i as u64 + 1).collect();
         eventually(timeout, "the cluster to converge", || async {
@@ -120,10 +127,19 @@ impl TestCluster {
                     .filter(|m| ids.contains(&m.node_id))
                     .map(|m| m.shards)
                     .sum();
+                let placed = |m: &&api::ClusterMember| {
+                    if self.owners_on_leader {
+                        (m.node_id == leader) == (m.shards == SHARD_COUNT)
+                    } else {
+                        m.shards > 0
+                    }
+                };
                 if owned != SHARD_COUNT
-                    || s.membership
+                    || !s
+                        .membership
                         .iter()
-                        .any(|m| ids.contains(&m.node_id) && m.shards == 0)
+                        .filter(|m| ids.contains(&m.node_id))
+                        .all(|m| placed(&m))
                 {
                     return None;
                 }

@@ -364,3 +364,48 @@ async fn sigterm_hands_a_nodes_shards_off_before_it_exits() {
     // And the moved call's ring timeout (3 s here) still fires on its new owner.
     ends_unanswered(&c, call).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn owners_placed_on_the_leader_follow_it_and_keep_one_winner_and_timers() {
+    // 0.1 scale: the 30 s ring timeout becomes 3 s.
+    let mut cluster = TestCluster::start_with(3, 0.1, &["--shard-placement", "leader"]).await;
+    let leader = cluster.leader(0).await;
+    assert_eq!(
+        cluster.owner_of(0, &format!("{T}/ext/100")).await,
+        leader,
+        "the leader owns every shard"
+    );
+    let mut c = cluster.clients((leader + 1) % 3).await;
+    let pickers = racing_tenant(&mut c, T, 16).await;
+    let racers = racers_on(&cluster, &[0, 1, 2], &pickers[..8]).await;
+    for _ in 0..5 {
+        let (call, results) = race_round(&mut c, &racers, T).await;
+        assert_one_winner(&mut c, T, call, &results, &racers).await;
+        hang_up(&mut c, T, call).await;
+    }
+
+    // A call rings; its owner, the leader, dies. The new leader gathers the
+    // shards, rebuilds the call's ring timer, and decides the next races.
+    let ringing = c.ring(T, "200", "100").await;
+    cluster.nodes[leader].kill();
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    let status = cluster
+        .wait_converged(&survivors, Duration::from_secs(30))
+        .await;
+    let new_leader = status.leader_id.expect("a leader") as usize - 1;
+    assert_ne!(new_leader, leader);
+    assert_eq!(
+        cluster
+            .owner_of(survivors[0], &format!("{T}/ext/100"))
+            .await,
+        new_leader,
+        "the shards followed the new leader"
+    );
+    ends_unanswered(&c, ringing).await;
+    let racers = racers_on(&cluster, &survivors, &pickers[8..]).await;
+    for _ in 0..5 {
+        let (call, results) = race_round(&mut c, &racers, T).await;
+        assert_one_winner(&mut c, T, call, &results, &racers).await;
+        hang_up(&mut c, T, call).await;
+    }
+}

@@ -43,6 +43,16 @@ impl ShardMap {
         self.owners.iter().filter(|o| **o == node).count()
     }
 
+    /// The next map with every shard on `node`, for clusters whose owners
+    /// follow the Raft leader. `None` if `node` already holds them all.
+    pub fn all_on(&self, node: u64) -> Option<ShardMap> {
+        let owners = vec![node; SHARD_COUNT as usize];
+        (owners != self.owners).then(|| ShardMap {
+            epoch: self.epoch + 1,
+            owners,
+        })
+    }
+
     /// The next map: every shard on one of `nodes`, as even as possible,
     /// moving as few shards as it can (a shard stays where it is unless its
     /// node is gone or holds more than its share). `None` if nothing would change.
@@ -132,6 +142,20 @@ mod tests {
         }
         assert_eq!(after.owned_by(3), 0);
         assert_eq!(after.epoch, 2);
+    }
+
+    #[test]
+    fn all_on_gathers_every_shard_once() {
+        let spread = ShardMap::default().rebalanced(&[1, 2, 3]).unwrap();
+        let gathered = spread.all_on(2).unwrap();
+        assert_eq!(gathered.epoch, spread.epoch + 1);
+        assert_eq!(gathered.owned_by(2), SHARD_COUNT as usize);
+        assert!(gathered.all_on(2).is_none(), "a gathered map stays");
+        let moved = gathered.all_on(3).unwrap();
+        assert_eq!(
+            (moved.owned_by(2), moved.owned_by(3)),
+            (0, SHARD_COUNT as usize)
+        );
     }
 
     proptest! {

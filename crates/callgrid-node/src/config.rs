@@ -13,6 +13,19 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where the shard keeper puts shard owners.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ShardPlacement {
+    /// Spread shards evenly over the live nodes: owner actors, their
+    /// timers and their CPU are shared out.
+    #[default]
+    Spread,
+    /// Every shard on the Raft leader: a claim is decided where it is
+    /// committed, which saves one node-to-node hop per decision. Shards
+    /// follow the leader when it changes.
+    Leader,
+}
+
 /// `callgrid serve`: every flag has a default, so the bare command runs a
 /// usable single node on an embedded store in `./callgrid-data`.
 #[derive(Debug, Clone, Args)]
@@ -57,6 +70,12 @@ pub struct ServeArgs {
     /// is fewer wake-ups handed between cores.
     #[arg(long, env = "CALLGRID_WORKER_THREADS", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_threads: Option<u16>,
+
+    /// Where shard owners live: `spread` over the live nodes, or all on the
+    /// Raft `leader` (one hop less per claim; owners move on every leader
+    /// change). The leader's own setting is the one that counts.
+    #[arg(long, env = "CALLGRID_SHARD_PLACEMENT", value_enum, default_value_t = ShardPlacement::Spread)]
+    pub shard_placement: ShardPlacement,
 
     /// Log format.
     #[arg(long, env = "CALLGRID_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

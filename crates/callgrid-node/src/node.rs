@@ -106,7 +106,11 @@ pub async fn run(
     }
     resume_timers(&consensus, &owners).await;
 
-    let keeper = tokio::spawn(run_shard_keeper(router.clone(), shutdown.clone()));
+    let keeper = tokio::spawn(run_shard_keeper(
+        router.clone(),
+        args.shard_placement,
+        shutdown.clone(),
+    ));
     let metrics_task = tokio::spawn(crate::metrics::serve(
         metrics_listener,
         prometheus.clone(),

@@ -10,6 +10,9 @@
 //!
 //! The leader runs the shard keeper: it pings every member, and when the
 //! set of live members changes it commits a rebalanced map (next epoch).
+//! Under [`ShardPlacement::Leader`] it instead gathers every shard onto
+//! itself, so a claim is decided on the node that commits it; a new
+//! leader gathers them again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use tokio::sync::watch;
 use super::Peers;
 use super::wire::{DecideReply, decode, encode};
 use crate::actors::{OwnerKey, Owners, owner_of};
+use crate::config::ShardPlacement;
 use crate::consensus::{Consensus, ProposeError};
 
 /// Where a command is decided.
@@ -189,9 +193,14 @@ impl Router {
 const DOWN_AFTER: Duration = Duration::from_secs(2);
 const PING_EVERY: Duration = Duration::from_millis(250);
 
-/// On the leader: pings members and commits a rebalanced shard map when
-/// the set of live members changes. Runs until `shutdown`.
-pub async fn run_shard_keeper(router: Router, mut shutdown: watch::Receiver<bool>) {
+/// On the leader: pings members and commits a new shard map when the set
+/// of live members changes (or, under leader placement, when the shards
+/// are not all here). Runs until `shutdown`.
+pub async fn run_shard_keeper(
+    router: Router,
+    placement: ShardPlacement,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let me = router.consensus.node_id;
     let mut last_seen: HashMap<u64, Instant> = HashMap::new();
     let mut was_leader = false;
@@ -259,7 +268,15 @@ pub async fn run_shard_keeper(router: Router, mut shutdown: watch::Receiver<bool
                 0.0
             });
         }
-        let next = router.consensus.read(|sb| sb.shard_map().rebalanced(&live));
+        let next = router.consensus.read(|sb| {
+            let map = sb.shard_map();
+            match placement {
+                // A leader that is leaving spreads its shards instead; the
+                // next leader gathers them.
+                ShardPlacement::Leader if !draining.contains(&me) => map.all_on(me),
+                _ => map.rebalanced(&live),
+            }
+        });
         if let Some(map) = next {
             tracing::info!(epoch = map.epoch, live = ?live, "moving shards");
             if let Err(e) = router.consensus.propose(Command::SetShardMap { map }).await {
