@@ -304,6 +304,7 @@ async fn prometheus_scrapes_a_three_node_cluster_and_sees_its_series_arrive_and_
             3,
         ),
         ("callgrid_storage_flush_seconds_count", 3),
+        ("callgrid_runtime_lag_seconds_count > 0", 3),
         (
             "callgrid_park_codes_capacity{tenant=\"acme\", policy=\"lobby\"} == 90",
             3,
