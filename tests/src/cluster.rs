@@ -127,7 +127,7 @@ impl TestCluster {
                     .filter(|m| ids.contains(&m.node_id))
                     .map(|m| m.shards)
                     .sum();
-                let placed = |m: &&api::ClusterMember| {
+                let placed = |m: &api::ClusterMember| {
                     if self.owners_on_leader {
                         (m.node_id == leader) == (m.shards == SHARD_COUNT)
                     } else {
@@ -139,7 +139,7 @@ impl TestCluster {
                         .membership
                         .iter()
                         .filter(|m| ids.contains(&m.node_id))
-                        .all(|m| placed(&m))
+                        .all(placed)
                 {
                     return None;
                 }
