@@ -206,3 +206,40 @@ async fn sigterm_stops_the_node_even_while_a_connected_client_is_unresponsive() 
     client.join().expect("client thread");
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_open_lamp_and_notification_streams_cleanly() {
+    let mut node = TestNode::start(1.0);
+    let mut c = node.clients().await;
+    c.tenant_with(T, &["101", "102"]).await;
+    let mut lamps = c
+        .try_watch_lamps(T, "", &["101"], &[])
+        .await
+        .expect("watching starts");
+    let first = lamps.message().await.expect("initial state");
+    assert!(
+        first.is_some(),
+        "a lamp stream starts with the current state"
+    );
+    let mut notices = c.notifications(T, "102").await;
+
+    let status = node.terminate();
+    assert!(status.success(), "{status:?}");
+    // The node ended both streams itself, with an OK status: a stream that
+    // had to be cut at the drain deadline would end with an error instead.
+    let bound = std::time::Duration::from_secs(10);
+    let lamp_end = tokio::time::timeout(bound, lamps.message())
+        .await
+        .expect("the lamp stream ends");
+    assert!(
+        matches!(lamp_end, Ok(None)),
+        "lamp stream ends cleanly: {lamp_end:?}"
+    );
+    let notice_end = tokio::time::timeout(bound, notices.message())
+        .await
+        .expect("the notification stream ends");
+    assert!(
+        matches!(notice_end, Ok(None)),
+        "notification stream ends cleanly: {notice_end:?}"
+    );
+}

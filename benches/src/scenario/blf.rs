@@ -12,7 +12,7 @@ use std::time::Instant;
 use callgrid_proto::v1::{
     self, directory_client::DirectoryClient, presence_client::PresenceClient,
 };
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 use tonic::transport::Channel;
 
 use super::Ctx;
@@ -30,11 +30,16 @@ const DELIVERY: &str = "delivery (per watcher)";
 const FAN_OUT: &str = "fan-out (last watcher)";
 const CHANGE: &str = "set_online (the change)";
 
-/// What the coordinator and the watchers share.
-#[derive(Default)]
+/// What the coordinator and the watchers share. A delivery touches only
+/// atomics: ten thousand watchers taking one lock per delivery would
+/// measure the driver's lock convoy, not the fan-out.
 struct Shared {
-    /// When each change's RPC was about to be sent, by change number.
-    sent: Mutex<Vec<Instant>>,
+    /// The clock the send times below count from.
+    start: Instant,
+    /// The change in flight (changes go one at a time), and when its RPC
+    /// was about to be sent, in nanoseconds after `start`.
+    change: AtomicU64,
+    sent_ns: AtomicU64,
     /// Watchers that have their initial lamp state, or failed to get it.
     settled: AtomicU64,
     /// Watchers whose stream is still open.
@@ -45,9 +50,38 @@ struct Shared {
 }
 
 impl Shared {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            change: AtomicU64::new(u64::MAX),
+            sent_ns: AtomicU64::new(0),
+            settled: AtomicU64::new(0),
+            alive: AtomicU64::new(0),
+            delivered: AtomicU64::new(0),
+            wake: Notify::new(),
+        }
+    }
+
     fn bump(&self, counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::SeqCst);
         self.wake.notify_one();
+    }
+
+    /// Marks change `k` as sent now.
+    fn sending(&self, k: u64) -> Instant {
+        let now = Instant::now();
+        self.delivered.store(0, Ordering::SeqCst);
+        let ns = now.duration_since(self.start).as_nanos() as u64;
+        self.sent_ns.store(ns, Ordering::SeqCst);
+        self.change.store(k, Ordering::SeqCst);
+        now
+    }
+
+    /// When change `k` was sent, if it is the one in flight.
+    fn sent(&self, k: u64) -> Option<Instant> {
+        (self.change.load(Ordering::SeqCst) == k).then(|| {
+            self.start + std::time::Duration::from_nanos(self.sent_ns.load(Ordering::SeqCst))
+        })
     }
 
     /// Waits until `done()` holds, or the deadline passes (false).
@@ -74,73 +108,87 @@ fn expected_state(change: u64) -> v1::LampState {
     }
 }
 
+/// What one watcher saw: each delivery's change and latency (raw samples,
+/// merged into one histogram at the end: ten thousand watchers with a
+/// histogram each would cost the driver gigabytes), and its outcomes and
+/// errors. Only its own task writes it while it runs.
+#[derive(Default)]
+struct Seen {
+    latency: Vec<(u64, std::time::Duration)>,
+    rec: Recorder,
+}
+
+/// Follows one lamp stream until the stream ends or fails, or the
+/// coordinator aborts the task (the end of the run).
 async fn watcher(
     channel: Channel,
     request: v1::WatchLampsRequest,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
-) -> (Vec<std::time::Duration>, Recorder) {
-    // Raw samples, merged into one histogram at the end: ten thousand
-    // watchers with a histogram each would cost the driver gigabytes.
-    let mut latency = Vec::new();
-    let mut rec = Recorder::default();
+    seen: Arc<Mutex<Seen>>,
+) {
+    let log = |f: &mut dyn FnMut(&mut Seen)| f(&mut seen.lock().expect("seen lock"));
     let mut stream = match PresenceClient::new(channel).watch_lamps(request).await {
         Ok(s) => s.into_inner(),
         Err(status) => {
-            rec.error("watch_lamps", &status);
+            log(&mut |s| s.rec.error("watch_lamps", &status));
             shared.bump(&shared.settled);
-            return (latency, rec);
+            return;
         }
     };
-    match stream.message().await {
+    let started = match stream.message().await {
         Ok(Some(first)) if first.sequence == 1 => {
-            rec.outcome("initial lamp", outcome::lamp(first.state));
+            log(&mut |s| s.rec.outcome("initial lamp", outcome::lamp(first.state)));
+            true
         }
-        Ok(other) => rec.error_text("watch_lamps", "no initial state", &format!("{other:?}")),
-        Err(status) => rec.error("watch_lamps", &status),
-    }
-    if rec.error_total() > 0 {
+        Ok(other) => {
+            let got = format!("{other:?}");
+            log(&mut |s| s.rec.error_text("watch_lamps", "no initial state", &got));
+            false
+        }
+        Err(status) => {
+            log(&mut |s| s.rec.error("watch_lamps", &status));
+            false
+        }
+    };
+    if !started {
         shared.bump(&shared.settled);
-        return (latency, rec);
+        return;
     }
     shared.alive.fetch_add(1, Ordering::SeqCst);
     shared.bump(&shared.settled);
     loop {
-        let message = tokio::select! {
-            _ = stop.changed() => break,
-            m = stream.message() => m,
-        };
-        let event = match message {
+        let event = match stream.message().await {
             Ok(Some(event)) => event,
             Ok(None) => {
-                rec.error_text("watch_lamps", "stream ended", "the node closed the stream");
+                log(&mut |s| {
+                    s.rec
+                        .error_text("watch_lamps", "stream ended", "the node closed the stream")
+                });
                 break;
             }
             Err(status) => {
-                rec.error("watch_lamps", &status);
+                log(&mut |s| s.rec.error("watch_lamps", &status));
                 break;
             }
         };
         let received = Instant::now();
         let change = event.sequence.saturating_sub(2);
-        let sent = shared
-            .sent
-            .lock()
-            .expect("sent lock")
-            .get(change as usize)
-            .copied();
-        let Some(sent) = sent else {
-            rec.error_text("lamp", "event for no change", &format!("{event:?}"));
+        let Some(sent) = shared.sent(change) else {
+            let got = format!("{event:?}");
+            log(&mut |s| s.rec.error_text("lamp", "event for no change", &got));
             continue;
         };
-        latency.push(received.duration_since(sent));
-        if event.state != expected_state(change) as i32 {
-            rec.error_text(
-                "lamp",
-                "unexpected state",
-                &format!("change {change}: {event:?}"),
-            );
-        }
+        let wrong = event.state != expected_state(change) as i32;
+        log(&mut |s| {
+            s.latency.push((change, received.duration_since(sent)));
+            if wrong {
+                s.rec.error_text(
+                    "lamp",
+                    "unexpected state",
+                    &format!("change {change}: {event:?}"),
+                );
+            }
+        });
         // Only the last delivery of a change wakes the coordinator.
         let delivered = shared.delivered.fetch_add(1, Ordering::SeqCst) + 1;
         if delivered >= shared.alive.load(Ordering::SeqCst) {
@@ -149,7 +197,6 @@ async fn watcher(
     }
     shared.alive.fetch_sub(1, Ordering::SeqCst);
     shared.wake.notify_one();
-    (latency, rec)
 }
 
 async fn set_online(
@@ -195,8 +242,7 @@ pub async fn run(ctx: &Ctx, args: &BlfArgs) -> anyhow::Result<ScenarioResult> {
         .div_ceil(WATCHERS_PER_CONNECTION)
         .div_ceil(targets);
     let streams = Pool::connect(&ctx.endpoints, per_target, true).await?;
-    let shared = Arc::new(Shared::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let shared = Arc::new(Shared::new());
     let request = v1::WatchLampsRequest {
         tenant: tenant.clone(),
         watcher: String::new(),
@@ -206,12 +252,14 @@ pub async fn run(ctx: &Ctx, args: &BlfArgs) -> anyhow::Result<ScenarioResult> {
     let handles: Vec<_> = (0..args.watchers)
         .map(|i| {
             let channel = streams.channel(i % targets, i / targets / WATCHERS_PER_CONNECTION);
-            tokio::spawn(watcher(
+            let seen = Arc::new(Mutex::new(Seen::default()));
+            let task = tokio::spawn(watcher(
                 channel,
                 request.clone(),
                 shared.clone(),
-                stop_rx.clone(),
-            ))
+                seen.clone(),
+            ));
+            (i % targets, task, seen)
         })
         .collect();
     let all = args.watchers as u64;
@@ -227,9 +275,7 @@ pub async fn run(ctx: &Ctx, args: &BlfArgs) -> anyhow::Result<ScenarioResult> {
     let mut changes = 0u64;
     let mut stalled = None;
     while let Some(k) = work.next().filter(|_| watching > 0) {
-        shared.delivered.store(0, Ordering::SeqCst);
-        let sent = Instant::now();
-        shared.sent.lock().expect("sent lock").push(sent);
+        let sent = shared.sending(k);
         let online = expected_state(k) == v1::LampState::Idle;
         if !set_online(&mut rec, &mut dir, &tenant, &watched, online, CHANGE).await {
             break;
@@ -257,14 +303,46 @@ pub async fn run(ctx: &Ctx, args: &BlfArgs) -> anyhow::Result<ScenarioResult> {
         "set_online (reset)",
     )
     .await;
-    let _ = stop_tx.send(true);
+    for (_, task, _) in &handles {
+        task.abort();
+    }
     let mut deliveries = Latency::default();
-    for h in handles {
-        let (latency, watcher_rec) = h.await?;
-        for sample in latency {
+    // The same deliveries by the node that served them, and the slowest
+    // delivery of each change by node: which node a slow fan-out waited on.
+    let mut by_node = vec![Latency::default(); targets];
+    let mut slowest = vec![vec![std::time::Duration::ZERO; targets]; changes as usize];
+    for (node, task, seen) in handles {
+        if let Err(e) = task.await
+            && !e.is_cancelled()
+        {
+            return Err(e.into());
+        }
+        let Seen {
+            latency,
+            rec: watcher_rec,
+        } = std::mem::take(&mut *seen.lock().expect("seen lock"));
+        for (change, sample) in latency {
             deliveries.record(sample);
+            by_node[node].record(sample);
+            if let Some(worst) = slowest.get_mut(change as usize) {
+                worst[node] = worst[node].max(sample);
+            }
         }
         rec.merge(watcher_rec);
+    }
+    for (node, latency) in by_node.into_iter().enumerate() {
+        rec.latency
+            .insert(format!("delivery via {}", ctx.endpoints[node]), latency);
+    }
+    let mut last_by_node = vec![Latency::default(); targets];
+    for worst in &slowest {
+        for (node, sample) in worst.iter().enumerate() {
+            last_by_node[node].record(*sample);
+        }
+    }
+    for (node, latency) in last_by_node.into_iter().enumerate() {
+        rec.latency
+            .insert(format!("fan-out via {}", ctx.endpoints[node]), latency);
     }
     if let Some((k, got)) = stalled {
         rec.error_text(

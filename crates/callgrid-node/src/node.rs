@@ -91,7 +91,12 @@ pub async fn run(
         hub: hub.clone(),
         shutdown: shutdown.clone(),
     };
-    let dispatcher = tokio::spawn(dispatch(events_rx, owners.clone(), hub, consensus.clone()));
+    let dispatcher = tokio::spawn(dispatch(
+        events_rx,
+        owners.clone(),
+        hub.clone(),
+        consensus.clone(),
+    ));
 
     // Serve before joining: the leader replicates to us while adding us.
     let server = tokio::spawn(serve_grpc(node, grpc, security.clone(), shutdown.clone()));
@@ -144,6 +149,7 @@ pub async fn run(
             hand_off_shards(&router, Duration::from_secs(5)).await;
             tracing::info!("stopping: no new requests; draining in-flight decisions; ending streams");
             let _ = shutdown_tx.send(true);
+            hub.close();
             // In-flight requests finish; a client that never answers the
             // HTTP/2 goodbye does not hold the node up past the deadline.
             match tokio::time::timeout(DRAIN_DEADLINE, &mut server).await {
@@ -156,6 +162,7 @@ pub async fn run(
         }
     }
     let _ = shutdown_tx.send(true);
+    hub.close();
     raft.shutdown().await.context("raft shutdown")?;
     state.stores_closed().await;
     dispatcher.abort();

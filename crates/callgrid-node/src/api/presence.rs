@@ -13,7 +13,7 @@ use callgrid_model::{Event, Extension, LampTarget, ParkCode, TenantId};
 use callgrid_proto::convert;
 use callgrid_proto::v1::{self, presence_server::Presence};
 use futures::{Stream, StreamExt};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
 
 use super::{Api, handle, invalid};
@@ -23,24 +23,23 @@ type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'sta
 
 /// A client's live feed: hub events rendered for it, until it goes away,
 /// falls too far behind (it is told, and must subscribe again), or the
-/// node shuts down. The HTTP/2 stream's own task polls it: no task or
-/// queue per watcher sits between the hub and the connection.
+/// node shuts down (the hub closes its channels). The HTTP/2 stream's own
+/// task polls it: no task or queue per watcher sits between the hub and
+/// the connection, and an event wakes the stream through its channel
+/// alone. (Waiting on a shutdown signal beside it would register and
+/// drop a waiter on one node-wide lock per event per stream: with
+/// thousands of streams, a convoy.)
 fn live<T: Send + 'static>(
     events: broadcast::Receiver<Arc<Published>>,
-    shutdown: watch::Receiver<bool>,
     render: impl FnMut(&Published) -> Option<T> + Send + 'static,
 ) -> impl Stream<Item = Result<T, Status>> + Send + 'static {
-    futures::stream::unfold(Some((events, shutdown, render)), |state| async move {
-        let (mut events, mut shutdown, mut render) = state?;
+    futures::stream::unfold(Some((events, render)), |state| async move {
+        let (mut events, mut render) = state?;
         loop {
-            let published = tokio::select! {
-                received = events.recv() => received,
-                _ = shutdown.wait_for(|stop| *stop) => return None,
-            };
-            match published {
+            match events.recv().await {
                 Ok(p) => {
                     if let Some(msg) = render(&p) {
-                        return Some((Ok(msg), Some((events, shutdown, render))));
+                        return Some((Ok(msg), Some((events, render))));
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -163,7 +162,7 @@ impl Presence for Api {
                 }
                 _ => None,
             };
-            let feed = live(events, self.node.shutdown.clone(), live_events);
+            let feed = live(events, live_events);
             Ok(Box::pin(futures::stream::iter(first).chain(feed)) as Self::WatchLampsStream)
         })
     }
@@ -183,7 +182,7 @@ impl Presence for Api {
                 }
                 _ => None,
             };
-            let feed = live(events, self.node.shutdown.clone(), render);
+            let feed = live(events, render);
             Ok(Box::pin(feed) as Self::NotificationsStream)
         })
     }
