@@ -32,7 +32,6 @@ pub struct Node {
     pub consensus: Consensus,
     pub router: Router,
     pub hub: Hub,
-    pub shutdown: watch::Receiver<bool>,
 }
 
 /// Runs a node until `stop` resolves (SIGTERM or Ctrl-C in the binary),
@@ -89,7 +88,6 @@ pub async fn run(
         consensus: consensus.clone(),
         router: router.clone(),
         hub: hub.clone(),
-        shutdown: shutdown.clone(),
     };
     let dispatcher = tokio::spawn(dispatch(
         events_rx,
