@@ -14,6 +14,7 @@
 
 pub mod baseline;
 pub mod cli;
+pub mod lag;
 pub mod layout;
 pub mod outcome;
 pub mod recorder;

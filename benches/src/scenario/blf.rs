@@ -29,6 +29,8 @@ const WATCHERS_PER_CONNECTION: usize = 100;
 const DELIVERY: &str = "delivery (per watcher)";
 const FAN_OUT: &str = "fan-out (last watcher)";
 const CHANGE: &str = "set_online (the change)";
+/// A change whose fan-out takes this long is told on stderr, with when.
+const SLOW_CHANGE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// What the coordinator and the watchers share. A delivery touches only
 /// atomics: ten thousand watchers taking one lock per delivery would
@@ -287,7 +289,17 @@ pub async fn run(ctx: &Ctx, args: &BlfArgs) -> anyhow::Result<ScenarioResult> {
             stalled = Some((k, shared.delivered.load(Ordering::SeqCst)));
             break;
         }
-        rec.latency(FAN_OUT, sent.elapsed());
+        let fan_out = sent.elapsed();
+        if fan_out >= SLOW_CHANGE {
+            // On the driver's pause clock, to line up with its lag probes.
+            let at = crate::lag::since_start().saturating_sub(fan_out);
+            eprintln!(
+                "blf: change {k} took {:.0} ms to reach every watcher (sent at {:.3} s)",
+                fan_out.as_secs_f64() * 1e3,
+                at.as_secs_f64()
+            );
+        }
+        rec.latency(FAN_OUT, fan_out);
         changes += 1;
         work.finished();
     }

@@ -15,7 +15,7 @@ use crate::layout::Layout;
 use crate::report::{Report, ScenarioResult, TargetInfo};
 use crate::runner::Budget;
 use crate::target::{self, Pool, SpawnedNode};
-use crate::{baseline, setup};
+use crate::{baseline, lag, setup};
 
 /// The default run length when neither --duration nor --ops is given.
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -46,6 +46,29 @@ fn needs(scenario: &Scenario, concurrency: usize, targets: usize) -> (u32, usize
         }
         Scenario::Park(_) | Scenario::Blf(_) | Scenario::Mix(_) => (0, base),
     }
+}
+
+/// Adds the driver's own lag to the result: a latency measured across a
+/// driver pause is the driver's, not the cluster's. Each pause is also
+/// told on stderr with when it happened, to line up with slow operations.
+fn note_driver_lag(result: &mut ScenarioResult, lag: lag::Lag) {
+    for (probe, latency) in [(lag::RUNTIME, &lag.runtime), (lag::THREAD, &lag.thread)] {
+        result
+            .operations
+            .insert(format!("lag of the {probe}"), latency.summary());
+    }
+    for p in &lag.pauses {
+        eprintln!(
+            "driver paused: the {} woke {:.0} ms late at {:.3} s",
+            p.probe,
+            p.late.as_secs_f64() * 1e3,
+            p.at.as_secs_f64()
+        );
+    }
+    result.counters.insert(
+        format!("driver pauses of {} ms or more", lag::PAUSE.as_millis()),
+        lag.pauses.len() as u64,
+    );
 }
 
 /// Starts or names the nodes to drive.
@@ -121,12 +144,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         budget,
         seed: c.seed,
     };
-    let result: ScenarioResult = match &cli.scenario {
+    let probes = lag::Probes::start();
+    let mut result: ScenarioResult = match &cli.scenario {
         Scenario::Race(a) => race::run(&ctx, a).await?,
         Scenario::Park(a) => park::run(&ctx, a).await?,
         Scenario::Blf(a) => blf::run(&ctx, a).await?,
         Scenario::Mix(a) => mix::run(&ctx, a).await?,
     };
+    note_driver_lag(&mut result, probes.finish().await);
     let options = serde_json::json!({ "common": c, "scenario": cli.scenario });
     let target = TargetInfo {
         endpoints,

@@ -9,12 +9,16 @@ use callgrid_raft::{
 };
 use openraft::BasicNode;
 use openraft::error::{InstallSnapshotError, NetworkError, RemoteError, Unreachable};
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use serde::{Serialize, de::DeserializeOwned};
 use tonic::transport::Channel;
 
 use super::Peers;
 use super::wire::{decode, encode};
+
+/// The first and the longest wait before trying an unreachable peer again.
+const BACKOFF_FIRST: Duration = Duration::from_millis(25);
+const BACKOFF_MAX: Duration = Duration::from_millis(500);
 
 /// Hands openraft a client per peer.
 #[derive(Clone)]
@@ -50,11 +54,18 @@ fn unreachable<E: std::error::Error>(why: impl std::fmt::Display) -> RpcError<E>
 
 impl PeerLink {
     /// Sends one Raft RPC and unpacks the peer's `Result`.
+    ///
+    /// No deadline here: openraft bounds every RPC it sends by the
+    /// `RPCOption` it passes, and reports the overrun as a timeout. Timing
+    /// out here instead would have to say `Unreachable`, and openraft then
+    /// stops sending to that peer for a back-off interval: a follower busy
+    /// for one heartbeat would not learn of new commits for that long (its
+    /// watchers saw lamp changes half a second late under BLF load).
+    /// `Unreachable` is kept for a peer that cannot be connected to.
     async fn call<Req, Resp, E>(
         &mut self,
         which: &'static str,
         request: &Req,
-        ttl: Duration,
     ) -> Result<Resp, RpcError<RaftError<E>>>
     where
         Req: Serialize,
@@ -75,22 +86,16 @@ impl PeerLink {
                 _ => client.install_snapshot(payload).await,
             }
         };
-        let reply = match tokio::time::timeout(ttl, call).await {
-            Err(_) => {
+        let reply = match call.await {
+            Err(status) if status.code() == tonic::Code::Unavailable => {
                 return Err(unreachable(format!(
-                    "node {} did not answer {which} in {ttl:?}",
-                    self.target
-                )));
-            }
-            Ok(Err(status)) if status.code() == tonic::Code::Unavailable => {
-                return Err(unreachable(format!(
-                    "node {}: {}",
+                    "node {} ({which}): {}",
                     self.target,
                     status.message()
                 )));
             }
-            Ok(Err(status)) => return Err(RpcError::Network(NetworkError::new(&status))),
-            Ok(Ok(reply)) => reply.into_inner(),
+            Err(status) => return Err(RpcError::Network(NetworkError::new(&status))),
+            Ok(reply) => reply.into_inner(),
         };
         let result: Result<Resp, RaftError<E>> =
             decode(&reply.data).map_err(|s| RpcError::Network(NetworkError::new(&s)))?;
@@ -108,24 +113,143 @@ impl RaftNetwork<TypeConfig> for PeerLink {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest,
-        option: RPCOption,
+        _option: RPCOption,
     ) -> Result<AppendEntriesResponse, RpcError<RaftError>> {
-        self.call("append", &rpc, option.hard_ttl()).await
+        self.call("append", &rpc).await
     }
 
     async fn install_snapshot(
         &mut self,
         rpc: InstallSnapshotRequest,
-        option: RPCOption,
+        _option: RPCOption,
     ) -> Result<InstallSnapshotResponse, RpcError<RaftError<InstallSnapshotError>>> {
-        self.call("snapshot", &rpc, option.hard_ttl()).await
+        self.call("snapshot", &rpc).await
     }
 
     async fn vote(
         &mut self,
         rpc: VoteRequest,
-        option: RPCOption,
+        _option: RPCOption,
     ) -> Result<VoteResponse, RpcError<RaftError>> {
-        self.call("vote", &rpc, option.hard_ttl()).await
+        self.call("vote", &rpc).await
+    }
+
+    /// After `Unreachable`, openraft waits these intervals between tries
+    /// (until one succeeds). Starting short means a peer that was only
+    /// restarting, or whose connection was reset, is caught up within tens
+    /// of milliseconds; the cap keeps a dead peer from costing much.
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::successors(Some(BACKOFF_FIRST), |d| {
+            Some((*d * 2).min(BACKOFF_MAX))
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use callgrid_proto::internal::peer_server::{Peer, PeerServer};
+    use callgrid_proto::internal::{
+        DecideRequest, JoinRequest, JoinResponse, Payload, PingRequest, PingResponse,
+    };
+    use tonic::{Request, Response, Status};
+
+    /// A peer that answers every append successfully, after `delay`.
+    struct SlowPeer {
+        delay: Duration,
+    }
+
+    #[tonic::async_trait]
+    impl Peer for SlowPeer {
+        async fn append_entries(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            tokio::time::sleep(self.delay).await;
+            let ok: Result<AppendEntriesResponse, RaftError> = Ok(AppendEntriesResponse::Success);
+            encode(&ok).map(Response::new)
+        }
+        async fn vote(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            Err(Status::unimplemented("vote"))
+        }
+        async fn install_snapshot(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            Err(Status::unimplemented("install_snapshot"))
+        }
+        async fn propose(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
+            Err(Status::unimplemented("propose"))
+        }
+        async fn decide(&self, _: Request<DecideRequest>) -> Result<Response<Payload>, Status> {
+            Err(Status::unimplemented("decide"))
+        }
+        async fn join(&self, _: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+            Err(Status::unimplemented("join"))
+        }
+        async fn ping(&self, _: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
+            Err(Status::unimplemented("ping"))
+        }
+    }
+
+    fn heartbeat() -> AppendEntriesRequest {
+        AppendEntriesRequest {
+            vote: callgrid_raft::Vote::new_committed(1, 1),
+            prev_log_id: None,
+            leader_commit: None,
+            entries: Vec::new(),
+        }
+    }
+
+    async fn link_to(addr: &str) -> PeerLink {
+        let mut network = PeerNetwork {
+            peers: super::super::Peers::default(),
+        };
+        network.new_client(2, &BasicNode::new(addr)).await
+    }
+
+    #[tokio::test]
+    async fn a_peer_slower_than_the_rpc_option_is_waited_for_not_called_unreachable() {
+        let incoming = tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap())
+            .expect("a loopback port");
+        let addr = incoming.local_addr().expect("bound").to_string();
+        let delay = Duration::from_millis(150);
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(PeerServer::new(SlowPeer { delay }))
+                .serve_with_incoming(incoming),
+        );
+        let mut link = link_to(&addr).await;
+        // openraft's own deadline for this RPC is shorter than the peer's
+        // delay; bounding the wait is openraft's job, not the link's.
+        let option = RPCOption::new(Duration::from_millis(50));
+        let reply = tokio::time::timeout(
+            Duration::from_secs(10),
+            link.append_entries(heartbeat(), option),
+        )
+        .await
+        .expect("the slow peer answers within 10 s");
+        assert!(
+            matches!(reply, Ok(AppendEntriesResponse::Success)),
+            "{reply:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_peer_nobody_listens_for_is_unreachable() {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = free.local_addr().expect("bound").to_string();
+        drop(free);
+        let mut link = link_to(&addr).await;
+        let reply = tokio::time::timeout(
+            Duration::from_secs(10),
+            link.append_entries(heartbeat(), RPCOption::new(Duration::from_secs(1))),
+        )
+        .await
+        .expect("a refused connection fails within 10 s");
+        assert!(matches!(reply, Err(RpcError::Unreachable(_))), "{reply:?}");
+    }
+
+    #[tokio::test]
+    async fn backoff_from_an_unreachable_peer_starts_short_and_is_capped() {
+        let link = link_to("127.0.0.1:1").await;
+        let waits: Vec<Duration> = link.backoff().take(8).collect();
+        assert_eq!(waits[0], BACKOFF_FIRST);
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+        assert_eq!(*waits.last().expect("eight waits"), BACKOFF_MAX);
     }
 }

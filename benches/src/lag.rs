@@ -1,0 +1,155 @@
+//! The driver's own pauses. A latency the driver measures is the cluster's
+//! only if the driver was not itself paused while it waited: a stalled
+//! driver stamps every reply late, from every node at once, and looks
+//! exactly like a stalled cluster.
+//!
+//! Two probes tick while a scenario runs and record how late each tick
+//! woke: a task on the driver's async runtime (late when every worker is
+//! busy or blocked) and a plain OS thread (late only when the whole
+//! process, or the machine, was not running it).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::stats::Latency;
+
+/// How often each probe ticks.
+const TICK: Duration = Duration::from_millis(5);
+/// A tick this late is listed as a pause, with when it happened.
+pub const PAUSE: Duration = Duration::from_millis(50);
+
+/// The clock pauses and slow operations are placed on, so the two can be
+/// lined up: time since the driver started.
+pub fn since_start() -> Duration {
+    static START: LazyLock<Instant> = LazyLock::new(Instant::now);
+    START.elapsed()
+}
+
+/// One late tick: when it was due (on [`since_start`]'s clock) and how late.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pause {
+    pub probe: &'static str,
+    pub at: Duration,
+    pub late: Duration,
+}
+
+#[derive(Default)]
+struct Seen {
+    lag: Latency,
+    pauses: Vec<Pause>,
+}
+
+impl Seen {
+    fn tick(&mut self, probe: &'static str, due: Duration, late: Duration) {
+        self.lag.record(late);
+        if late >= PAUSE {
+            self.pauses.push(Pause {
+                probe,
+                at: due,
+                late,
+            });
+        }
+    }
+}
+
+/// What the probes saw over a run.
+pub struct Lag {
+    pub runtime: Latency,
+    pub thread: Latency,
+    /// Every tick at least [`PAUSE`] late, in time order.
+    pub pauses: Vec<Pause>,
+}
+
+/// The two running probes; [`Probes::finish`] stops them.
+pub struct Probes {
+    stop: Arc<AtomicBool>,
+    runtime: (tokio::task::JoinHandle<()>, Arc<Mutex<Seen>>),
+    thread: (std::thread::JoinHandle<()>, Arc<Mutex<Seen>>),
+}
+
+pub const RUNTIME: &str = "driver async runtime";
+pub const THREAD: &str = "driver OS thread";
+
+impl Probes {
+    pub fn start() -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let runtime_seen = Arc::new(Mutex::new(Seen::default()));
+        let runtime = {
+            let (stop, seen) = (stop.clone(), runtime_seen.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let due = since_start() + TICK;
+                    tokio::time::sleep(TICK).await;
+                    let late = since_start().saturating_sub(due);
+                    seen.lock().expect("lag lock").tick(RUNTIME, due, late);
+                }
+            })
+        };
+        let thread_seen = Arc::new(Mutex::new(Seen::default()));
+        let thread = {
+            let (stop, seen) = (stop.clone(), thread_seen.clone());
+            std::thread::Builder::new()
+                .name("lag-probe".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let due = since_start() + TICK;
+                        std::thread::sleep(TICK);
+                        let late = since_start().saturating_sub(due);
+                        seen.lock().expect("lag lock").tick(THREAD, due, late);
+                    }
+                })
+                .expect("a thread for the lag probe")
+        };
+        Self {
+            stop,
+            runtime: (runtime, runtime_seen),
+            thread: (thread, thread_seen),
+        }
+    }
+
+    pub async fn finish(self) -> Lag {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.runtime.0.await;
+        let _ = tokio::task::spawn_blocking(move || self.thread.0.join()).await;
+        let take = |seen: &Mutex<Seen>| std::mem::take(&mut *seen.lock().expect("lag lock"));
+        let (runtime, thread) = (take(&self.runtime.1), take(&self.thread.1));
+        let mut pauses = runtime.pauses;
+        pauses.extend(thread.pauses);
+        pauses.sort_by_key(|p| p.at);
+        Lag {
+            runtime: runtime.lag,
+            thread: thread.lag,
+            pauses,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_blocked_async_worker_shows_as_a_pause_of_the_runtime_probe() {
+        let probes = Probes::start();
+        let ticked = || {
+            let s = probes.runtime.1.lock().expect("lag lock").lag.count();
+            let t = probes.thread.1.lock().expect("lag lock").lag.count();
+            s > 0 && t > 0
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ticked() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(ticked(), "both probes tick within 10 s");
+        // Block the runtime's only worker, as a task that never yields does.
+        tokio::spawn(async { std::thread::sleep(PAUSE * 3) })
+            .await
+            .expect("the blocking task ends");
+        let lag = probes.finish().await;
+        let runtime_paused = lag.pauses.iter().any(|p| p.probe == RUNTIME);
+        assert!(runtime_paused, "pauses: {:?}", lag.pauses);
+        assert!(lag.runtime.summary().max_us >= PAUSE.as_micros() as u64);
+        assert!(lag.thread.count() > 0);
+    }
+}
