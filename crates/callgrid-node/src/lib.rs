@@ -11,6 +11,7 @@
 pub mod actors;
 pub mod api;
 pub mod auth;
+pub mod batched;
 pub mod clock;
 pub mod cluster;
 pub mod config;

@@ -16,8 +16,11 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use futures::StreamExt;
+
 use crate::actors::{Owners, home_of_call};
 use crate::api::Api;
+use crate::batched::BatchedWrites;
 use crate::cluster::{PeerNetwork, PeerService, Peers, Router, hand_off_shards, run_shard_keeper};
 use crate::config::ServeArgs;
 use crate::consensus::Consensus;
@@ -310,7 +313,12 @@ async fn serve_grpc(
         .build_v1()?;
     // Small replies go out at once: without TCP_NODELAY a reply can wait
     // ~40 ms for the client's delayed ACK.
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    // Each connection's writes wait one scheduler turn, so a lamp change
+    // fanned out to thousands of streams leaves in few writes (see
+    // `batched`).
+    let incoming = TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
+        .map(|conn| conn.map(BatchedWrites::new));
     let mut server = Server::builder();
     if let Some(tls) = security.server.clone() {
         server = server
