@@ -84,6 +84,33 @@ async fn ring(rec: &mut Recorder, calls: &mut CallsClient<Channel>, block: &Bloc
     }
 }
 
+/// Every call is hung up before the next is dialled, so every dial must
+/// ring. One that does not almost always means the directory does not
+/// match the options (`--skip-setup` after a setup for fewer workers or
+/// tenants): the run would then measure refusals, not races.
+fn dials_rang(rec: &Recorder) -> Check {
+    let dials: u64 = rec
+        .outcomes
+        .iter()
+        .filter(|(k, _)| k.starts_with("dial: "))
+        .map(|(_, n)| n)
+        .sum();
+    let rang = rec.outcomes.get("dial: RINGING").copied().unwrap_or(0);
+    Check::new(
+        "every dial rang",
+        rang == dials,
+        if rang == dials {
+            format!("{dials} dials, each ringing")
+        } else {
+            format!(
+                "{} of {dials} dials did not ring (see outcomes); with --skip-setup, set up the \
+                 directory for these --tenants, --extensions and --concurrency first",
+                dials - rang
+            )
+        },
+    )
+}
+
 /// Reads the call back: it must be answered by the one winner.
 async fn verify(
     rec: &mut Recorder,
@@ -232,8 +259,9 @@ pub async fn run(ctx: &Ctx, args: &RaceArgs) -> anyhow::Result<ScenarioResult> {
             }
         ),
     );
+    let rang = dials_rang(&rec);
     let secs = elapsed.as_secs_f64().max(1e-9);
-    let mut result = ScenarioResult::new(headline, rec, vec![check]);
+    let mut result = ScenarioResult::new(headline, rec, vec![check, rang]);
     result
         .rates
         .insert("calls decided".into(), decided as f64 / secs);
@@ -241,4 +269,22 @@ pub async fn run(ctx: &Ctx, args: &RaceArgs) -> anyhow::Result<ScenarioResult> {
         .rates
         .insert("pickups".into(), pickup.count as f64 / secs);
     Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dial_that_does_not_ring_fails_the_run() {
+        let mut rec = Recorder::default();
+        for _ in 0..3 {
+            rec.outcome("dial", "RINGING");
+        }
+        assert!(dials_rang(&rec).passed);
+        rec.outcome("dial", "UNKNOWN_CALLER");
+        let check = dials_rang(&rec);
+        assert!(!check.passed);
+        assert!(check.detail.contains("1 of 4 dials"), "{}", check.detail);
+    }
 }
