@@ -20,17 +20,21 @@ const TICK: Duration = Duration::from_millis(5);
 pub const PAUSE: Duration = Duration::from_millis(50);
 
 /// The clock pauses and slow operations are placed on, so the two can be
-/// lined up: time since the driver started.
+/// lined up: time since its first use (the probes' start, which comes
+/// before any scenario's first operation).
 pub fn since_start() -> Duration {
     static START: LazyLock<Instant> = LazyLock::new(Instant::now);
     START.elapsed()
 }
 
-/// One late tick: when it was due (on [`since_start`]'s clock) and how late.
+/// One late tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pause {
+    /// Which probe: [`RUNTIME`] or [`THREAD`].
     pub probe: &'static str,
+    /// When the tick was due, on [`since_start`]'s clock.
     pub at: Duration,
+    /// How late it woke.
     pub late: Duration,
 }
 
@@ -55,23 +59,41 @@ impl Seen {
 
 /// What the probes saw over a run.
 pub struct Lag {
+    /// How late each tick of the async-runtime probe woke.
     pub runtime: Latency,
+    /// How late each tick of the OS-thread probe woke.
     pub thread: Latency,
     /// Every tick at least [`PAUSE`] late, in time order.
     pub pauses: Vec<Pause>,
 }
 
-/// The two running probes; [`Probes::finish`] stops them.
+/// Sets the stop flag when dropped, so the probes stop even when a
+/// scenario fails and [`Probes::finish`] is never called.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The two running probes; [`Probes::finish`] stops them and says what
+/// they saw (dropping them stops them too).
 pub struct Probes {
-    stop: Arc<AtomicBool>,
+    stop: StopOnDrop,
     runtime: (tokio::task::JoinHandle<()>, Arc<Mutex<Seen>>),
     thread: (std::thread::JoinHandle<()>, Arc<Mutex<Seen>>),
 }
 
+/// The probe that is a task on the driver's async runtime: late when every
+/// worker is busy or blocked.
 pub const RUNTIME: &str = "driver async runtime";
+/// The probe that is a plain thread: late only when the process or the
+/// machine was not running it.
 pub const THREAD: &str = "driver OS thread";
 
 impl Probes {
+    /// Starts both probes; call from within the driver's runtime.
     pub fn start() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let runtime_seen = Arc::new(Mutex::new(Seen::default()));
@@ -82,7 +104,9 @@ impl Probes {
                     let due = since_start() + TICK;
                     tokio::time::sleep(TICK).await;
                     let late = since_start().saturating_sub(due);
-                    seen.lock().expect("lag lock").tick(RUNTIME, due, late);
+                    seen.lock()
+                        .expect("a probe never panics while holding its lock")
+                        .tick(RUNTIME, due, late);
                 }
             })
         };
@@ -96,23 +120,32 @@ impl Probes {
                         let due = since_start() + TICK;
                         std::thread::sleep(TICK);
                         let late = since_start().saturating_sub(due);
-                        seen.lock().expect("lag lock").tick(THREAD, due, late);
+                        seen.lock()
+                            .expect("a probe never panics while holding its lock")
+                            .tick(THREAD, due, late);
                     }
                 })
                 .expect("a thread for the lag probe")
         };
         Self {
-            stop,
+            stop: StopOnDrop(stop),
             runtime: (runtime, runtime_seen),
             thread: (thread, thread_seen),
         }
     }
 
+    /// Stops both probes and returns what they saw.
     pub async fn finish(self) -> Lag {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.0.store(true, Ordering::Relaxed);
         let _ = self.runtime.0.await;
         let _ = tokio::task::spawn_blocking(move || self.thread.0.join()).await;
-        let take = |seen: &Mutex<Seen>| std::mem::take(&mut *seen.lock().expect("lag lock"));
+        let take = |seen: &Mutex<Seen>| {
+            std::mem::take(
+                &mut *seen
+                    .lock()
+                    .expect("a probe never panics while holding its lock"),
+            )
+        };
         let (runtime, thread) = (take(&self.runtime.1), take(&self.thread.1));
         let mut pauses = runtime.pauses;
         pauses.extend(thread.pauses);
@@ -133,8 +166,20 @@ mod tests {
     async fn a_blocked_async_worker_shows_as_a_pause_of_the_runtime_probe() {
         let probes = Probes::start();
         let ticked = || {
-            let s = probes.runtime.1.lock().expect("lag lock").lag.count();
-            let t = probes.thread.1.lock().expect("lag lock").lag.count();
+            let s = probes
+                .runtime
+                .1
+                .lock()
+                .expect("a probe never panics while holding its lock")
+                .lag
+                .count();
+            let t = probes
+                .thread
+                .1
+                .lock()
+                .expect("a probe never panics while holding its lock")
+                .lag
+                .count();
             s > 0 && t > 0
         };
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -103,8 +103,9 @@ fn dials_rang(rec: &Recorder) -> Check {
             format!("{dials} dials, each ringing")
         } else {
             format!(
-                "{} of {dials} dials did not ring (see outcomes); with --skip-setup, set up the \
-                 directory for these --tenants, --extensions and --concurrency first",
+                "{} of {dials} dials did not ring (see outcomes): with --skip-setup, set up the \
+                 directory for these --tenants, --extensions and --concurrency first; \
+                 UNAVAILABLE means the callee is offline (a blf run that was cut short)",
                 dials - rang
             )
         },

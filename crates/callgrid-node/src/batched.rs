@@ -12,9 +12,13 @@
 //!
 //! Only a write that follows the connection's previous one closely (within
 //! [`BURST`]) waits: a lone reply, the common case of a unary RPC on a
-//! connection that is not busy, goes out at once. The wait is one pass
-//! over the tasks already queued, never a timer, like TCP_CORK that
-//! uncorks itself.
+//! connection that is not busy, goes out at once. A flush yields at most
+//! once. The wait is one turn of the scheduler, never a timer, like
+//! TCP_CORK that uncorks itself; it is best-effort: a worker that is idle
+//! may steal the connection's task and write sooner, with what is there.
+//!
+//! Under TLS, tonic puts the TLS stream on top of this one: the records
+//! TLS produces are what waits, and how much that batches is not measured.
 
 use std::io;
 use std::pin::Pin;
@@ -37,17 +41,19 @@ pub struct BatchedWrites<IO> {
     burst: Duration,
     /// When the last write went out.
     last_write: Option<Instant>,
-    /// The connection already yielded once for the bytes it is writing
-    /// now; the next try goes through.
+    /// The connection already yielded once in the flush under way; the
+    /// rest of that flush goes through.
     yielded: bool,
 }
 
 impl<IO> BatchedWrites<IO> {
+    /// `io`, with writes in a burst of [`BURST`] batched.
     pub fn new(io: IO) -> Self {
         Self::with_burst(io, BURST)
     }
 
-    pub fn with_burst(io: IO, burst: Duration) -> Self {
+    /// `io`, with a write within `burst` of the previous one batched.
+    pub(crate) fn with_burst(io: IO, burst: Duration) -> Self {
         Self {
             io,
             burst,
@@ -70,10 +76,9 @@ impl<IO> BatchedWrites<IO> {
         }
     }
 
-    /// After a write: the next one in a burst yields again.
+    /// After a write: the next burst is timed from now.
     fn wrote<T>(&mut self, result: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
         if result.is_ready() {
-            self.yielded = false;
             self.last_write = Some(Instant::now());
         }
         result
@@ -115,8 +120,15 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for BatchedWrites<IO> {
         self.io.is_write_vectored()
     }
 
+    /// A flush that is done ends the burst's yield: the next write in a
+    /// burst yields again. (Partial writes and a full buffer within one
+    /// flush do not each cost a turn of the scheduler.)
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let result = Pin::new(&mut self.io).poll_flush(cx);
+        if result.is_ready() {
+            self.yielded = false;
+        }
+        result
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -166,7 +178,11 @@ mod tests {
         // Meanwhile other streams queued more: the retry writes it all.
         let retry = Pin::new(&mut io).poll_write(&mut cx, b"frame-1 frame-2");
         assert!(matches!(retry, Poll::Ready(Ok(15))), "{retry:?}");
-        // Still in the burst: the next write yields again.
+        // The rest of the same flush goes straight through...
+        let rest = Pin::new(&mut io).poll_write(&mut cx, b" +");
+        assert!(matches!(rest, Poll::Ready(Ok(2))), "{rest:?}");
+        assert!(Pin::new(&mut io).poll_flush(&mut cx).is_ready());
+        // ...and after the flush, the next write in the burst yields again.
         assert!(Pin::new(&mut io).poll_write(&mut cx, b"x").is_pending());
 
         // Once the burst is over, a write goes at once again.
@@ -178,7 +194,7 @@ mod tests {
         drop(io);
         let mut got = String::new();
         far.read_to_string(&mut got).await.expect("readable");
-        assert_eq!(got, "reply frame-1 frame-2 later");
+        assert_eq!(got, "reply frame-1 frame-2 + later");
     }
 
     #[tokio::test]

@@ -313,8 +313,8 @@ async fn serve_grpc(
         .build_v1()?;
     // Small replies go out at once: without TCP_NODELAY a reply can wait
     // ~40 ms for the client's delayed ACK.
-    // Each connection's writes wait one scheduler turn, so a lamp change
-    // fanned out to thousands of streams leaves in few writes (see
+    // A connection's writes in a burst wait one scheduler turn, so a lamp
+    // change fanned out to thousands of streams leaves in few writes (see
     // `batched`).
     let incoming = TcpIncoming::from(listener)
         .with_nodelay(Some(true))

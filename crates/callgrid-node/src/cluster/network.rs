@@ -16,8 +16,9 @@ use tonic::transport::Channel;
 use super::Peers;
 use super::wire::{decode, encode};
 
-/// The first and the longest wait before trying an unreachable peer again.
+/// The first wait before trying an unreachable peer again.
 const BACKOFF_FIRST: Duration = Duration::from_millis(25);
+/// The longest wait between tries of an unreachable peer.
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
 
 /// Hands openraft a client per peer.
