@@ -232,9 +232,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_peer_nobody_listens_for_is_unreachable() {
-        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let addr = free.local_addr().expect("bound").to_string();
-        drop(free);
+        // Bound but never listening: the port stays ours for the test
+        // (no parallel test can take it), and every connection is refused.
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("an address"))
+            .expect("a loopback port");
+        let addr = socket.local_addr().expect("bound").to_string();
         let mut link = link_to(&addr).await;
         let reply = tokio::time::timeout(
             Duration::from_secs(10),
@@ -243,6 +247,7 @@ mod tests {
         .await
         .expect("a refused connection fails within 10 s");
         assert!(matches!(reply, Err(RpcError::Unreachable(_))), "{reply:?}");
+        drop(socket);
     }
 
     #[tokio::test]
