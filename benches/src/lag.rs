@@ -9,7 +9,7 @@
 //! process, or the machine, was not running it).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::stats::Latency;
@@ -45,6 +45,11 @@ struct Seen {
 }
 
 impl Seen {
+    fn of(seen: &Mutex<Seen>) -> MutexGuard<'_, Seen> {
+        seen.lock()
+            .expect("a probe never panics while holding its lock")
+    }
+
     fn tick(&mut self, probe: &'static str, due: Duration, late: Duration) {
         self.lag.record(late);
         if late >= PAUSE {
@@ -104,9 +109,7 @@ impl Probes {
                     let due = since_start() + TICK;
                     tokio::time::sleep(TICK).await;
                     let late = since_start().saturating_sub(due);
-                    seen.lock()
-                        .expect("a probe never panics while holding its lock")
-                        .tick(RUNTIME, due, late);
+                    Seen::of(&seen).tick(RUNTIME, due, late);
                 }
             })
         };
@@ -120,9 +123,7 @@ impl Probes {
                         let due = since_start() + TICK;
                         std::thread::sleep(TICK);
                         let late = since_start().saturating_sub(due);
-                        seen.lock()
-                            .expect("a probe never panics while holding its lock")
-                            .tick(THREAD, due, late);
+                        Seen::of(&seen).tick(THREAD, due, late);
                     }
                 })
                 .expect("a thread for the lag probe")
@@ -139,13 +140,7 @@ impl Probes {
         self.stop.0.store(true, Ordering::Relaxed);
         let _ = self.runtime.0.await;
         let _ = tokio::task::spawn_blocking(move || self.thread.0.join()).await;
-        let take = |seen: &Mutex<Seen>| {
-            std::mem::take(
-                &mut *seen
-                    .lock()
-                    .expect("a probe never panics while holding its lock"),
-            )
-        };
+        let take = |seen: &Mutex<Seen>| std::mem::take(&mut *Seen::of(seen));
         let (runtime, thread) = (take(&self.runtime.1), take(&self.thread.1));
         let mut pauses = runtime.pauses;
         pauses.extend(thread.pauses);
@@ -166,21 +161,8 @@ mod tests {
     async fn a_blocked_async_worker_shows_as_a_pause_of_the_runtime_probe() {
         let probes = Probes::start();
         let ticked = || {
-            let s = probes
-                .runtime
-                .1
-                .lock()
-                .expect("a probe never panics while holding its lock")
-                .lag
-                .count();
-            let t = probes
-                .thread
-                .1
-                .lock()
-                .expect("a probe never panics while holding its lock")
-                .lag
-                .count();
-            s > 0 && t > 0
+            Seen::of(&probes.runtime.1).lag.count() > 0
+                && Seen::of(&probes.thread.1).lag.count() > 0
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !ticked() && Instant::now() < deadline {

@@ -5,10 +5,11 @@
 //! hands its frame to the connection and wakes the connection's task, and
 //! the runtime runs a task woken that way next: so the connection wrote
 //! after every single frame, one system call and one loopback packet per
-//! watcher (measured: one `write` per delivery). Here the first write of a
-//! burst yields instead: the connection's task goes to the back of the
-//! run queue, every stream ahead of it adds its frame to the connection's
-//! buffer, and the next try writes them all together.
+//! watcher (measured: one `write` per delivery). Here a write that comes
+//! close on the heels of the previous one yields instead: the connection's
+//! task goes to the back of the run queue, every stream ahead of it adds
+//! its frame to the connection's buffer, and the next try writes them all
+//! together.
 //!
 //! Only a write that follows the connection's previous one closely (within
 //! [`BURST`]) waits: a lone reply, the common case of a unary RPC on a

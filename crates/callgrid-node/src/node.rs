@@ -8,6 +8,7 @@ use anyhow::Context;
 use callgrid_model::{Command, Event};
 use callgrid_proto::{internal, v1};
 use callgrid_raft::{AppliedEvents, CallgridRaft};
+use futures::StreamExt;
 use internal::peer_server::PeerServer;
 use openraft::BasicNode;
 use tokio::net::TcpListener;
@@ -15,8 +16,6 @@ use tokio::sync::{mpsc, watch};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
-
-use futures::StreamExt;
 
 use crate::actors::{Owners, home_of_call};
 use crate::api::Api;
