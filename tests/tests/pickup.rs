@@ -73,35 +73,34 @@ async fn dialling_star97_and_the_extension_picks_up_its_ringing_call() {
 }
 
 #[tokio::test]
-async fn group_pickup_searches_legacy_groups_in_the_order_given() {
+async fn group_pickup_takes_the_call_ringing_longest_across_all_the_pickers_groups() {
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;
     c.tenant_with(T, &["104", "105"]).await;
     put(&mut c, "101", |r| {
-        r.legacy_pickup_groups = legacy(&["front", "back"])
+        r.legacy_pickup_groups = legacy(&["1", "2"])
     })
     .await;
-    put(&mut c, "102", |r| {
-        r.legacy_pickup_groups = legacy(&["back"])
-    })
-    .await;
-    put(&mut c, "103", |r| {
-        r.legacy_pickup_groups = legacy(&["front"])
-    })
-    .await;
-    let back_older = c.ring(T, "105", "102").await;
-    let front = c.ring(T, "104", "103").await;
+    put(&mut c, "102", |r| r.legacy_pickup_groups = legacy(&["2"])).await;
+    put(&mut c, "103", |r| r.legacy_pickup_groups = legacy(&["1"])).await;
+    let older_in_2 = c.ring(T, "105", "102").await;
+    let newer_in_1 = c.ring(T, "104", "103").await;
     let first = c.dial(T, "101", "*98").await;
     let first = as_pickup(&first);
     assert_eq!(
-        (first.result(), first.call_id, first.how()),
-        (PickedUp, front, api::AnswerHow::GroupPickup),
-        "front is searched first"
+        (
+            first.result(),
+            first.call_id,
+            first.from.as_str(),
+            first.how()
+        ),
+        (PickedUp, older_in_2, "102", api::AnswerHow::GroupPickup),
+        "the group-2 call has rung longest, though group 1 is listed first"
     );
     let second = c.group_pickup(T, "101").await;
     assert_eq!(
         (second.result(), second.call_id, second.from.as_str()),
-        (PickedUp, back_older, "102")
+        (PickedUp, newer_in_1, "103")
     );
     assert_eq!(
         c.group_pickup(T, "101").await.result(),

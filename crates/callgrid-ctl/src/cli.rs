@@ -225,7 +225,7 @@ pub struct ExtPutArgs {
     /// Named call groups, comma-separated.
     #[arg(long, value_name = "NAMES")]
     pub call_groups: Option<String>,
-    /// Legacy pickup groups in search order, comma-separated.
+    /// Legacy pickup groups, comma-separated (`*98` searches them all alike).
     #[arg(long, value_name = "GROUPS", value_delimiter = ',')]
     pub legacy_groups: Vec<String>,
     /// Forward every call to TARGET (an extension, or `callgroup` for the own call group).

@@ -146,7 +146,8 @@ pub struct ExtensionRecord {
     /// Granted by an administrator; parking is disabled until then.
     pub park_policy: Option<PolicyName>,
     pub forwarding: Forwarding,
-    /// Legacy pickup groups, searched by `*98` in this order.
+    /// Legacy pickup groups. `*98` takes the call ringing longest in any
+    /// of them (their order is kept as given but means nothing to pickup).
     pub legacy_pickup_groups: Vec<LegacyGroupId>,
     /// Named call groups: the groups this extension's calls belong to.
     pub call_groups: NameList,

@@ -16,8 +16,10 @@ use super::{RACE_WINDOW_MS, Switchboard, Tenant};
 enum Eligible<'a> {
     /// Exactly this extension (directed and BLF pickup).
     Target(&'a Extension),
-    /// Legacy mode: legacy-mode extensions in this pickup group.
-    LegacyGroup(&'a crate::LegacyGroupId),
+    /// Legacy mode `*98`: legacy-mode extensions in any of these pickup
+    /// groups (the picker's), all alike: the spec's "longest ringing" is
+    /// over their union, so no group is searched before another.
+    LegacyGroups(&'a [crate::LegacyGroupId]),
     /// Named mode `*98`: named-mode extensions whose call groups meet the picker's pickup groups.
     NamedAny(&'a ExtensionRecord),
     /// `88<name>`: extensions with `name` among their call groups.
@@ -28,8 +30,12 @@ impl Eligible<'_> {
     fn admits(&self, endpoint: &ExtensionRecord) -> bool {
         match self {
             Eligible::Target(t) => &endpoint.number == *t,
-            Eligible::LegacyGroup(g) => {
-                !endpoint.named_mode() && endpoint.legacy_pickup_groups.contains(g)
+            Eligible::LegacyGroups(groups) => {
+                !endpoint.named_mode()
+                    && endpoint
+                        .legacy_pickup_groups
+                        .iter()
+                        .any(|g| groups.contains(g))
             }
             Eligible::NamedAny(picker) => {
                 endpoint.named_mode() && endpoint.call_groups.meets(&picker.pickup_groups)
@@ -132,36 +138,18 @@ impl Switchboard {
                 if !me.group_pickup_allowed {
                     return Err(PickupOutcome::NotPermitted);
                 }
-                if me.named_mode() {
-                    let rule = Eligible::NamedAny(me);
-                    return self
-                        .choose_in_group(tenant, picker, &rule, now_ms, random)
-                        .map(|c| (c, AnswerHow::GroupPickup))
-                        .map_err(|o| self.cross_mode(tenant, me, now_ms, o));
-                }
-                if me.legacy_pickup_groups.is_empty() {
+                // One rule over all of the picker's groups, so the tenant's
+                // selection (oldest or random) runs over their union.
+                let rule = if me.named_mode() {
+                    Eligible::NamedAny(me)
+                } else if me.legacy_pickup_groups.is_empty() {
                     return Err(PickupOutcome::NotPermitted);
-                }
-                let mut lost = false;
-                for group in &me.legacy_pickup_groups {
-                    match self.choose_in_group(
-                        tenant,
-                        picker,
-                        &Eligible::LegacyGroup(group),
-                        now_ms,
-                        random,
-                    ) {
-                        Ok(call) => return Ok((call, AnswerHow::GroupPickup)),
-                        Err(PickupOutcome::AlreadyAnswered) => lost = true,
-                        Err(_) => {}
-                    }
-                }
-                let otherwise = if lost {
-                    PickupOutcome::AlreadyAnswered
                 } else {
-                    PickupOutcome::NoAlertingCall
+                    Eligible::LegacyGroups(&me.legacy_pickup_groups)
                 };
-                Err(self.cross_mode(tenant, me, now_ms, otherwise))
+                self.choose_in_group(tenant, picker, &rule, now_ms, random)
+                    .map(|c| (c, AnswerHow::GroupPickup))
+                    .map_err(|o| self.cross_mode(tenant, me, now_ms, o))
             }
             PickupKind::Named(name) => {
                 if !me.group_pickup_allowed || !me.pickup_groups.contains(name) {

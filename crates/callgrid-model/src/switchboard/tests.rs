@@ -312,26 +312,48 @@ fn picked_up_call_stops_every_alert_and_tells_the_callee_who_answered() {
 }
 
 #[test]
-fn group_pickup_takes_the_oldest_call_in_the_pickers_groups_in_order() {
+fn group_pickup_takes_the_call_ringing_longest_across_all_the_pickers_groups() {
     let mut f = Fixture::new();
     let g = |s: &str| LegacyGroupId::parse("g", s).unwrap();
-    f.edit("101", |r| {
-        r.legacy_pickup_groups = vec![g("front"), g("back")]
-    });
-    f.edit("102", |r| r.legacy_pickup_groups = vec![g("back")]);
-    f.edit("103", |r| r.legacy_pickup_groups = vec![g("front")]);
-    let back_old = f.call("105", "102", T0);
-    let front = f.call("104", "103", T0 + 100);
-    // "front" is searched first even though the "back" call is older.
+    f.edit("101", |r| r.legacy_pickup_groups = vec![g("1"), g("2")]);
+    f.edit("102", |r| r.legacy_pickup_groups = vec![g("2")]);
+    f.edit("103", |r| r.legacy_pickup_groups = vec![g("1")]);
+    let older_in_2 = f.call("105", "102", T0);
+    let newer_in_1 = f.call("104", "103", T0 + 100);
+    // Group 1 comes first in the picker's list; the group-2 call has rung longer.
     assert!(
-        matches!(f.pickup("101", PickupKind::Group, T0 + 200), PickupOutcome::PickedUp { call, how: AnswerHow::GroupPickup, .. } if call == front)
+        matches!(f.pickup("101", PickupKind::Group, T0 + 200), PickupOutcome::PickedUp { call, how: AnswerHow::GroupPickup, .. } if call == older_in_2)
     );
     assert!(
-        matches!(f.pickup("101", PickupKind::Group, T0 + 300), PickupOutcome::PickedUp { call, .. } if call == back_old)
+        matches!(f.pickup("101", PickupKind::Group, T0 + 300), PickupOutcome::PickedUp { call, .. } if call == newer_in_1)
     );
     assert_eq!(
         f.pickup("101", PickupKind::Group, T0 + 400),
         PickupOutcome::AlreadyAnswered,
+    );
+}
+
+#[test]
+fn random_selection_chooses_across_all_the_pickers_groups() {
+    let mut f = Fixture::new();
+    let config = TenantConfig {
+        pickup_selection: PickupSelection::Random,
+        ..TenantConfig::default()
+    };
+    f.ok(Command::PutTenant {
+        tenant: t("acme"),
+        config,
+    });
+    let g = |s: &str| LegacyGroupId::parse("g", s).unwrap();
+    f.edit("101", |r| r.legacy_pickup_groups = vec![g("1"), g("2")]);
+    f.edit("102", |r| r.legacy_pickup_groups = vec![g("1")]);
+    f.edit("103", |r| r.legacy_pickup_groups = vec![g("2")]);
+    let _in_1 = f.call("104", "102", T0);
+    let in_2 = f.call("105", "103", T0 + 1);
+    // random = 7 in the fixture: 7 % 2 = 1, the second-oldest of the union,
+    // which is in group 2 although group 1 has a ringing call.
+    assert!(
+        matches!(f.pickup("101", PickupKind::Group, T0 + 2), PickupOutcome::PickedUp { call, .. } if call == in_2)
     );
 }
 
