@@ -32,6 +32,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     let descriptor_path = out_dir.join("callgrid_descriptor.bin");
     std::fs::write(&descriptor_path, fds.encode_to_vec())?;
+    // Reflection lists the public API only: the node-to-node service is
+    // not something a client should discover.
+    let mut public = fds.clone();
+    public.file.retain(|f| f.name().starts_with("callgrid/v1/"));
+    std::fs::write(
+        out_dir.join("callgrid_public_descriptor.bin"),
+        public.encode_to_vec(),
+    )?;
     tonic_prost_build::configure()
         .file_descriptor_set_path(&descriptor_path)
         .compile_fds(fds)?;

@@ -38,7 +38,7 @@ async fn health_check_reports_serving() {
 }
 
 #[tokio::test]
-async fn reflection_lists_all_six_callgrid_services() {
+async fn reflection_lists_the_six_public_services_and_not_the_node_to_node_one() {
     let node = TestNode::start(1.0);
     let mut reflection = ServerReflectionClient::new(node.channel().await);
     let request = ServerReflectionRequest {
@@ -70,6 +70,10 @@ async fn reflection_lists_all_six_callgrid_services() {
         let full = format!("callgrid.v1.{service}");
         assert!(names.contains(&full.as_str()), "{full} in {names:?}");
     }
+    assert!(
+        !names.iter().any(|n| n.starts_with("callgrid.internal")),
+        "the node-to-node service is listed: {names:?}"
+    );
 }
 
 #[tokio::test]

@@ -52,11 +52,19 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
 #[test]
 fn check_config_prints_the_effective_settings_with_their_sources_and_exits_0() {
     let dir = tempfile::tempdir().expect("tempdir");
+    // Tokens need mutual TLS; --check-config reads the PEM files only for
+    // their markers.
+    let cert = write(dir.path(), "node.crt", "-----BEGIN CERTIFICATE-----\n");
+    let key = write(dir.path(), "node.key", "-----BEGIN PRIVATE KEY-----\n");
+    let ca = write(dir.path(), "ca.crt", "-----BEGIN CERTIFICATE-----\n");
     let file = write(
         dir.path(),
         "callgrid.toml",
-        "node_id = 7\nmetrics = \"127.0.0.1:9799\"\nlog_format = \"json\"\n\n\
-         [[tokens]]\ntoken = \"a-very-long-secret-token\"\nrole = \"tenant_admin\"\ntenant = \"acme\"\n",
+        &format!(
+            "node_id = 7\nmetrics = \"127.0.0.1:9799\"\nlog_format = \"json\"\n\n\
+             [tls]\ncert = {cert:?}\nkey = {key:?}\nclient_ca = {ca:?}\n\n\
+             [[tokens]]\ntoken = \"a-very-long-secret-token\"\nrole = \"tenant_admin\"\ntenant = \"acme\"\n"
+        ),
     );
     let out = check_config(&file, &[], &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -139,6 +147,10 @@ fn check_config_refuses_a_bad_file_naming_the_key_and_rule() {
         (
             "[[tokens]]\ntoken = \"a-very-long-secret-token\"\nrole = \"extension_user\"\ntenant = \"acme\"\n",
             &["`tokens[0].extension`", "required"],
+        ),
+        (
+            "[[tokens]]\ntoken = \"a-very-long-secret-token\"\nrole = \"cluster_admin\"\n",
+            &["`tls.client_ca`", "required when [[tokens]] are set"],
         ),
         (
             "listen = [1, 2]\n",

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use callgrid_proto::internal::{PingRequest, peer_client::PeerClient};
+use callgrid_proto::internal::{JoinRequest, PingRequest, peer_client::PeerClient};
 use callgrid_tests::prometheus::free_port;
 use callgrid_tests::{Clients, Node, NodeOptions, api, eventually};
 use rcgen::{
@@ -263,14 +263,60 @@ async fn nodes_form_a_cluster_over_mutual_tls_and_refuse_peers_without_a_cluster
     };
     assert!(refused, "a peer certificate from another CA was accepted");
     // A node certificate from the cluster CA is let through.
-    let member = client_tls.identity(pki.identity("node3"));
+    let member = client_tls.clone().identity(pki.identity("node3"));
     let channel = tls_channel(&addrs[0], member)
         .await
         .expect("mutual TLS connects");
-    PeerClient::new(channel)
+    let mut member = PeerClient::new(channel);
+    member
         .ping(PingRequest::default())
         .await
         .expect("a cluster certificate is accepted");
+
+    // Even a caller with a cluster certificate cannot add a node that is not
+    // there: bad fields are refused by name, an address nobody answers on is
+    // refused before it reaches the membership...
+    let refused = member
+        .join(JoinRequest {
+            node_id: 0,
+            addr: String::new(),
+        })
+        .await
+        .expect_err("node 0 refused");
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused}");
+    assert!(refused.message().contains("node_id"), "{refused}");
+    let refused = member
+        .join(JoinRequest {
+            node_id: 77,
+            addr: String::new(),
+        })
+        .await
+        .expect_err("an empty address refused");
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused}");
+    assert!(refused.message().contains("addr"), "{refused}");
+    let refused = member
+        .join(JoinRequest {
+            node_id: 77,
+            addr: "127.0.0.1:1".into(),
+        })
+        .await
+        .expect_err("an unreachable node refused");
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused}");
+    assert!(refused.message().contains("does not answer"), "{refused}");
+    // ...so the cluster keeps its two members and still commits writes.
+    let channel = tls_channel(&addrs[0], client_tls.clone())
+        .await
+        .expect("TLS connects");
+    let status = status_over(channel.clone()).await.expect("status");
+    assert_eq!(status.membership.len(), 2, "{:?}", status.membership);
+    Clients::new(channel)
+        .directory
+        .put_tenant(api::PutTenantRequest {
+            tenant: "still-writing".into(),
+            config: None,
+        })
+        .await
+        .expect("the cluster still commits");
 }
 
 const ADMIN: &str = "cluster-admin-secret-0001";
@@ -290,6 +336,29 @@ fn tokens_file(dir: &Path) -> PathBuf {
     );
     std::fs::write(&file, text).expect("write config");
     file
+}
+
+/// A node in the documented secure mode: TLS, mutual TLS between nodes
+/// (the cluster CA of `pki`) and the bearer tokens of [`tokens_file`].
+fn secure_node(pki: &Pki, dir: &Path) -> Node {
+    let (cert, key) = pki.issue("node1");
+    let config = tokens_file(dir);
+    Node::start(
+        &dir.join("data"),
+        NodeOptions {
+            extra_args: vec![
+                "--tls-cert".into(),
+                path(&cert),
+                "--tls-key".into(),
+                path(&key),
+                "--tls-client-ca".into(),
+                path(&pki.ca_path()),
+                "--config".into(),
+                path(&config),
+            ],
+            ..Default::default()
+        },
+    )
 }
 
 /// `msg` with `token` as its bearer token (or none).
@@ -380,21 +449,21 @@ fn refused<T: std::fmt::Debug>(what: &str, result: Result<tonic::Response<T>, St
 
 #[tokio::test]
 async fn every_cross_tenant_and_cross_role_attempt_is_refused_and_changes_nothing() {
+    let pki = Pki::new("roles");
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = tokens_file(dir.path());
-    let node = Node::start(
-        &dir.path().join("data"),
-        NodeOptions {
-            extra_args: vec!["--config".into(), path(&config)],
-            ..Default::default()
-        },
-    );
+    let node = secure_node(&pki, dir.path());
     logged(
         &node,
-        "callgrid serving (plaintext gRPC (development mode), bearer tokens)",
+        "callgrid serving (TLS, mutual TLS between nodes, bearer tokens)",
     );
-    logged(&node, "bearer tokens configured without TLS");
-    let mut c = node.clients().await;
+    let mut c = Clients::new(
+        tls_channel(
+            &node.grpc.to_string(),
+            ClientTlsConfig::new().ca_certificate(pki.ca_certificate()),
+        )
+        .await
+        .expect("TLS connects"),
+    );
     let a = Some(ADMIN);
 
     // The cluster admin sets up two tenants, each with a park policy, a
@@ -1216,23 +1285,8 @@ async fn every_cross_tenant_and_cross_role_attempt_is_refused_and_changes_nothin
 #[tokio::test]
 async fn callgridctl_speaks_tls_and_carries_its_token() {
     let pki = Pki::new("ctl");
-    let (cert, key) = pki.issue("node1");
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = tokens_file(dir.path());
-    let node = Node::start(
-        dir.path(),
-        NodeOptions {
-            extra_args: vec![
-                "--tls-cert".into(),
-                path(&cert),
-                "--tls-key".into(),
-                path(&key),
-                "--config".into(),
-                path(&config),
-            ],
-            ..Default::default()
-        },
-    );
+    let node = secure_node(&pki, dir.path());
     let server = format!("https://localhost:{}", node.grpc.port());
     let ctl = |token: Option<&str>| {
         let mut cmd = std::process::Command::new(callgrid_tests::binary("callgridctl"));

@@ -139,7 +139,6 @@ pub async fn run(
         "callgrid serving ({})",
         security.mode()
     );
-    security.warn_if_weak();
 
     let mut server = server;
     tokio::select! {

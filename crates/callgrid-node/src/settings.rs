@@ -307,6 +307,15 @@ impl Effective {
             from: Source::File,
             rule,
         })?;
+        // The node-to-node service can add voters and commit any command: a
+        // node that authenticates its clients must authenticate its peers.
+        if !a.tokens.is_empty() && a.tls_client_ca.is_none() {
+            return Err(self.refuse(
+                "tls_client_ca",
+                "required when [[tokens]] are set: peers must be authenticated by \
+                 mutual TLS (set tls.cert, tls.key and tls.client_ca)",
+            ));
+        }
         Ok(())
     }
 

@@ -9,8 +9,11 @@
 //!   presents its own certificate to the nodes it calls and verifies theirs
 //!   against the same CA. API clients keep using bearer tokens.
 //!
-//! With neither, the node runs plaintext: the development mode of the
-//! first-run command, announced at start.
+//! The node-to-node service adds members and commits any command, so it is
+//! never left open on a node that authenticates its clients: configuration
+//! refuses `[[tokens]]` without `tls.client_ca` (see `settings`). With no
+//! tokens and no TLS the node runs plaintext and unauthenticated: the
+//! development mode of the first-run command, announced at start.
 
 use std::path::Path;
 
@@ -87,23 +90,6 @@ impl Security {
             "bearer tokens"
         };
         format!("{transport}, {auth}")
-    }
-
-    /// Says at start what an operator should know is left open.
-    pub fn warn_if_weak(&self) {
-        if self.auth.is_dev_mode() {
-            return;
-        }
-        if self.server.is_none() {
-            tracing::warn!(
-                "bearer tokens configured without TLS: tokens travel in clear text; set tls.cert and tls.key"
-            );
-        }
-        if !self.mutual {
-            tracing::warn!(
-                "node-to-node service accepts any caller that reaches this port; set tls.client_ca for mutual TLS"
-            );
-        }
     }
 
     /// Guards the node-to-node service: with mutual TLS, only callers that

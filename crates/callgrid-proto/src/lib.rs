@@ -13,9 +13,11 @@
 
 pub mod convert;
 
-/// The encoded `FileDescriptorSet` of every `callgrid.v1` file, for
-/// tonic-reflection (so `grpcurl` and friends can explore a node).
-pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("callgrid_descriptor");
+/// The encoded `FileDescriptorSet` of every `callgrid.v1` file (and none of
+/// the node-to-node service), for tonic-reflection, so `grpcurl` and
+/// friends can explore a node's public API.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    tonic::include_file_descriptor_set!("callgrid_public_descriptor");
 
 /// Generated messages, enums, clients (`*_client`) and servers (`*_server`).
 #[allow(clippy::all, missing_docs)]

@@ -68,15 +68,11 @@ impl Cluster for Api {
     ) -> Result<Response<v1::AddNodeResponse>, Status> {
         handle!("Cluster/AddNode", {
             let r = request.into_inner();
-            if r.node_id == 0 || r.addr.is_empty() {
-                return Err(Status::invalid_argument(
-                    "node_id and addr: both are required (node_id above 0)",
-                ));
-            }
             match self.leader_addr()? {
-                None => add_node(&self.node.consensus.raft, r.node_id, &r.addr)
-                    .await
-                    .map_err(Status::unavailable)?,
+                None => {
+                    let consensus = &self.node.consensus;
+                    add_node(&consensus.raft, &consensus.peers, r.node_id, &r.addr).await?
+                }
                 Some(leader) => {
                     let reply = self
                         .node

@@ -69,16 +69,13 @@ impl Peer for PeerService {
         let metrics = self.raft().metrics().borrow().clone();
         let me = self.router.consensus.node_id;
         let reply = match metrics.current_leader {
-            Some(leader) if leader == me => match add_node(self.raft(), r.node_id, &r.addr).await {
-                Ok(()) => JoinResponse {
+            Some(leader) if leader == me => {
+                add_node(self.raft(), &self.router.peers, r.node_id, &r.addr).await?;
+                JoinResponse {
                     accepted: true,
                     reason: String::new(),
-                },
-                Err(reason) => JoinResponse {
-                    accepted: false,
-                    reason,
-                },
-            },
+                }
+            }
             Some(leader) => {
                 let addr = metrics
                     .membership_config
