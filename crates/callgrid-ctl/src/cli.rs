@@ -4,11 +4,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Every callgrid API call from the command line.
 ///
-/// Business outcomes (ALREADY_ANSWERED, UNKNOWN_CODE, ...) are printed and
-/// exit 0; a refused request (bad input, missing record, no quorum) prints
-/// the gRPC status on stderr and exits 1.
+/// Business outcomes (already_answered, unknown_code, ...) are printed, and
+/// the exit status says which class of refusal each is (the table below);
+/// a request the node refuses with a gRPC status (bad input, missing
+/// record, no quorum) prints the status on stderr and exits by its class.
 #[derive(Debug, Parser)]
-#[command(name = "callgridctl", version, about, long_about)]
+#[command(name = "callgridctl", version, about, long_about, after_help = crate::exit::TABLE)]
 pub struct Cli {
     /// The node to talk to; any node accepts any request.
     #[arg(

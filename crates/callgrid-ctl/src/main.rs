@@ -1,11 +1,14 @@
 //! `callgridctl`: every callgrid API call from the command line.
 //!
 //! A thin client: it builds requests, prints responses, and never decides
-//! anything a node should. Business outcomes exit 0; refused requests print
-//! the gRPC status on stderr and exit 1.
+//! anything a node should. Its exit status classes the outcome (done, not
+//! permitted, not there, lost a race, ...; see `exit.rs`), so scripts can
+//! tell success from refusal; a refused result is printed all the same, a
+//! gRPC status on stderr.
 
 mod cli;
 mod commands;
+mod exit;
 mod output;
 mod render;
 
@@ -19,8 +22,11 @@ async fn main() -> ExitCode {
     match commands::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            report(&err);
-            ExitCode::FAILURE
+            // A refused result has been printed with the response already.
+            if !err.is::<exit::Refused>() {
+                report(&err);
+            }
+            exit::Exit::of_error(&err).into()
         }
     }
 }

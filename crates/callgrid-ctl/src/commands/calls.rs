@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::Ctx;
 use crate::cli::{CallCommand, DialArgs};
+use crate::exit::{Outcome as _, invalid};
 use crate::output::Titled;
 
 fn client(ctx: &Ctx) -> CallsClient<super::Conn> {
@@ -29,12 +30,14 @@ fn dial_request(tenant: String, args: DialArgs) -> anyhow::Result<v1::DialReques
     let mut positional = args.args;
     let (from, digits) = match (args.outside, positional.len()) {
         (Some(n), 1) => (outside(n), positional.remove(0)),
-        (Some(_), _) => bail!("with --outside, give only the DIGITS to dial"),
+        (Some(_), _) => invalid!("with --outside, give only the DIGITS to dial"),
         (None, 2) => {
             let digits = positional.remove(1);
             (extension(positional.remove(0)), digits)
         }
-        (None, _) => bail!("give FROM (an extension) and DIGITS, or --outside NUMBER and DIGITS"),
+        (None, _) => {
+            invalid!("give FROM (an extension) and DIGITS, or --outside NUMBER and DIGITS")
+        }
     };
     Ok(v1::DialRequest {
         tenant,
@@ -47,7 +50,7 @@ pub async fn dial(ctx: &Ctx, args: DialArgs) -> anyhow::Result<()> {
     let request = dial_request(ctx.tenant.clone(), args)?;
     let r = client(ctx).dial(request).await?.into_inner();
     ctx.out.show(&r);
-    Ok(())
+    r.exit().into_result()
 }
 
 pub async fn answer(ctx: &Ctx, call: u64, by: String) -> anyhow::Result<()> {
@@ -64,7 +67,7 @@ pub async fn answer(ctx: &Ctx, call: u64, by: String) -> anyhow::Result<()> {
         fields: json!({ "call_id": call, "by": by }),
         inner: &r,
     });
-    Ok(())
+    r.exit().into_result()
 }
 
 /// The party that hangs up: `+…` (or anything with `--outside`) is an outside number.
@@ -95,7 +98,7 @@ pub async fn hangup(
         fields: json!({ "call_id": call, "by": party }),
         inner: &r,
     });
-    Ok(())
+    r.exit().into_result()
 }
 
 pub async fn call(ctx: &Ctx, cmd: CallCommand) -> anyhow::Result<()> {

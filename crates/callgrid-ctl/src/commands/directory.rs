@@ -1,6 +1,5 @@
 //! `tenant`, `ext`, `callgroup`, `policy`: the Directory service.
 
-use anyhow::bail;
 use callgrid_proto::v1::{self, directory_client::DirectoryClient};
 use serde_json::json;
 
@@ -9,6 +8,7 @@ use crate::cli::{
     CallGroupCommand, CallGroupPutArgs, ExtCommand, ExtPutArgs, PickupSelectionArg, PolicyCommand,
     PolicyPutArgs, RoutingArg, TenantCommand, TenantPutArgs,
 };
+use crate::exit::invalid;
 use crate::output::{Done, Titled};
 
 fn client(ctx: &Ctx) -> DirectoryClient<super::Conn> {
@@ -146,7 +146,7 @@ fn forward_target(flag: &str, raw: Option<String>) -> anyhow::Result<Option<v1::
         digits if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
             v1::forward_target::Target::Extension(raw)
         }
-        _ => bail!("{flag} {raw:?}: give an extension number or `callgroup`"),
+        _ => invalid!("{flag} {raw:?}: give an extension number or `callgroup`"),
     };
     Ok(Some(v1::ForwardTarget {
         target: Some(target),
@@ -228,17 +228,18 @@ fn member(raw: &str) -> anyhow::Result<v1::CallGroupMember> {
         Some("visual") => v1::AlertMode::Visual,
         Some("banner") => v1::AlertMode::Banner,
         Some(other) => {
-            bail!("--member {raw:?}: alert mode {other:?} is not ring, visual or banner")
+            invalid!("--member {raw:?}: alert mode {other:?} is not ring, visual or banner")
         }
     };
     let delay_secs = match parts.next() {
         None | Some("") => 0,
-        Some(d) => d.parse().map_err(|_| {
-            anyhow::anyhow!("--member {raw:?}: delay {d:?} is not a number of seconds")
-        })?,
+        Some(d) => match d.parse() {
+            Ok(secs) => secs,
+            Err(_) => invalid!("--member {raw:?}: delay {d:?} is not a number of seconds"),
+        },
     };
     if parts.next().is_some() {
-        bail!("--member {raw:?}: expected EXT[:MODE[:DELAY]]");
+        invalid!("--member {raw:?}: expected EXT[:MODE[:DELAY]]");
     }
     Ok(v1::CallGroupMember {
         extension,

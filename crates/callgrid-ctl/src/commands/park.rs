@@ -4,6 +4,7 @@ use callgrid_proto::v1::{self, park_client::ParkClient};
 use serde_json::json;
 
 use super::Ctx;
+use crate::exit::Outcome as _;
 use crate::output::Titled;
 
 fn client(ctx: &Ctx) -> ParkClient<super::Conn> {
@@ -25,7 +26,7 @@ pub async fn park(ctx: &Ctx, call: u64, by: String, code: Option<u32>) -> anyhow
         fields: json!({ "call_id": call }),
         inner: &r,
     });
-    Ok(())
+    r.exit().into_result()
 }
 
 pub async fn retrieve(ctx: &Ctx, by: String, code: u32) -> anyhow::Result<()> {
@@ -42,7 +43,7 @@ pub async fn retrieve(ctx: &Ctx, by: String, code: u32) -> anyhow::Result<()> {
         fields: json!({ "code": code }),
         inner: &r,
     });
-    Ok(())
+    r.exit().into_result()
 }
 
 pub async fn parked(ctx: &Ctx) -> anyhow::Result<()> {

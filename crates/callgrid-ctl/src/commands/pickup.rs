@@ -4,6 +4,7 @@ use callgrid_proto::v1::{self, pickup_client::PickupClient};
 
 use super::Ctx;
 use crate::cli::PickupCommand;
+use crate::exit::Outcome as _;
 
 pub async fn pickup(ctx: &Ctx, cmd: PickupCommand) -> anyhow::Result<()> {
     let mut c = PickupClient::new(ctx.channel.clone());
@@ -43,6 +44,7 @@ pub async fn pickup(ctx: &Ctx, cmd: PickupCommand) -> anyhow::Result<()> {
             .await?
         }
     };
-    ctx.out.show(&r.into_inner());
-    Ok(())
+    let r = r.into_inner();
+    ctx.out.show(&r);
+    r.exit().into_result()
 }

@@ -28,7 +28,7 @@ pub async fn watch(
     watcher: Option<String>,
 ) -> anyhow::Result<()> {
     if extensions.is_empty() && park_codes.is_empty() {
-        anyhow::bail!("give at least one extension or --park-code to watch");
+        crate::exit::invalid!("give at least one extension or --park-code to watch");
     }
     let stream = PresenceClient::new(ctx.channel.clone())
         .watch_lamps(v1::WatchLampsRequest {
