@@ -76,6 +76,7 @@ fn directory(extensions: u32) -> Switchboard {
             Command::PutExtension {
                 tenant: tenant(),
                 record,
+                keep_sip_secret: false,
             },
         );
     }

@@ -14,6 +14,7 @@ const FILES: &[&str] = &[
     "callgrid/v1/park.proto",
     "callgrid/v1/presence.proto",
     "callgrid/v1/cluster.proto",
+    "callgrid/v1/sip.proto",
     "callgrid/internal/v1/peer.proto",
 ];
 

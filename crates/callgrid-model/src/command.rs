@@ -9,10 +9,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AlertMode, AlertReason, AnswerHow, AnswerOutcome, CallGroup, CallId, DialOutcome,
+    AlertMode, AlertReason, AnswerHow, AnswerOutcome, Binding, CallGroup, CallId, DialOutcome,
     DirectoryError, Extension, ExtensionRecord, GroupName, HangupOutcome, LampState, ParkCode,
-    ParkOutcome, ParkPolicy, Party, PickupOutcome, PolicyName, RetrieveOutcome, ShardMap,
-    TenantConfig, TenantId,
+    ParkOutcome, ParkPolicy, Party, PickupOutcome, PolicyName, Registration, RetrieveOutcome,
+    ShardMap, TenantConfig, TenantId,
 };
 
 /// Which pickup the picker asked for.
@@ -56,9 +56,13 @@ pub enum Command {
     DeleteTenant {
         tenant: TenantId,
     },
+    /// Stores `record` as given, except that with `keep_sip_secret` the
+    /// extension keeps the SIP secret it has (an edit that does not mention
+    /// the password leaves it alone).
     PutExtension {
         tenant: TenantId,
         record: ExtensionRecord,
+        keep_sip_secret: bool,
     },
     DeleteExtension {
         tenant: TenantId,
@@ -137,6 +141,14 @@ pub enum Command {
         call: CallId,
         now_ms: u64,
     },
+    /// Adds, refreshes or removes one SIP binding of `extension`, which
+    /// must have a SIP secret; lapsed bindings are dropped at `now_ms`.
+    Register {
+        tenant: TenantId,
+        extension: Extension,
+        registration: Registration,
+        now_ms: u64,
+    },
 }
 
 impl Command {
@@ -163,7 +175,8 @@ impl Command {
             | Command::Hangup { tenant, .. }
             | Command::Pickup { tenant, .. }
             | Command::Park { tenant, .. }
-            | Command::Retrieve { tenant, .. } => Some(tenant),
+            | Command::Retrieve { tenant, .. }
+            | Command::Register { tenant, .. } => Some(tenant),
         }
     }
 
@@ -191,6 +204,7 @@ impl Command {
             Command::Park { .. } => "park",
             Command::Retrieve { .. } => "retrieve",
             Command::Tick { .. } => "tick",
+            Command::Register { .. } => "register",
         }
     }
 }
@@ -208,6 +222,8 @@ pub enum Response {
     Pickup(PickupOutcome),
     Park(ParkOutcome),
     Retrieve(RetrieveOutcome),
+    /// The extension's live bindings after a [`Command::Register`].
+    Register(Result<Vec<Binding>, DirectoryError>),
     /// One response per command of a [`Command::Batch`], in order.
     Batch(Vec<Response>),
 }

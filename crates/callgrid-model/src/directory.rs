@@ -10,7 +10,7 @@ use std::ops::RangeInclusive;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Extension, FeatureCodes, LegacyGroupId, NameList, ParkCode, PolicyName, ValidationError,
+    Extension, FeatureCodes, LegacyGroupId, NameList, ParkCode, PolicyName, SipHa1, ValidationError,
 };
 
 /// How group pickup chooses among several ringing calls.
@@ -154,7 +154,11 @@ pub struct ExtensionRecord {
     /// Named pickup groups: the groups whose calls this extension may pick up.
     pub pickup_groups: NameList,
     /// Registered endpoint; an unregistered extension shows `offline`.
+    /// Set by `SetOnline`, and by SIP registration: online while the
+    /// extension has a live binding.
     pub online: bool,
+    /// The SIP digest secret; without one the extension cannot register.
+    pub sip_ha1: Option<SipHa1>,
 }
 
 impl ExtensionRecord {
@@ -172,6 +176,7 @@ impl ExtensionRecord {
             call_groups: NameList::default(),
             pickup_groups: NameList::default(),
             online: true,
+            sip_ha1: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The callgrid domain, as DESIGN.md §1 describes it: tenants, extensions,
 //! named and legacy pickup groups, call groups, park policies, calls and
-//! their state machine, pickup eligibility, park-code allocation and the
-//! feature-code parser.
+//! their state machine, pickup eligibility, park-code allocation, the
+//! feature-code parser, and SIP registrations and digest checks.
 //!
 //! This crate is pure: no tokio, no I/O, no clocks. Time and randomness
 //! arrive inside [`Command`]s, so [`Switchboard::apply`] gives the same
@@ -16,7 +16,9 @@ mod feature_codes;
 mod ids;
 mod names;
 mod outcome;
+mod registration;
 mod shards;
+mod sip;
 mod switchboard;
 
 pub use call::{Alert, AlertReason, AnswerHow, Call, CallState, EndReason, Hunt, LampState};
@@ -35,5 +37,7 @@ pub use outcome::{
     AnswerOutcome, CallOutcome, DialOutcome, DirectoryError, HangupOutcome, ParkOutcome,
     PickupOutcome, RetrieveOutcome,
 };
+pub use registration::{Binding, Bindings, Contact, Registration};
 pub use shards::{SHARD_COUNT, Shard, ShardMap, shard_of};
+pub use sip::{DigestAnswer, Qop, SipHa1};
 pub use switchboard::{Switchboard, Tenant};

@@ -124,4 +124,6 @@ pub enum DirectoryError {
     CallGroupNotFound(String),
     #[error("{0}")]
     InUse(String),
+    #[error("{field}: extension {number} has no SIP password, so it cannot register")]
+    NoSipSecret { field: String, number: String },
 }

@@ -131,11 +131,23 @@ impl Switchboard {
                 }
                 self.tenants.remove(tenant);
             }
-            Command::PutExtension { tenant, record } => {
+            Command::PutExtension {
+                tenant,
+                record,
+                keep_sip_secret,
+            } => {
                 let t = self.tenant_mut(tenant)?;
                 check_record(t, record)?;
-                t.extensions.insert(record.number.clone(), record.clone());
-                self.refresh_lamp(tenant, &record.number, 0, events);
+                let mut record = record.clone();
+                if *keep_sip_secret {
+                    record.sip_ha1 = t
+                        .extensions
+                        .get(&record.number)
+                        .and_then(|r| r.sip_ha1.clone());
+                }
+                let number = record.number.clone();
+                t.extensions.insert(number.clone(), record);
+                self.refresh_lamp(tenant, &number, 0, events);
             }
             Command::DeleteExtension { tenant, number } => {
                 let t = self.tenant_mut(tenant)?;
@@ -175,6 +187,7 @@ impl Switchboard {
                 t.extensions.remove(number);
                 t.call_groups.remove(number);
                 t.lamps.remove(number);
+                t.registrations.remove(number);
             }
             Command::SetOnline {
                 tenant,

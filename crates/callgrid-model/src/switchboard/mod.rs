@@ -11,6 +11,7 @@ mod directory;
 mod lamps;
 mod park;
 mod pickup;
+mod registrar;
 mod ringing;
 #[cfg(test)]
 mod tests;
@@ -21,8 +22,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Applied, Call, CallGroup, CallId, Command, Extension, ExtensionRecord, LampState, ParkCode,
-    ParkPolicy, PolicyName, Response, ShardMap, TenantConfig, TenantId,
+    Applied, Bindings, Call, CallGroup, CallId, Command, Extension, ExtensionRecord, LampState,
+    ParkCode, ParkPolicy, PolicyName, Response, ShardMap, TenantConfig, TenantId,
 };
 
 /// How long after a call is answered a late pickup is told
@@ -72,6 +73,8 @@ pub struct Tenant {
     lamps: BTreeMap<Extension, LampState>,
     /// Calls answered in the last [`RACE_WINDOW_MS`], oldest first.
     recently_answered: VecDeque<(u64, CallId)>,
+    /// SIP bindings of the extensions that have any.
+    registrations: BTreeMap<Extension, Bindings>,
 }
 
 impl Tenant {
@@ -180,6 +183,18 @@ impl Switchboard {
                 self.tick(*call, *now_ms, &mut events);
                 Response::Done
             }
+            Command::Register {
+                tenant,
+                extension,
+                registration,
+                now_ms,
+            } => Response::Register(self.register(
+                tenant,
+                extension,
+                registration,
+                *now_ms,
+                &mut events,
+            )),
         };
         Applied { response, events }
     }

@@ -53,6 +53,7 @@ impl Fixture {
         self.ok(Command::PutExtension {
             tenant: t("acme"),
             record,
+            keep_sip_secret: false,
         });
     }
 
@@ -761,6 +762,7 @@ fn tenants_are_isolated() {
     f.ok(Command::PutExtension {
         tenant: t("other"),
         record: ExtensionRecord::new(e("201")),
+        keep_sip_secret: false,
     });
     let call = f.call("103", "102", T0);
     let foreign = Command::Answer {

@@ -83,7 +83,7 @@ impl Directory for Api {
             let r = request.into_inner();
             let cmd = convert::put_extension(&r);
             let stored = match &cmd {
-                Ok(callgrid_model::Command::PutExtension { tenant, record }) => {
+                Ok(callgrid_model::Command::PutExtension { tenant, record, .. }) => {
                     Some((tenant.clone(), record.number.clone()))
                 }
                 _ => None,

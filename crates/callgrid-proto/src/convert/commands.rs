@@ -10,7 +10,7 @@ use callgrid_model::{CallId, Command, Extension, GroupName, PickupKind, Validati
 
 use super::{
     call_group, extension, extension_record, optional_policy, park_code, park_policy, party,
-    tenant, tenant_config,
+    sip_secret, tenant, tenant_config,
 };
 use crate::v1;
 
@@ -29,11 +29,17 @@ pub fn delete_tenant(r: &v1::DeleteTenantRequest) -> Result<Command, ValidationE
     })
 }
 
-/// `Directory.PutExtension`.
+/// `Directory.PutExtension`. An absent `sip_password` keeps the stored
+/// secret; the realm of its HA1 is the tenant.
 pub fn put_extension(r: &v1::PutExtensionRequest) -> Result<Command, ValidationError> {
+    let tenant = tenant(&r.tenant)?;
+    let mut record = extension_record(r.extension.as_ref())?;
+    let password = r.extension.as_ref().and_then(|e| e.sip_password.as_deref());
+    record.sip_ha1 = sip_secret(&tenant, &record.number, password)?;
     Ok(Command::PutExtension {
-        tenant: tenant(&r.tenant)?,
-        record: extension_record(r.extension.as_ref())?,
+        tenant,
+        record,
+        keep_sip_secret: password.is_none(),
     })
 }
 

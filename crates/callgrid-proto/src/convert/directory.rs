@@ -138,7 +138,8 @@ fn forwarding(raw: Option<&v1::Forwarding>) -> Result<Forwarding, ValidationErro
 }
 
 /// The `extension` of a PutExtension request, with absent flags defaulted
-/// (voice-enabled, pickup allowed, online).
+/// (voice-enabled, pickup allowed, online). Without a SIP secret: its
+/// realm is the request's tenant, so [`super::put_extension`] adds it.
 pub fn extension_record(raw: Option<&v1::Extension>) -> Result<ExtensionRecord, ValidationError> {
     let Some(raw) = raw else {
         return Err(ValidationError::new(
@@ -164,6 +165,7 @@ pub fn extension_record(raw: Option<&v1::Extension>) -> Result<ExtensionRecord, 
         call_groups: NameList::parse("extension.call_groups", &raw.call_groups)?,
         pickup_groups: NameList::parse("extension.pickup_groups", &raw.pickup_groups)?,
         online: raw.online.unwrap_or(true),
+        sip_ha1: None,
     };
     record.validate().map_err(|e| in_field("extension", e))?;
     Ok(record)
@@ -201,6 +203,8 @@ impl From<&ExtensionRecord> for v1::Extension {
             call_groups: r.call_groups.to_string(),
             pickup_groups: r.pickup_groups.to_string(),
             online: Some(r.online),
+            // Write-only: no read ever returns the secret.
+            sip_password: None,
         }
     }
 }

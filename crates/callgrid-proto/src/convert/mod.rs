@@ -13,6 +13,9 @@
 //! field that carries it: a tenant config under `config`, an extension
 //! under `extension`, a call group under `group`, a park policy under
 //! `policy`.
+//!
+//! An extension's SIP password becomes its digest HA1 here, where the
+//! request enters: nothing past this layer ever holds the password.
 
 mod calls;
 mod commands;
@@ -21,6 +24,7 @@ mod enums;
 mod outcomes;
 mod party;
 mod presence;
+mod registrar;
 mod status;
 
 pub use calls::{call_info, parked_call};
@@ -36,6 +40,7 @@ pub use presence::{
     event_from_lamp, event_from_notification, lamp_event, lamp_event_of, notice, notification,
     notification_of,
 };
+pub use registrar::{digest_answer, register, sip_secret};
 pub use status::{directory_status, invalid_argument};
 
 use callgrid_model::{CallId, Extension, ParkCode, PolicyName, TenantId, ValidationError};

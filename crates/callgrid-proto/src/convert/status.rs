@@ -14,7 +14,8 @@ pub fn invalid_argument(err: &ValidationError) -> Status {
 /// The status a refused directory write (or read of something missing)
 /// answers with: `INVALID_ARGUMENT` for bad input, `NOT_FOUND` for a missing
 /// tenant, extension, policy or call group, `FAILED_PRECONDITION` for a
-/// record that is not voice-enabled or still in use, `RESOURCE_EXHAUSTED`
+/// record that is not voice-enabled or still in use (or an extension
+/// without a SIP password asked to register), `RESOURCE_EXHAUSTED`
 /// for a tenant limit.
 pub fn directory_status(err: &DirectoryError) -> Status {
     let message = err.to_string();
@@ -24,9 +25,9 @@ pub fn directory_status(err: &DirectoryError) -> Status {
         | DirectoryError::ExtensionNotFound { .. }
         | DirectoryError::PolicyNotFound { .. }
         | DirectoryError::CallGroupNotFound(_) => Status::not_found(message),
-        DirectoryError::NotVoiceEnabled { .. } | DirectoryError::InUse(_) => {
-            Status::failed_precondition(message)
-        }
+        DirectoryError::NotVoiceEnabled { .. }
+        | DirectoryError::InUse(_)
+        | DirectoryError::NoSipSecret { .. } => Status::failed_precondition(message),
         DirectoryError::CallGroupLimit { .. } => Status::resource_exhausted(message),
     }
 }
