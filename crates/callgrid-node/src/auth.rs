@@ -6,9 +6,9 @@
 //!   (creating and deleting tenants and their limits, adding and removing
 //!   nodes, cluster status);
 //! - **tenant admin** of tenant T: T's directory (extensions, park
-//!   policies and grants, anyone's call group), reading T, and acting as any
+//!   policies and grants, anyone's call group), reading T, acting as any
 //!   extension of T or for an outside party (a PBX or SIP front end acting
-//!   for its phones);
+//!   for its phones), and T's SIP registrar (digest checks and bindings);
 //! - **extension user** E of tenant T: acts only as E (dials from E,
 //!   answers, picks up, parks and retrieves as E, watches lamps as E, reads
 //!   E's notifications, sets E online), manages only the call group E owns,
@@ -388,6 +388,11 @@ scoped! {
         Needs::ActAs { tenant: &r.tenant, extension: &r.watcher, field: "watcher" }
     };
     NotificationsRequest => |r| Needs::ActAs { tenant: &r.tenant, extension: &r.extension, field: "extension" };
+    // Registrar: the SIP edge's, acting for the tenant's phones. A phone's
+    // own token must not register contacts or probe passwords.
+    AuthenticateRequest => |r| Needs::TenantAdmin { tenant: &r.tenant };
+    RegisterRequest => |r| Needs::TenantAdmin { tenant: &r.tenant };
+    LookupRequest => |r| Needs::TenantAdmin { tenant: &r.tenant };
     // Cluster: the carrier's.
     StatusRequest => |_r| Needs::ClusterAdmin;
     AddNodeRequest => |_r| Needs::ClusterAdmin;

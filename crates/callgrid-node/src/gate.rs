@@ -130,6 +130,12 @@ guard!(park_server::Park {
     list_parked = "ListParked" (ListParkedRequest) -> ListParkedResponse;
 });
 
+guard!(registrar_server::Registrar {
+    authenticate = "Authenticate" (AuthenticateRequest) -> AuthenticateResponse;
+    register = "Register" (RegisterRequest) -> RegisterResponse;
+    lookup = "Lookup" (LookupRequest) -> LookupResponse;
+});
+
 guard!(cluster_server::Cluster {
     status = "Status" (StatusRequest) -> StatusResponse;
     add_node = "AddNode" (AddNodeRequest) -> AddNodeResponse;

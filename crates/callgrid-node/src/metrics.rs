@@ -132,6 +132,10 @@ fn describe() {
     );
     describe_gauge!("callgrid_shard_map_epoch", "Epoch of the applied shard map");
     describe_counter!(
+        "callgrid_sip_auth_failures_total",
+        "SIP digest answers the registrar refused (wrong password, or no such extension or tenant)"
+    );
+    describe_counter!(
         "callgrid_auth_refusals_total",
         "Requests refused by the token check (or, for Peer, mutual TLS), by method and status code"
     );

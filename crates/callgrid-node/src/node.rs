@@ -305,10 +305,18 @@ async fn serve_grpc(
     health
         .set_serving::<v1::cluster_server::ClusterServer<Api>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(callgrid_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    health
+        .set_serving::<v1::registrar_server::RegistrarServer<Api>>()
+        .await;
+    // Reflection in both protocol versions: several tools (Python's
+    // reflection client among them) speak only v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(callgrid_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let reflection = reflection().build_v1()?;
     // Small replies go out at once: without TCP_NODELAY a reply can wait
     // ~40 ms for the client's delayed ACK.
     // A connection's writes in a burst wait one scheduler turn, so a lamp
@@ -327,12 +335,14 @@ async fn serve_grpc(
     server
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(peer, security.peer_check()))
         .add_service(v1::directory_server::DirectoryServer::new(api.clone()))
         .add_service(v1::calls_server::CallsServer::new(api.clone()))
         .add_service(v1::pickup_server::PickupServer::new(api.clone()))
         .add_service(v1::park_server::ParkServer::new(api.clone()))
         .add_service(v1::presence_server::PresenceServer::new(api.clone()))
+        .add_service(v1::registrar_server::RegistrarServer::new(api.clone()))
         .add_service(v1::cluster_server::ClusterServer::new(api))
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = shutdown.wait_for(|stop| *stop).await;

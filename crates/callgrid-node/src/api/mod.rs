@@ -11,6 +11,7 @@ mod directory;
 mod park;
 mod pickup;
 mod presence;
+mod registrar;
 
 use std::time::Instant;
 
