@@ -313,6 +313,7 @@ pub struct Clients {
     pub park: v1::park_client::ParkClient<Channel>,
     pub presence: v1::presence_client::PresenceClient<Channel>,
     pub cluster: v1::cluster_client::ClusterClient<Channel>,
+    pub registrar: v1::registrar_client::RegistrarClient<Channel>,
 }
 
 impl Clients {
@@ -323,6 +324,7 @@ impl Clients {
             pickup: v1::pickup_client::PickupClient::new(channel.clone()),
             park: v1::park_client::ParkClient::new(channel.clone()),
             presence: v1::presence_client::PresenceClient::new(channel.clone()),
+            registrar: v1::registrar_client::RegistrarClient::new(channel.clone()),
             cluster: v1::cluster_client::ClusterClient::new(channel),
         }
     }

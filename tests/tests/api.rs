@@ -22,6 +22,7 @@ async fn health_check_reports_serving() {
         "callgrid.v1.Calls",
         "callgrid.v1.Directory",
         "callgrid.v1.Presence",
+        "callgrid.v1.Registrar",
     ] {
         let reply = health
             .check(HealthCheckRequest {
@@ -38,7 +39,7 @@ async fn health_check_reports_serving() {
 }
 
 #[tokio::test]
-async fn reflection_lists_the_six_public_services_and_not_the_node_to_node_one() {
+async fn reflection_lists_the_seven_public_services_and_not_the_node_to_node_one() {
     let node = TestNode::start(1.0);
     let mut reflection = ServerReflectionClient::new(node.channel().await);
     let request = ServerReflectionRequest {
@@ -66,6 +67,7 @@ async fn reflection_lists_the_six_public_services_and_not_the_node_to_node_one()
         "Park",
         "Presence",
         "Cluster",
+        "Registrar",
     ] {
         let full = format!("callgrid.v1.{service}");
         assert!(names.contains(&full.as_str()), "{full} in {names:?}");

@@ -416,6 +416,22 @@ async fn snapshot(c: &mut Clients) -> String {
                 .expect("parked")
                 .into_inner(),
         );
+        for number in ["101", "201"] {
+            let bindings = c
+                .registrar
+                .lookup(with(
+                    a,
+                    api::LookupRequest {
+                        tenant: t(),
+                        extension: number.into(),
+                    },
+                ))
+                .await;
+            out += &format!(
+                "{number} bindings: {:?}\n",
+                bindings.map(|b| b.into_inner()).map_err(|s| s.code())
+            );
+        }
         for owner in ["101", "102", "201", "202"] {
             let group = c
                 .directory
@@ -485,6 +501,7 @@ async fn every_cross_tenant_and_cross_role_attempt_is_refused_and_changes_nothin
         for n in numbers {
             let extension = api::Extension {
                 number: n.into(),
+                sip_password: Some("phone-secret".into()),
                 ..Default::default()
             };
             c.directory
@@ -1194,6 +1211,65 @@ async fn every_cross_tenant_and_cross_role_attempt_is_refused_and_changes_nothin
         DENIED,
     );
 
+    // The SIP registrar is the edge's (a tenant admin's): never a phone's
+    // own token, and never another tenant's admin.
+    let register = |tenant: &str, number: &str| api::RegisterRequest {
+        tenant: tenant.into(),
+        extension: number.into(),
+        contact: format!("sip:{number}@192.0.2.7:5062"),
+        edge: "192.0.2.1:5060".into(),
+        source: "udp:192.0.2.7:5062".into(),
+        expires_s: 600,
+    };
+    let lookup = |tenant: &str, number: &str| api::LookupRequest {
+        tenant: tenant.into(),
+        extension: number.into(),
+    };
+    let digest = |tenant: &str, number: &str| api::AuthenticateRequest {
+        tenant: tenant.into(),
+        extension: number.into(),
+        method: "REGISTER".into(),
+        uri: "sip:example".into(),
+        nonce: "n".into(),
+        response: "0".repeat(32),
+        ..Default::default()
+    };
+    for (who, token, tenant, number) in [
+        ("user", u, "acme", "101"),
+        ("other tenant's user", g, "acme", "101"),
+        ("tenant admin", t, "globex", "201"),
+        ("other tenant's admin", Some(GLOBEX_ADMIN), "acme", "101"),
+    ] {
+        refused(
+            &format!("{who} registers {tenant}/{number}"),
+            c.registrar
+                .register(with(token, register(tenant, number)))
+                .await,
+            DENIED,
+        );
+        refused(
+            &format!("{who} looks up {tenant}/{number}"),
+            c.registrar
+                .lookup(with(token, lookup(tenant, number)))
+                .await,
+            DENIED,
+        );
+        refused(
+            &format!("{who} checks a digest of {tenant}/{number}"),
+            c.registrar
+                .authenticate(with(token, digest(tenant, number)))
+                .await,
+            DENIED,
+        );
+    }
+    refused(
+        "no token registers",
+        c.registrar
+            .register(with(None, register("acme", "101")))
+            .await,
+        UNAUTH,
+    );
+
     // None of it changed anything.
     assert_eq!(
         snapshot(&mut c).await,
@@ -1272,6 +1348,27 @@ async fn every_cross_tenant_and_cross_role_attempt_is_refused_and_changes_nothin
         ))
         .await
         .expect("a tenant admin manages its directory");
+    let bound = c
+        .registrar
+        .register(with(Some(ACME_ADMIN), register("acme", "101")))
+        .await
+        .expect("a tenant admin registers its phones")
+        .into_inner();
+    assert_eq!(bound.bindings.len(), 1);
+    let seen = c
+        .registrar
+        .lookup(with(a, lookup("acme", "101")))
+        .await
+        .expect("the cluster admin looks up any tenant's phones")
+        .into_inner();
+    assert_eq!(seen.bindings, bound.bindings);
+    let checked = c
+        .registrar
+        .authenticate(with(Some(ACME_ADMIN), digest("acme", "101")))
+        .await
+        .expect("a tenant admin checks its phones' digests")
+        .into_inner();
+    assert!(!checked.ok, "a made-up response does not verify");
     c.calls
         .list_calls(with(Some(GLOBEX_ADMIN), list_calls("globex")))
         .await
