@@ -150,7 +150,9 @@ impl Bindings {
             contact: reg.contact.clone(),
             edge: reg.edge.clone(),
             source: reg.source.clone(),
-            expires_at_ms: now_ms.saturating_add(u64::from(reg.expires_s) * 1000),
+            // Capped here too: the fields are public, the cap is the rule.
+            expires_at_ms: now_ms
+                .saturating_add(u64::from(reg.expires_s.min(Registration::MAX_EXPIRES_S)) * 1000),
             refreshed_at_ms: now_ms,
         };
         match at {
@@ -243,6 +245,13 @@ mod tests {
     fn expiry_is_capped_at_an_hour() {
         let r = reg("sip:101@h", u32::MAX);
         assert_eq!(r.expires_s, Registration::MAX_EXPIRES_S);
+        let mut b = Bindings::default();
+        let unchecked = Registration {
+            expires_s: u32::MAX,
+            ..r
+        };
+        b.apply(&unchecked, T0);
+        assert_eq!(b.live(T0).next().unwrap().expires_at_ms, T0 + 3_600_000);
     }
 
     #[test]
