@@ -244,6 +244,11 @@ pub struct ExtPutArgs {
     /// Store the extension offline (unregistered).
     #[arg(long)]
     pub offline: bool,
+    /// The SIP password its phone registers with (8-128 printable
+    /// characters; stored only as its digest hash; "" disables SIP). Absent:
+    /// the stored one is kept.
+    #[arg(long, value_name = "SECRET")]
+    pub sip_password: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

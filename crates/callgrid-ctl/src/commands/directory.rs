@@ -180,6 +180,7 @@ fn extension(a: ExtPutArgs) -> anyhow::Result<v1::Extension> {
         call_groups: a.call_groups.unwrap_or_default(),
         pickup_groups: a.pickup_groups.unwrap_or_default(),
         online: off(a.offline),
+        sip_password: a.sip_password,
     })
 }
 
