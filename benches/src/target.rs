@@ -67,7 +67,14 @@ pub fn spawn_node(
         .context("creating a data directory")?;
     let mut child = Command::new(bin)
         .arg("serve")
-        .args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--sip",
+            "127.0.0.1:0",
+        ])
         .arg("--data-dir")
         .arg(data.path())
         .args(["--node-id", &node_id.to_string()])

@@ -28,6 +28,7 @@ pub use expect::*;
 pub use requests::*;
 
 pub mod prometheus;
+pub mod sipp;
 
 /// How long a node may take to start serving.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -85,6 +86,8 @@ pub struct Node {
     child: Option<Child>,
     pub grpc: SocketAddr,
     pub metrics: SocketAddr,
+    /// The embedded SIP edge (UDP and TCP), unless started with `--sip off`.
+    pub sip: Option<SocketAddr>,
     pub data_dir: PathBuf,
     options: NodeOptions,
     log: Arc<Mutex<String>>,
@@ -104,6 +107,7 @@ impl Node {
             child: None,
             grpc: "127.0.0.1:0".parse().expect("literal address"),
             metrics: "127.0.0.1:0".parse().expect("literal address"),
+            sip: None,
             data_dir: data_dir.to_path_buf(),
             options,
             log,
@@ -131,12 +135,19 @@ impl Node {
                 &["--listen", "127.0.0.1:0"][..]
             })
             .args(["--metrics", "127.0.0.1:0"])
+            // Every node has its own SIP edge on a free port (the default,
+            // 5060, is one per machine).
+            .args(if self.options.extra_args.iter().any(|a| a == "--sip") {
+                &[][..]
+            } else {
+                &["--sip", "127.0.0.1:0"][..]
+            })
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(["--node-id", &self.options.node_id.to_string()])
             .args(["--timer-scale", &self.options.timer_scale.to_string()])
             .args(&self.options.extra_args)
-            .env("RUST_LOG", "info,openraft=warn")
+            .env("RUST_LOG", "info,openraft=warn,rsipstack=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -147,7 +158,11 @@ impl Node {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("callgrid serving") {
-                    let _ = ready_tx.send((field(&line, "grpc="), field(&line, "metrics=")));
+                    let _ = ready_tx.send((
+                        field(&line, "grpc="),
+                        field(&line, "metrics="),
+                        field(&line, "sip="),
+                    ));
                 }
                 let mut log = log.lock().expect("log lock");
                 log.push_str(&line);
@@ -156,9 +171,10 @@ impl Node {
         });
         self.child = Some(child);
         match ready_rx.recv_timeout(START_TIMEOUT) {
-            Ok((Some(grpc), Some(metrics))) => {
+            Ok((Some(grpc), Some(metrics), sip)) => {
                 self.grpc = grpc;
                 self.metrics = metrics;
+                self.sip = sip;
             }
             _ => panic!(
                 "callgrid did not start serving in time; its log:\n{}",

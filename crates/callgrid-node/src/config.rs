@@ -13,6 +13,35 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where the embedded SIP edge listens: an address (UDP and TCP), or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SipListen {
+    Off,
+    At(SocketAddr),
+}
+
+impl std::str::FromStr for SipListen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(SipListen::Off),
+            addr => addr
+                .parse()
+                .map(SipListen::At)
+                .map_err(|e| format!("{addr:?}: give host:port (UDP and TCP) or `off`: {e}")),
+        }
+    }
+}
+
+impl std::fmt::Display for SipListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SipListen::Off => f.write_str("off"),
+            SipListen::At(addr) => addr.fmt(f),
+        }
+    }
+}
+
 /// Where the shard keeper puts shard owners.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum ShardPlacement {
@@ -76,6 +105,13 @@ pub struct ServeArgs {
     /// change). The leader's own setting is the one that counts.
     #[arg(long, env = "CALLGRID_SHARD_PLACEMENT", value_enum, default_value_t = ShardPlacement::Spread)]
     pub shard_placement: ShardPlacement,
+
+    /// The embedded SIP edge (UDP and TCP): phones register to this
+    /// address; `off` disables it. It serves this node's cluster in
+    /// development mode (no TLS, no tokens); in front of a secure cluster run
+    /// `callgrid sip` instead.
+    #[arg(long, env = "CALLGRID_SIP", default_value = "127.0.0.1:5060")]
+    pub sip: SipListen,
 
     /// Log format.
     #[arg(long, env = "CALLGRID_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

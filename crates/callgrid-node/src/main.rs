@@ -17,12 +17,34 @@ struct Cli {
 enum Command {
     /// Run a node. With no flags: a single-node cluster on 127.0.0.1:7700,
     /// metrics on 127.0.0.1:9700, data in ./callgrid-data.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Run a standalone SIP edge in front of a cluster (an edge tier for
+    /// large clusters, or for a secure one): phones register to it; it is a
+    /// client of the cluster's public gRPC API.
+    Sip(SipArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SipArgs {
+    /// SIP listen address, UDP and TCP.
+    #[arg(long, env = "CALLGRID_SIP_LISTEN", default_value = "127.0.0.1:5060")]
+    listen: std::net::SocketAddr,
+    /// Any node of the cluster: http://host:port, or https://host:port with --ca.
+    #[arg(long, env = "CALLGRID_SIP_CLUSTER")]
+    cluster: String,
+    /// Bearer token (a tenant admin's or the cluster admin's) when the
+    /// cluster has tokens. Prefer the environment variable: command lines
+    /// are visible to other users.
+    #[arg(long, env = "CALLGRID_SIP_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// The CA (PEM) that signed the cluster's certificates, for https.
+    #[arg(long, env = "CALLGRID_SIP_CA")]
+    ca: Option<std::path::PathBuf>,
 }
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn,sled=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn,sled=warn,rsipstack=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -60,7 +82,7 @@ fn main() -> anyhow::Result<()> {
             let serve = matches
                 .subcommand_matches("serve")
                 .expect("the serve subcommand matched");
-            let effective = match callgrid_node::settings::resolve(args, serve) {
+            let effective = match callgrid_node::settings::resolve(*args, serve) {
                 Ok(effective) => effective,
                 Err(e) => {
                     eprintln!("callgrid: invalid configuration: {e}");
@@ -80,6 +102,29 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?
                 .block_on(callgrid_node::run(effective.args, stop_signal()))
+        }
+        Command::Sip(args) => {
+            init_logging(LogFormat::Text);
+            let ca =
+                match &args.ca {
+                    Some(path) => Some(std::fs::read(path).map_err(|e| {
+                        anyhow::anyhow!("--ca {}: cannot read: {e}", path.display())
+                    })?),
+                    None => None,
+                };
+            let config = callgrid_sip::EdgeConfig {
+                listen: args.listen,
+                cluster: args.cluster,
+                token: args.token,
+                ca,
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(async {
+                    let edge = callgrid_sip::Edge::bind(config).await?;
+                    edge.run(stop_signal()).await
+                })
         }
     }
 }

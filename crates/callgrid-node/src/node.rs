@@ -21,7 +21,7 @@ use crate::actors::{Owners, home_of_call};
 use crate::api::Api;
 use crate::batched::BatchedWrites;
 use crate::cluster::{PeerNetwork, PeerService, Peers, Router, hand_off_shards, run_shard_keeper};
-use crate::config::ServeArgs;
+use crate::config::{ServeArgs, SipListen};
 use crate::consensus::Consensus;
 use crate::hub::Hub;
 
@@ -76,6 +76,9 @@ pub async fn run(
     )
     .await?;
 
+    let sip = bind_sip(&args, &security, grpc_addr).await?;
+    let sip_addr = sip.as_ref().map(|edge| edge.local_addr());
+
     let (shutdown_tx, shutdown) = watch::channel(false);
     let consensus = Consensus::new(raft.clone(), state.clone(), args.node_id, peers.clone());
     let owners = Owners::new(consensus.clone());
@@ -122,6 +125,12 @@ pub async fn run(
         shutdown.clone(),
     ));
     let lag_probe = tokio::spawn(crate::metrics::probe_runtime_lag(shutdown.clone()));
+    let sip_task = sip.map(|edge| {
+        let mut stop = shutdown.clone();
+        tokio::spawn(edge.run(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }))
+    });
     let sampler = tokio::spawn(crate::metrics::sample(
         consensus.clone(),
         owners.clone(),
@@ -133,6 +142,7 @@ pub async fn run(
         node = args.node_id,
         grpc = %grpc_addr,
         metrics = %metrics_addr,
+        sip = %sip_addr.map_or("off".to_owned(), |a| a.to_string()),
         advertise = %advertise,
         data_dir = %args.data_dir.display(),
         timer_scale = args.timer_scale,
@@ -169,10 +179,47 @@ pub async fn run(
     let _ = metrics_task.await;
     let _ = sampler.await;
     let _ = lag_probe.await;
+    if let Some(task) = sip_task {
+        let _ = task.await;
+    }
     db.flush_async().await.context("final flush")?;
     drop(db);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Binds the embedded SIP edge (`--sip`), a client of this node's own
+/// gRPC port. It runs in development mode only: a secure cluster is
+/// fronted by `callgrid sip` with its own token and CA.
+async fn bind_sip(
+    args: &ServeArgs,
+    security: &crate::tls::Security,
+    grpc: std::net::SocketAddr,
+) -> anyhow::Result<Option<callgrid_sip::Edge>> {
+    let SipListen::At(listen) = args.sip else {
+        return Ok(None);
+    };
+    if security.server.is_some() || !security.auth.is_dev_mode() {
+        tracing::warn!(
+            "the embedded SIP edge serves development mode only (no TLS, no tokens): \
+             run `callgrid sip --cluster <url> --token <tenant admin token>` in front of this node"
+        );
+        return Ok(None);
+    }
+    let node = if grpc.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), grpc.port())
+    } else {
+        grpc
+    };
+    let edge = callgrid_sip::Edge::bind(callgrid_sip::EdgeConfig {
+        listen,
+        cluster: format!("http://{node}"),
+        token: None,
+        ca: None,
+    })
+    .await
+    .with_context(|| format!("--sip {listen}"))?;
+    Ok(Some(edge))
 }
 
 /// The first time a data directory is used: start a one-voter cluster, or

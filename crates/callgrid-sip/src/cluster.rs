@@ -1,0 +1,60 @@
+//! The edge's view of the cluster: typed clients of the public API, with
+//! the edge's bearer token on every request.
+
+use callgrid_proto::v1::{
+    calls_client::CallsClient, presence_client::PresenceClient, registrar_client::RegistrarClient,
+};
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::{Request, Status};
+
+/// Adds `authorization: Bearer <token>` when the edge has a token.
+#[derive(Clone)]
+pub struct BearerToken(Option<MetadataValue<tonic::metadata::Ascii>>);
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(token) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", token.clone());
+        }
+        Ok(request)
+    }
+}
+
+type Authed = InterceptedService<Channel, BearerToken>;
+
+/// Clients of every service the edge uses, sharing one HTTP/2 connection.
+#[derive(Clone)]
+pub struct Cluster {
+    pub calls: CallsClient<Authed>,
+    pub registrar: RegistrarClient<Authed>,
+    pub presence: PresenceClient<Authed>,
+}
+
+impl Cluster {
+    /// Clients of the node at `url` (`http://host:port`, or `https://` with
+    /// the cluster's CA); connects lazily, so the edge can start before the
+    /// node serves.
+    pub fn connect(url: &str, token: Option<&str>, ca: Option<&[u8]>) -> anyhow::Result<Self> {
+        let mut endpoint = Endpoint::from_shared(url.to_owned())?.tcp_nodelay(true);
+        if let Some(ca) = ca {
+            endpoint = endpoint
+                .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)))?;
+        }
+        let channel = endpoint.connect_lazy();
+        let token = token
+            .map(|t| format!("Bearer {t}").parse())
+            .transpose()
+            .map_err(|_| anyhow::anyhow!("--token: not a valid header value"))?;
+        let auth = BearerToken(token);
+        Ok(Self {
+            calls: CallsClient::with_interceptor(channel.clone(), auth.clone()),
+            registrar: RegistrarClient::with_interceptor(channel.clone(), auth.clone()),
+            presence: PresenceClient::with_interceptor(channel, auth),
+        })
+    }
+}

@@ -1,0 +1,167 @@
+//! Digest authentication of phones (RFC 3261 §22, RFC 2617 MD5).
+//!
+//! The edge never sees a password or its hash: it issues the challenge
+//! (realm = the tenant, a fresh nonce) and hands the phone's answer to the
+//! cluster's `Registrar.Authenticate`, which checks it against the stored
+//! HA1. An unknown extension and a wrong password get the same answer
+//! (403 after the challenge), so extensions cannot be enumerated.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use callgrid_proto::v1::AuthenticateRequest;
+use rsipstack::sip::headers::auth::{Algorithm, Qop, Scheme};
+use rsipstack::sip::typed::tokenizers::AuthTokenizer;
+use rsipstack::sip::{Header, Request, typed};
+
+/// How long a nonce may be answered.
+const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+/// Nonces remembered at once; older ones are forgotten first.
+const MAX_NONCES: usize = 50_000;
+
+/// What a request's `Authorization` header claims, ready for the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// The tenant (the digest realm, which is the SIP domain).
+    pub tenant: String,
+    pub extension: String,
+    pub request: AuthenticateRequest,
+    /// The nonce was issued by this edge and is still fresh.
+    pub fresh: bool,
+}
+
+/// The nonces this edge issued, with when.
+#[derive(Default)]
+pub struct Nonces {
+    issued: Mutex<HashMap<String, Instant>>,
+}
+
+impl Nonces {
+    /// A `WWW-Authenticate` challenge for `realm`; `stale` tells a phone
+    /// whose answer was right but late to answer again without asking its
+    /// user.
+    pub fn challenge(&self, realm: &str, stale: bool) -> Header {
+        let nonce = rsipstack::transaction::random_text(24);
+        {
+            let mut issued = self.issued.lock().expect("nonce lock poisoned");
+            if issued.len() >= MAX_NONCES {
+                issued.retain(|_, at| at.elapsed() < NONCE_LIFETIME);
+                if issued.len() >= MAX_NONCES {
+                    issued.clear();
+                }
+            }
+            issued.insert(nonce.clone(), Instant::now());
+        }
+        typed::WwwAuthenticate {
+            scheme: Scheme::Digest,
+            realm: realm.to_owned(),
+            nonce,
+            algorithm: Some(Algorithm::Md5),
+            qop: Some(Qop::Auth),
+            stale: stale.then(|| "true".to_owned()),
+            ..Default::default()
+        }
+        .into()
+    }
+
+    fn is_fresh(&self, nonce: &str) -> bool {
+        self.issued
+            .lock()
+            .expect("nonce lock poisoned")
+            .get(nonce)
+            .is_some_and(|at| at.elapsed() < NONCE_LIFETIME)
+    }
+
+    /// The credentials `request` carries, if it carries a digest answer.
+    pub fn credentials(&self, request: &Request) -> Option<Credentials> {
+        let header = request.headers.iter().find_map(|h| match h {
+            Header::Authorization(a) => Some(a.value().to_owned()),
+            _ => None,
+        })?;
+        let parsed = AuthTokenizer::parse(&header).ok()?;
+        if !parsed.scheme.eq_ignore_ascii_case("digest") {
+            return None;
+        }
+        let param = |name: &str| {
+            parsed
+                .params
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| (*v).to_owned())
+        };
+        if param("algorithm").is_some_and(|a| !a.eq_ignore_ascii_case("MD5")) {
+            return None;
+        }
+        let tenant = param("realm")?;
+        let extension = param("username")?;
+        let nonce = param("nonce")?;
+        Some(Credentials {
+            fresh: self.is_fresh(&nonce),
+            request: AuthenticateRequest {
+                tenant: tenant.clone(),
+                extension: extension.clone(),
+                method: request.method.to_string(),
+                uri: param("uri")?,
+                nonce,
+                nc: param("nc").unwrap_or_default(),
+                cnonce: param("cnonce").unwrap_or_default(),
+                qop: param("qop").unwrap_or_default(),
+                response: param("response")?,
+            },
+            tenant,
+            extension,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsipstack::sip::SipMessage;
+
+    fn register_with(authorization: &str) -> Request {
+        let text = format!(
+            "REGISTER sip:acme SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1\r\n\
+             From: <sip:101@acme>;tag=1\r\nTo: <sip:101@acme>\r\nCall-ID: c1\r\nCSeq: 2 REGISTER\r\n\
+             {authorization}Content-Length: 0\r\n\r\n"
+        );
+        match SipMessage::try_from(text.as_str()).expect("parses") {
+            SipMessage::Request(r) => r,
+            SipMessage::Response(_) => unreachable!("a request"),
+        }
+    }
+
+    #[test]
+    fn an_answer_to_an_issued_nonce_is_fresh_and_carries_every_field() {
+        let nonces = Nonces::default();
+        let challenge = nonces.challenge("acme", false).to_string();
+        let nonce = challenge
+            .split("nonce=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("a nonce");
+        let request = register_with(&format!(
+            "Authorization: Digest username=\"101\", realm=\"acme\", nonce=\"{nonce}\", \
+             uri=\"sip:acme\", response=\"0123\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"ab\"\r\n"
+        ));
+        let c = nonces.credentials(&request).expect("credentials");
+        assert!(c.fresh);
+        assert_eq!((c.tenant.as_str(), c.extension.as_str()), ("acme", "101"));
+        assert_eq!(c.request.method, "REGISTER");
+        assert_eq!(c.request.uri, "sip:acme");
+        assert_eq!(c.request.nc, "00000001");
+        assert_eq!(c.request.qop, "auth");
+    }
+
+    #[test]
+    fn a_nonce_this_edge_never_issued_is_not_fresh_and_no_header_is_no_credentials() {
+        let nonces = Nonces::default();
+        let request = register_with(
+            "Authorization: Digest username=\"101\", realm=\"acme\", nonce=\"forged\", \
+             uri=\"sip:acme\", response=\"0123\"\r\n",
+        );
+        assert!(!nonces.credentials(&request).expect("credentials").fresh);
+        assert_eq!(nonces.credentials(&register_with("")), None);
+    }
+}

@@ -1,0 +1,250 @@
+//! The SIP endpoint and its request loop.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rsipstack::EndpointBuilder;
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Method, StatusCode, Transport, Uri};
+use rsipstack::transaction::Transaction;
+use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::transport::udp::UdpConnection;
+use rsipstack::transport::{TcpListenerConnection, TransportLayer};
+use tokio_util::sync::CancellationToken;
+
+use crate::calls::Calls;
+use crate::cluster::Cluster;
+use crate::digest::Nonces;
+use crate::register::Watchers;
+
+/// Where the edge listens and which cluster it serves.
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// UDP and TCP, one address (port 0: any free port).
+    pub listen: SocketAddr,
+    /// A node of the cluster: `http://host:port`.
+    pub cluster: String,
+    /// A bearer token (tenant admin or cluster admin) when the cluster
+    /// authenticates its clients.
+    pub token: Option<String>,
+    /// The CA (PEM) that signed the cluster's certificates, for `https://`.
+    pub ca: Option<Vec<u8>>,
+}
+
+/// What every request handler shares.
+pub struct Shared {
+    pub endpoint: EndpointInnerRef,
+    pub dialogs: Arc<DialogLayer>,
+    pub cluster: Cluster,
+    pub nonces: Nonces,
+    /// This edge's SIP address (`host:port`): bindings name it.
+    pub edge_id: String,
+    pub calls: Calls,
+    pub watchers: Watchers,
+}
+
+impl Shared {
+    /// This edge's Contact for requests over `transport`.
+    pub fn contact(&self, transport: Transport) -> Uri {
+        let listen = self.endpoint.transport_layer.get_listen_addrs();
+        let addr = listen
+            .iter()
+            .find(|a| a.r#type == Some(transport))
+            .or_else(|| listen.first());
+        match addr {
+            Some(addr) => addr.into(),
+            None => Uri::default(),
+        }
+    }
+}
+
+/// A bound, not yet running SIP edge.
+pub struct Edge {
+    endpoint: rsipstack::transaction::Endpoint,
+    addr: SocketAddr,
+    stop: CancellationToken,
+    shared: Arc<Shared>,
+}
+
+impl Edge {
+    /// Binds UDP and TCP on `config.listen` (the same port for both).
+    pub async fn bind(config: EdgeConfig) -> anyhow::Result<Edge> {
+        let stop = CancellationToken::new();
+        let transports = TransportLayer::new(stop.clone());
+        let udp = UdpConnection::create_connection(config.listen, None, Some(stop.child_token()))
+            .await
+            .with_context(|| format!("sip {}: cannot bind UDP", config.listen))?;
+        let port = udp
+            .get_addr()
+            .addr
+            .port
+            .map(|p| p.value())
+            .context("sip: the UDP socket has no port")?;
+        let addr = SocketAddr::new(config.listen.ip(), port);
+        // The TCP listener binds when the endpoint serves and only logs a
+        // failure there: find out now.
+        drop(
+            std::net::TcpListener::bind(addr)
+                .with_context(|| format!("sip {addr}: cannot bind TCP"))?,
+        );
+        let tcp = TcpListenerConnection::new(addr, None).await?;
+        transports.add_transport(udp.into());
+        transports.add_transport(tcp.into());
+        let endpoint = EndpointBuilder::new()
+            .with_user_agent("callgrid")
+            .with_cancel_token(stop.clone())
+            .with_transport_layer(transports)
+            .with_allows(vec![
+                Method::Invite,
+                Method::Ack,
+                Method::Cancel,
+                Method::Bye,
+                Method::Options,
+                Method::Register,
+            ])
+            .build();
+        let cluster = Cluster::connect(
+            &config.cluster,
+            config.token.as_deref(),
+            config.ca.as_deref(),
+        )?;
+        let shared = Arc::new(Shared {
+            endpoint: endpoint.inner.clone(),
+            dialogs: Arc::new(DialogLayer::new(endpoint.inner.clone())),
+            cluster,
+            nonces: Nonces::default(),
+            edge_id: addr.to_string(),
+            calls: Calls::default(),
+            watchers: Watchers::default(),
+        });
+        Ok(Edge {
+            endpoint,
+            addr,
+            stop,
+            shared,
+        })
+    }
+
+    /// The address phones register to (UDP and TCP).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `stop` resolves, then closes the listeners.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) -> anyhow::Result<()> {
+        let mut incoming = self.endpoint.incoming_transactions()?;
+        let endpoint = self.endpoint.inner.clone();
+        let serving = tokio::spawn(async move { endpoint.serve().await });
+        tracing::info!(sip = %self.addr, "SIP edge serving (UDP and TCP)");
+        tokio::pin!(stop);
+        loop {
+            let tx = tokio::select! {
+                () = &mut stop => break,
+                tx = incoming.recv() => match tx {
+                    Some(tx) => tx,
+                    None => break,
+                },
+            };
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let method = tx.original.method;
+                if let Err(e) = dispatch(shared, tx).await {
+                    tracing::debug!(%method, error = %e, "sip request failed");
+                }
+            });
+        }
+        self.shared.watchers.stop_all();
+        self.stop.cancel();
+        let _ = serving.await;
+        tracing::info!("SIP edge stopped");
+        Ok(())
+    }
+}
+
+/// Hands a request to its dialog, or to the handler of its method.
+async fn dispatch(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<()> {
+    let method = tx.original.method;
+    let in_dialog = tx
+        .original
+        .to_header()
+        .ok()
+        .and_then(|to| to.tag().ok().flatten())
+        .is_some();
+    if in_dialog && method != Method::Ack {
+        return match shared.dialogs.match_dialog(&tx) {
+            Some(mut dialog) => Ok(dialog.handle(&mut tx).await?),
+            None => Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?),
+        };
+    }
+    match method {
+        Method::Register => crate::register::register(&shared, tx).await,
+        Method::Invite => crate::calls::invite(shared, tx).await,
+        Method::Options => Ok(tx
+            .reply_with(
+                StatusCode::OK,
+                vec![
+                    Header::Allow("INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER".into()),
+                    Header::Accept("application/sdp".into()),
+                ],
+                None,
+            )
+            .await?),
+        // A stray ACK (its transaction already ended) needs no answer.
+        Method::Ack => Ok(()),
+        Method::Cancel => Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?),
+        _ => Ok(tx.reply(StatusCode::NotImplemented).await?),
+    }
+}
+
+/// The tenant and extension that `tx`'s request is authenticated as, or
+/// `None` once the challenge or refusal has been sent. Nothing is served to
+/// a request without a valid digest answer.
+pub async fn authenticate(
+    shared: &Shared,
+    tx: &mut Transaction,
+) -> anyhow::Result<Option<(String, String)>> {
+    let domain = tx.original.from_header()?.uri()?.host().to_string();
+    let Some(credentials) = shared.nonces.credentials(&tx.original) else {
+        let challenge = shared.nonces.challenge(&domain, false);
+        tx.reply_with(StatusCode::Unauthorized, vec![challenge], None)
+            .await?;
+        return Ok(None);
+    };
+    let from_user = tx.original.from_header()?.uri()?.user().map(str::to_owned);
+    if credentials.tenant != domain || from_user.as_deref() != Some(&credentials.extension) {
+        tx.reply(StatusCode::Forbidden).await?;
+        return Ok(None);
+    }
+    let answer = shared
+        .cluster
+        .registrar
+        .clone()
+        .authenticate(credentials.request.clone())
+        .await;
+    match answer {
+        Ok(r) if r.get_ref().ok && credentials.fresh => {
+            Ok(Some((credentials.tenant, credentials.extension)))
+        }
+        Ok(r) if r.get_ref().ok => {
+            let challenge = shared.nonces.challenge(&domain, true);
+            tx.reply_with(StatusCode::Unauthorized, vec![challenge], None)
+                .await?;
+            Ok(None)
+        }
+        Ok(_) => {
+            tx.reply(StatusCode::Forbidden).await?;
+            Ok(None)
+        }
+        Err(status) if status.code() == tonic::Code::InvalidArgument => {
+            tx.reply(StatusCode::Forbidden).await?;
+            Ok(None)
+        }
+        Err(status) => {
+            tracing::warn!(%status, "sip: the cluster did not answer an authentication");
+            tx.reply(StatusCode::ServiceUnavailable).await?;
+            Ok(None)
+        }
+    }
+}

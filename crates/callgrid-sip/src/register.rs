@@ -1,0 +1,228 @@
+//! REGISTER: phones' bindings, stored in the cluster, and the notification
+//! stream the edge keeps for each extension registered through it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use callgrid_proto::v1::{Binding, LookupRequest, NotificationsRequest, RegisterRequest};
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, StatusCode};
+use rsipstack::transaction::Transaction;
+use tokio::task::JoinHandle;
+
+use crate::edge::{Shared, authenticate};
+
+/// The longest registration the edge grants, in seconds.
+const MAX_EXPIRES: u32 = 3600;
+
+/// Handles a REGISTER: authenticates it, stores each Contact as a binding
+/// naming this edge, and answers with the extension's live bindings.
+pub async fn register(shared: &Arc<Shared>, mut tx: Transaction) -> anyhow::Result<()> {
+    let Some((tenant, extension)) = authenticate(shared, &mut tx).await? else {
+        return Ok(());
+    };
+    let default_expires: u32 = tx
+        .original
+        .expires_header()
+        .and_then(|e| e.value().trim().parse().ok())
+        .unwrap_or(MAX_EXPIRES);
+    let source = tx
+        .connection
+        .as_ref()
+        .and_then(|c| {
+            let remote = c.get_remote_addr()?;
+            Some(format!(
+                "{}:{}",
+                c.transport().to_string().to_ascii_lowercase(),
+                remote.addr
+            ))
+        })
+        .unwrap_or_default();
+    let wildcard = tx
+        .original
+        .headers
+        .iter()
+        .any(|h| matches!(h, Header::Contact(c) if c.value().trim() == "*"));
+    let mut registrar = shared.cluster.registrar.clone();
+    let mut bindings = match registrar
+        .lookup(LookupRequest {
+            tenant: tenant.clone(),
+            extension: extension.clone(),
+        })
+        .await
+    {
+        Ok(r) => r.into_inner().bindings,
+        Err(status) => return refuse(tx, &status).await,
+    };
+    let mut changes: Vec<(String, u32)> = Vec::new();
+    if wildcard {
+        changes.extend(bindings.iter().map(|b| (b.contact.clone(), 0)));
+    } else {
+        for contact in tx.original.typed_contact_headers().unwrap_or_default() {
+            let expires = contact
+                .expires()
+                .unwrap_or(default_expires)
+                .min(MAX_EXPIRES);
+            changes.push((contact.uri.to_string(), expires));
+        }
+    }
+    for (contact, expires_s) in changes {
+        let stored = registrar
+            .register(RegisterRequest {
+                tenant: tenant.clone(),
+                extension: extension.clone(),
+                contact,
+                edge: shared.edge_id.clone(),
+                source: source.clone(),
+                expires_s,
+            })
+            .await;
+        match stored {
+            Ok(r) => bindings = r.into_inner().bindings,
+            Err(status) => return refuse(tx, &status).await,
+        }
+    }
+    // Open the extension's notifications before answering, so a call placed
+    // right after the 200 already forks to it.
+    if bindings.iter().any(|b| b.edge == shared.edge_id) {
+        shared.watchers.ensure(shared, &tenant, &extension).await;
+    } else {
+        shared.watchers.stop(&tenant, &extension);
+    }
+    let now_ms = now_ms();
+    let headers: Vec<Header> = bindings
+        .iter()
+        .map(|b| {
+            let left = b.expires_at_ms.saturating_sub(now_ms).div_ceil(1000);
+            Header::Contact(format!("<{}>;expires={left}", b.contact).into())
+        })
+        .collect();
+    tx.reply_with(StatusCode::OK, headers, None).await?;
+    tracing::debug!(%tenant, %extension, bindings = bindings.len(), "registered");
+    Ok(())
+}
+
+async fn refuse(mut tx: Transaction, status: &tonic::Status) -> anyhow::Result<()> {
+    let code = match status.code() {
+        tonic::Code::InvalidArgument => StatusCode::BadRequest,
+        tonic::Code::NotFound | tonic::Code::FailedPrecondition | tonic::Code::PermissionDenied => {
+            StatusCode::Forbidden
+        }
+        _ => StatusCode::ServiceUnavailable,
+    };
+    tracing::debug!(%status, "register refused");
+    Ok(tx.reply(code).await?)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// One notification stream per extension registered through this edge.
+#[derive(Default)]
+pub struct Watchers {
+    running: Mutex<HashMap<(String, String), JoinHandle<()>>>,
+}
+
+impl Watchers {
+    /// Makes sure the extension's notifications are followed; returns once
+    /// the stream is open (or the cluster refused it).
+    pub async fn ensure(&self, shared: &Arc<Shared>, tenant: &str, extension: &str) {
+        let key = (tenant.to_owned(), extension.to_owned());
+        if self
+            .running
+            .lock()
+            .expect("watchers lock poisoned")
+            .get(&key)
+            .is_some_and(|task| !task.is_finished())
+        {
+            return;
+        }
+        let request = NotificationsRequest {
+            tenant: tenant.to_owned(),
+            extension: extension.to_owned(),
+        };
+        let first = shared
+            .cluster
+            .presence
+            .clone()
+            .notifications(request.clone())
+            .await;
+        let shared_for_task = shared.clone();
+        let task = tokio::spawn(async move {
+            let mut opened = first.map(tonic::Response::into_inner);
+            loop {
+                match opened {
+                    Ok(mut stream) => {
+                        while let Ok(Some(notification)) = stream.message().await {
+                            crate::calls::on_notification(&shared_for_task, notification).await;
+                        }
+                    }
+                    Err(status) => tracing::debug!(%status, "notifications refused"),
+                }
+                // The node went away or restarted: follow again.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                opened = shared_for_task
+                    .cluster
+                    .presence
+                    .clone()
+                    .notifications(request.clone())
+                    .await
+                    .map(tonic::Response::into_inner);
+            }
+        });
+        if let Some(old) = self
+            .running
+            .lock()
+            .expect("watchers lock poisoned")
+            .insert(key, task)
+        {
+            old.abort();
+        }
+    }
+
+    /// Stops following the extension (its last binding here is gone).
+    pub fn stop(&self, tenant: &str, extension: &str) {
+        let key = (tenant.to_owned(), extension.to_owned());
+        if let Some(task) = self
+            .running
+            .lock()
+            .expect("watchers lock poisoned")
+            .remove(&key)
+        {
+            task.abort();
+        }
+    }
+
+    pub fn stop_all(&self) {
+        for (_, task) in self.running.lock().expect("watchers lock poisoned").drain() {
+            task.abort();
+        }
+    }
+}
+
+/// The bindings of `extension` held by this edge.
+pub async fn local_bindings(shared: &Shared, tenant: &str, extension: &str) -> Vec<Binding> {
+    let found = shared
+        .cluster
+        .registrar
+        .clone()
+        .lookup(LookupRequest {
+            tenant: tenant.to_owned(),
+            extension: extension.to_owned(),
+        })
+        .await;
+    match found {
+        Ok(r) => r
+            .into_inner()
+            .bindings
+            .into_iter()
+            .filter(|b| b.edge == shared.edge_id)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
