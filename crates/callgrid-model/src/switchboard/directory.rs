@@ -129,7 +129,12 @@ impl Switchboard {
                         "tenant {tenant} has live calls"
                     )));
                 }
+                // Everything the tenant held goes with it: its directory,
+                // parks and their history, SIP bindings (all inside
+                // `Tenant`), and its ended calls, so that a tenant created
+                // again under the same name starts empty.
                 self.tenants.remove(tenant);
+                self.forget_calls_of(tenant);
             }
             Command::PutExtension {
                 tenant,

@@ -250,6 +250,14 @@ impl Switchboard {
         (secs as u64 * 1000 * ppm / 1_000_000).max(1)
     }
 
+    /// Forgets every call of a deleted tenant, live or ended, with its
+    /// place in the pruning queue.
+    fn forget_calls_of(&mut self, tenant: &TenantId) {
+        self.calls.retain(|_, c| &c.tenant != tenant);
+        let calls = &self.calls;
+        self.ended.retain(|(_, id)| calls.contains_key(id));
+    }
+
     /// Forgets calls that ended long ago.
     fn prune(&mut self, now_ms: u64) {
         while let Some(&(at, id)) = self.ended.front() {

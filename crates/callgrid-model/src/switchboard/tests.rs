@@ -522,6 +522,60 @@ fn retrieve_failures_each_have_their_reason() {
 }
 
 #[test]
+fn a_tenant_created_again_after_deletion_starts_empty() {
+    let mut f = Fixture::new();
+    f.grant_lobby(&["101", "102"]);
+    let ended = f.call("105", "101", T0);
+    f.answer(ended, "101", T0 + 1);
+    f.park(ended, "101", None, T0 + 2);
+    assert_eq!(
+        f.retrieve("102", 10, T0 + 3),
+        RetrieveOutcome::Retrieved { call: ended }
+    );
+    f.run(Command::Hangup {
+        tenant: t("acme"),
+        call: ended,
+        by: Party::Extension(e("105")),
+        now_ms: T0 + 4,
+    });
+    let other = f.call("103", "104", T0 + 5);
+    f.run(Command::Hangup {
+        tenant: t("acme"),
+        call: other,
+        by: Party::Extension(e("103")),
+        now_ms: T0 + 6,
+    });
+    assert_eq!(
+        f.sb.calls_of(&t("acme")).count(),
+        2,
+        "ended calls are kept a while"
+    );
+
+    f.ok(Command::DeleteTenant { tenant: t("acme") });
+    f.ok(Command::PutTenant {
+        tenant: t("acme"),
+        config: TenantConfig::default(),
+    });
+    f.grant_lobby(&[]);
+    for n in ["101", "102"] {
+        let mut record = ExtensionRecord::new(e(n));
+        record.park_policy = Some(PolicyName::parse("p", "lobby").unwrap());
+        f.put(record);
+    }
+
+    assert_eq!(f.sb.calls_of(&t("acme")).count(), 0);
+    assert!(f.sb.call(ended).is_none() && f.sb.call(other).is_none());
+    assert!(f.sb.ended.is_empty(), "no pruning entry outlives its call");
+    let fresh = f.sb.tenant(&t("acme")).unwrap();
+    assert!(fresh.parked.is_empty() && fresh.released.is_empty());
+    assert_eq!(
+        f.retrieve("102", 10, T0 + 7),
+        RetrieveOutcome::UnknownCode,
+        "the old tenant's retrieve is not remembered"
+    );
+}
+
+#[test]
 fn parking_needs_a_granted_policy_that_allows_it_and_a_full_range_is_an_error() {
     let mut f = Fixture::new();
     let a = f.call("105", "101", T0);
