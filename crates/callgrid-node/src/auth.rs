@@ -263,10 +263,7 @@ impl Authorizer {
         let presented = header
             .to_str()
             .ok()
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
+            .and_then(bearer_credentials)
             .ok_or_else(|| Status::unauthenticated("authorization: expected `Bearer <token>`"))?
             .trim()
             .as_bytes();
@@ -289,6 +286,14 @@ impl Authorizer {
         self.authenticate(request.metadata())?
             .may(request.get_ref().needs())
     }
+}
+
+/// The credentials of an `authorization` value using the Bearer scheme.
+/// Auth schemes are case-insensitive in HTTP (RFC 9110 §11.1), so
+/// `bearer`, `Bearer` and `BEARER` are all the same scheme.
+fn bearer_credentials(header: &str) -> Option<&str> {
+    let (scheme, credentials) = header.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(credentials)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -539,5 +544,31 @@ mod tests {
             auth.authenticate(&md).unwrap_err().code(),
             tonic::Code::Unauthenticated
         );
+        md.insert(
+            "authorization",
+            format!("Basic {}", admin.token).parse().expect("ascii"),
+        );
+        assert_eq!(
+            auth.authenticate(&md).unwrap_err().code(),
+            tonic::Code::Unauthenticated
+        );
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_matched_whatever_its_case() {
+        let admin = token(Role::ClusterAdmin, None, None);
+        let auth = Authorizer::from_config(std::slice::from_ref(&admin)).expect("valid");
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            let mut md = MetadataMap::new();
+            md.insert(
+                "authorization",
+                format!("{scheme} {}", admin.token).parse().expect("ascii"),
+            );
+            assert_eq!(
+                auth.authenticate(&md).expect("any case of the scheme"),
+                &Principal::ClusterAdmin,
+                "scheme {scheme:?}"
+            );
+        }
     }
 }
