@@ -420,3 +420,87 @@ async fn the_environment_overrides_the_file_in_a_running_node() {
         node.log()
     );
 }
+
+/// Writes `text` with permission bits `mode`.
+fn write_with_mode(dir: &Path, name: &str, text: &str, mode: u32) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = write(dir, name, text);
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    path
+}
+
+#[test]
+fn a_syntax_error_names_file_line_and_key_but_never_prints_the_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = "a-very-long-secret-token-4f9c";
+    let file = write_with_mode(
+        dir.path(),
+        "callgrid.toml",
+        &format!("node_id = 3\n\n[[tokens]]\ntoken = \"{secret}\nrole = \"cluster_admin\"\n"),
+        0o600,
+    );
+    let out = check_config(&file, &[], &[]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "accepted: {stdout}");
+    for fragment in ["callgrid.toml", "line 4", "`tokens[0].token`"] {
+        assert!(stderr.contains(fragment), "{fragment:?} not in:\n{stderr}");
+    }
+    assert!(
+        !stderr.contains(secret) && !stdout.contains(secret),
+        "the secret was printed:\n{stderr}{stdout}"
+    );
+}
+
+#[test]
+fn a_config_file_group_or_others_can_write_is_refused_naming_file_and_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for mode in [0o664, 0o646, 0o666] {
+        let file = write_with_mode(dir.path(), "loose.toml", "node_id = 3\n", mode);
+        let out = check_config(&file, &[], &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "mode {mode:o} was accepted");
+        for fragment in ["loose.toml".to_string(), format!("mode 0{mode:o}")] {
+            assert!(stderr.contains(&fragment), "{fragment:?} not in:\n{stderr}");
+        }
+    }
+    let tight = write_with_mode(dir.path(), "tight.toml", "node_id = 3\n", 0o640);
+    let out = check_config(&tight, &[], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "a file only owner and group can read is not warned about"
+    );
+}
+
+#[tokio::test]
+async fn a_node_warns_at_start_about_a_config_file_others_can_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (grpc, metrics) = (free_port(), free_port());
+    let file = write_with_mode(
+        dir.path(),
+        "callgrid.toml",
+        &format!(
+            "listen = \"127.0.0.1:{grpc}\"\nmetrics = \"127.0.0.1:{metrics}\"\n\
+             data_dir = \"{}\"\nsip = \"off\"\n",
+            dir.path().join("data").display()
+        ),
+        0o644,
+    );
+    let node = Served::start(callgrid(
+        &["serve", "--config", file.to_str().expect("utf-8")],
+        &[],
+    ));
+    let warning = node
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("WARN") && l.contains("callgrid.toml"))
+        .unwrap_or_else(|| panic!("no warning about the file; log:\n{}", node.log()));
+    assert!(warning.contains("0644"), "{warning}");
+}

@@ -15,6 +15,7 @@ pub mod batched;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod config_file;
 pub mod consensus;
 pub mod gate;
 pub mod hub;

@@ -90,10 +90,16 @@ fn main() -> anyhow::Result<()> {
                 }
             };
             if effective.args.check_config {
+                for warning in effective.warnings() {
+                    eprintln!("callgrid: warning: {warning}");
+                }
                 print!("{}", effective.render());
                 return Ok(());
             }
             init_logging(effective.args.log_format);
+            for warning in effective.warnings() {
+                tracing::warn!("{warning}");
+            }
             let mut runtime = tokio::runtime::Builder::new_multi_thread();
             if let Some(threads) = effective.args.worker_threads {
                 runtime.worker_threads(threads.into());

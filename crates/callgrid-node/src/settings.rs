@@ -26,6 +26,7 @@ use thiserror::Error;
 
 use crate::auth::{self, TokenConfig};
 use crate::config::ServeArgs;
+use crate::config_file;
 
 /// Flags that are not settings: they say where settings are, or what to do.
 const NOT_IN_FILE: &[&str] = &["config", "check_config"];
@@ -72,6 +73,7 @@ pub struct Effective {
     /// Per flag id: its source and its value as text (for `--check-config`).
     values: BTreeMap<String, (Source, Option<String>)>,
     file: Option<PathBuf>,
+    warnings: Vec<String>,
 }
 
 /// The serve flags as the file sees them: no environment, no defaults, so
@@ -92,18 +94,26 @@ fn key_of(id: &str) -> String {
     }
 }
 
-/// Reads the file into flag id → TOML value, plus its tokens.
-fn read_file(
-    path: &Path,
-    ids: &[String],
-) -> Result<(BTreeMap<String, toml::Value>, Vec<TokenConfig>), ConfigError> {
+/// What the config file holds: flag id → TOML value, its tokens, and
+/// warnings about the file itself (to log once logging is up).
+type FileSettings = (BTreeMap<String, toml::Value>, Vec<TokenConfig>, Vec<String>);
+
+/// Reads the file into flag id → TOML value, plus its tokens. A file that
+/// group or others can write is refused, and no error quotes its text
+/// (see `config_file.rs`).
+fn read_file(path: &Path, ids: &[String]) -> Result<FileSettings, ConfigError> {
     let file_error = |reason: String| ConfigError::File {
         path: path.to_path_buf(),
         reason,
     };
+    let warnings: Vec<String> = config_file::check_mode(path)
+        .map_err(file_error)?
+        .into_iter()
+        .collect();
     let text =
         std::fs::read_to_string(path).map_err(|e| file_error(format!("cannot read: {e}")))?;
-    let table: toml::Table = toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| file_error(config_file::syntax_error(&text, &e)))?;
     let unknown = |key: &str| ConfigError::Key {
         key: key.to_string(),
         from: Source::File,
@@ -121,12 +131,22 @@ fn read_file(
         match (key.as_str(), value) {
             ("tokens", toml::Value::Array(list)) => {
                 for (i, item) in list.into_iter().enumerate() {
+                    // A type error may quote the value: never the secret's.
+                    let secret = item.get("token").map(|t| match t {
+                        toml::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    });
                     let token = item
                         .try_into::<TokenConfig>()
                         .map_err(|e| ConfigError::Key {
                             key: format!("tokens[{i}]"),
                             from: Source::File,
-                            rule: e.message().to_string(),
+                            rule: match secret.as_deref() {
+                                Some(s) if !s.is_empty() => {
+                                    e.message().replace(s, "<token not shown>")
+                                }
+                                _ => e.message().to_string(),
+                            },
                         })?;
                     tokens.push(token);
                 }
@@ -155,7 +175,7 @@ fn read_file(
             }
         }
     }
-    Ok((values, tokens))
+    Ok((values, tokens, warnings))
 }
 
 /// A scalar TOML value as its flag would be written.
@@ -191,7 +211,7 @@ pub fn resolve(mut args: ServeArgs, matches: &ArgMatches) -> Result<Effective, C
         .map(|a| a.get_id().as_str().to_string())
         .filter(|id| !NOT_IN_FILE.contains(&id.as_str()))
         .collect();
-    let (file_values, tokens) = match &args.config {
+    let (file_values, tokens, warnings) = match &args.config {
         Some(path) => read_file(path, &ids)?,
         None => Default::default(),
     };
@@ -243,6 +263,7 @@ pub fn resolve(mut args: ServeArgs, matches: &ArgMatches) -> Result<Effective, C
         file: args.config.clone(),
         args,
         values,
+        warnings,
     };
     effective.validate()?;
     Ok(effective)
@@ -256,6 +277,12 @@ fn clap_rule(e: &clap::Error) -> String {
 }
 
 impl Effective {
+    /// What is risky but allowed about the configuration (a config file
+    /// others can read), for the node to log at start.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     fn source(&self, id: &str) -> Source {
         self.values
             .get(id)
