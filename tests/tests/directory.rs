@@ -52,6 +52,7 @@ async fn tenant_limits_codes_and_selection_are_stored_listed_and_deleted() {
             group_pickup: "#8".into(),
             named_pickup: "77".into(),
             retrieve: "#6".into(),
+            park: "#5".into(),
         }),
         pickup_selection: api::PickupSelection::Random as i32,
         ring_timeout_secs: 45,

@@ -161,6 +161,9 @@ pub struct TenantPutArgs {
     /// Retrieve feature code (default `*71`).
     #[arg(long, value_name = "CODE")]
     pub retrieve_code: Option<String>,
+    /// Park feature code: the transfer target that parks a call (default `*70`).
+    #[arg(long, value_name = "CODE")]
+    pub park_code: Option<String>,
     /// How group pickup chooses among ringing calls (default oldest).
     #[arg(long, value_enum)]
     pub pickup_selection: Option<PickupSelectionArg>,

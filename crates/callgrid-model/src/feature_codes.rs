@@ -20,6 +20,9 @@ pub struct FeatureCodes {
     pub named_pickup: String,
     /// Followed by a park code: retrieve (`*71<code>`).
     pub retrieve: String,
+    /// Where a phone transfers a call to park it (`*70`). Never dialled
+    /// alone: a call is parked by the transfer.
+    pub park: String,
 }
 
 impl Default for FeatureCodes {
@@ -29,6 +32,7 @@ impl Default for FeatureCodes {
             group_pickup: "*98".into(),
             named_pickup: "88".into(),
             retrieve: "*71".into(),
+            park: "*70".into(),
         }
     }
 }
@@ -48,12 +52,13 @@ pub enum Dialed {
 }
 
 impl FeatureCodes {
-    fn codes(&self) -> [(&'static str, &str); 4] {
+    fn codes(&self) -> [(&'static str, &str); 5] {
         [
             ("feature_codes.directed_pickup", &self.directed_pickup),
             ("feature_codes.group_pickup", &self.group_pickup),
             ("feature_codes.named_pickup", &self.named_pickup),
             ("feature_codes.retrieve", &self.retrieve),
+            ("feature_codes.park", &self.park),
         ]
     }
 
@@ -95,6 +100,12 @@ impl FeatureCodes {
     pub fn parse(&self, digits: &str) -> Result<Dialed, ValidationError> {
         if digits == self.group_pickup {
             return Ok(Dialed::GroupPickup);
+        }
+        if digits == self.park {
+            return Err(ValidationError::new(
+                "digits",
+                "the park code parks the call transferred to it; it is not dialled",
+            ));
         }
         if let Some(rest) = digits.strip_prefix(self.directed_pickup.as_str()) {
             return Ok(Dialed::DirectedPickup(
@@ -153,6 +164,18 @@ mod tests {
         let fc = FeatureCodes::default();
         assert_eq!(fc.parse("88123").unwrap(), Dialed::Call(ext("88123")));
         assert_eq!(fc.parse("88").unwrap(), Dialed::Call(ext("88")));
+    }
+
+    #[test]
+    fn the_park_code_is_a_transfer_target_not_a_number_to_dial() {
+        let err = FeatureCodes::default().parse("*70").unwrap_err();
+        assert_eq!(err.field, "digits");
+        assert!(err.rule.contains("park"));
+        let clash = FeatureCodes {
+            park: "*7".into(),
+            ..FeatureCodes::default()
+        };
+        assert_eq!(clash.validate().unwrap_err().field, "feature_codes.park");
     }
 
     #[test]

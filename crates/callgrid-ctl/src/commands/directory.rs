@@ -79,6 +79,7 @@ fn tenant_config(a: TenantPutArgs) -> v1::TenantConfig {
             group_pickup: a.group_pickup_code.unwrap_or_default(),
             named_pickup: a.named_pickup_code.unwrap_or_default(),
             retrieve: a.retrieve_code.unwrap_or_default(),
+            park: a.park_code.unwrap_or_default(),
         }),
         pickup_selection: selection as i32,
         ring_timeout_secs: a.ring_timeout.unwrap_or(0),

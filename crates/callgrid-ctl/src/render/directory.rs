@@ -10,7 +10,7 @@ impl Render for v1::TenantConfig {
     fn text(&self) -> String {
         let codes = self.feature_codes.clone().unwrap_or_default();
         format!(
-            "max {} call groups of {} members; codes: directed {} group {} named {} retrieve {}; \
+            "max {} call groups of {} members; codes: directed {} group {} named {} retrieve {} park {}; \
              group pickup takes {}; ring timeout {}s",
             self.max_call_groups,
             self.max_call_group_members,
@@ -18,6 +18,7 @@ impl Render for v1::TenantConfig {
             codes.group_pickup,
             codes.named_pickup,
             codes.retrieve,
+            codes.park,
             words::<v1::PickupSelection>(self.pickup_selection),
             self.ring_timeout_secs,
         )
@@ -33,6 +34,7 @@ impl Render for v1::TenantConfig {
                 "group_pickup": codes.group_pickup,
                 "named_pickup": codes.named_pickup,
                 "retrieve": codes.retrieve,
+                "park": codes.park,
             },
             "pickup_selection": label::<v1::PickupSelection>(self.pickup_selection),
             "ring_timeout_secs": self.ring_timeout_secs,

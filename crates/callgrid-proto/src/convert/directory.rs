@@ -52,6 +52,7 @@ pub fn tenant_config(raw: Option<&v1::TenantConfig>) -> Result<TenantConfig, Val
             group_pickup: code_or_default(&codes.group_pickup, default_codes.group_pickup),
             named_pickup: code_or_default(&codes.named_pickup, default_codes.named_pickup),
             retrieve: code_or_default(&codes.retrieve, default_codes.retrieve),
+            park: code_or_default(&codes.park, default_codes.park),
         },
         pickup_selection: selection,
         ring_timeout_secs: or_default(raw.ring_timeout_secs, base.ring_timeout_secs),
@@ -70,6 +71,7 @@ impl From<&TenantConfig> for v1::TenantConfig {
                 group_pickup: c.feature_codes.group_pickup.clone(),
                 named_pickup: c.feature_codes.named_pickup.clone(),
                 retrieve: c.feature_codes.retrieve.clone(),
+                park: c.feature_codes.park.clone(),
             }),
             pickup_selection: match c.pickup_selection {
                 PickupSelection::Oldest => v1::PickupSelection::Oldest,

@@ -29,6 +29,7 @@ fn tenant_config_round_trips() {
             group_pickup: "#2".into(),
             named_pickup: "#3".into(),
             retrieve: "#4".into(),
+            park: "#5".into(),
         },
         pickup_selection: PickupSelection::Random,
         ring_timeout_secs: 45,
