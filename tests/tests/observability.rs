@@ -264,7 +264,8 @@ async fn prometheus_scrapes_a_three_node_cluster_and_sees_its_series_arrive_and_
         return;
     }
     // A real 3-node cluster; every node serves its own /metrics.
-    let cluster = TestCluster::start(3, 1.0).await;
+    // Per-tenant park-code series, for the queries below that name one.
+    let cluster = TestCluster::start_with(3, 1.0, &["--metrics-per-tenant"]).await;
     let nodes = &cluster.nodes;
     let mut admin = cluster.clients(0).await;
     provision(&mut admin).await;
@@ -424,4 +425,73 @@ async fn prometheus_scrapes_a_three_node_cluster_and_sees_its_series_arrive_and_
         .collect();
     assert!(firing.is_empty(), "alerts on a healthy cluster: {firing:?}");
     drop(prom);
+}
+
+/// One scrape of a node's `/metrics` page.
+async fn scrape(node: &callgrid_tests::Node) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut http = tokio::net::TcpStream::connect(node.metrics)
+        .await
+        .expect("metrics port answers");
+    http.write_all(b"GET /metrics HTTP/1.0\r\nHost: callgrid\r\n\r\n")
+        .await
+        .expect("request sent");
+    let mut page = String::new();
+    http.read_to_string(&mut page).await.expect("page read");
+    page
+}
+
+/// A node with a tenant and a park policy whose names are easy to spot,
+/// scraped once its park-code gauges are sampled.
+async fn scraped_with_a_tenant(extra: &[&str]) -> String {
+    let dir = tempfile::tempdir().expect("a temporary data directory");
+    let node = callgrid_tests::Node::start(
+        dir.path(),
+        callgrid_tests::NodeOptions {
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        },
+    );
+    let mut c = node.clients().await;
+    c.tenant_with("zanzibar-hotels", &["101"]).await;
+    c.park_group(
+        "zanzibar-hotels",
+        api::ParkPolicy {
+            name: "concierge-desk".into(),
+            ..Default::default()
+        },
+        &["101"],
+    )
+    .await;
+    eventually(SCRAPE_WAIT, "park-code gauges sampled", || async {
+        let page = scrape(&node).await;
+        page.lines()
+            .any(|l| l.starts_with("callgrid_park_codes_capacity") && !l.ends_with(" 0"))
+            .then_some(page)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn metrics_name_no_tenant_by_default_and_do_with_metrics_per_tenant() {
+    let page = scraped_with_a_tenant(&[]).await;
+    for name in ["zanzibar", "concierge"] {
+        assert!(
+            !page.contains(name),
+            "{name} on /metrics by default:\n{page}"
+        );
+    }
+    assert!(
+        page.lines().any(|l| l == "callgrid_park_codes_capacity 90"),
+        "the gauges are summed over tenants:\n{page}"
+    );
+
+    let page = scraped_with_a_tenant(&["--metrics-per-tenant"]).await;
+    assert!(
+        page.lines()
+            .any(|l| l.starts_with("callgrid_park_codes_capacity{")
+                && l.contains("tenant=\"zanzibar-hotels\"")
+                && l.contains("policy=\"concierge-desk\"")),
+        "no per-tenant series with --metrics-per-tenant:\n{page}"
+    );
 }

@@ -113,6 +113,13 @@ pub struct ServeArgs {
     #[arg(long, env = "CALLGRID_SIP", default_value = "127.0.0.1:5060")]
     pub sip: SipListen,
 
+    /// Label the park-code gauges of `/metrics` by tenant and park policy.
+    /// Off by default: `/metrics` is unauthenticated, and tenant and policy
+    /// names are customers' data, so the gauges are summed over every tenant.
+    #[arg(long, env = "CALLGRID_METRICS_PER_TENANT", default_value_t = false,
+          num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub metrics_per_tenant: bool,
+
     /// Log format.
     #[arg(long, env = "CALLGRID_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -141,11 +141,11 @@ fn describe() {
     );
     describe_gauge!(
         "callgrid_park_codes_in_use",
-        "Park codes in a park policy's range now taken, by tenant and policy"
+        "Park codes in park policies' ranges now taken: summed over every tenant, or by tenant and policy with --metrics-per-tenant"
     );
     describe_gauge!(
         "callgrid_park_codes_capacity",
-        "Park codes in a park policy's range, by tenant and policy"
+        "Park codes in park policies' ranges: summed over every tenant, or by tenant and policy with --metrics-per-tenant"
     );
 }
 
@@ -170,11 +170,14 @@ pub async fn serve(
     Ok(())
 }
 
-/// Samples Raft and switchboard gauges every second.
+/// Samples Raft and switchboard gauges every second. Tenant and policy
+/// names label series only with `per_tenant` (`--metrics-per-tenant`):
+/// `/metrics` is unauthenticated, and those names are customers' data.
 pub async fn sample(
     consensus: Consensus,
     owners: Owners,
     handle: PrometheusHandle,
+    per_tenant: bool,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
@@ -229,7 +232,7 @@ pub async fn sample(
         metrics::gauge!("callgrid_calls", "state" => "parked").set(parked as f64);
         metrics::gauge!("callgrid_calls", "state" => "ended").set(ended as f64);
         metrics::gauge!("callgrid_parked_calls").set(parked as f64);
-        park_series = sample_park_codes(&consensus, park_series);
+        park_series = sample_park_codes(&consensus, per_tenant, park_series);
     }
 }
 
@@ -263,10 +266,14 @@ pub async fn probe_runtime_lag(mut shutdown: watch::Receiver<bool>) {
 /// can fire before a range is full (a full range refuses every park).
 /// Codes are unique tenant-wide, so a policy's range is used up by any
 /// parked call whose code falls in it, whatever policy parked it.
-/// Returns the series set now; those of deleted policies (in `before` but
-/// gone) are zeroed, since the exporter cannot remove a series.
+/// Without `per_tenant` the series carry no labels: in use and capacity
+/// summed over every policy of every tenant. With it, one series per
+/// tenant and policy; returns the series set now, and those of deleted
+/// policies (in `before` but gone) are zeroed, since the exporter cannot
+/// remove a series.
 fn sample_park_codes(
     consensus: &Consensus,
+    per_tenant: bool,
     before: BTreeSet<(String, String)>,
 ) -> BTreeSet<(String, String)> {
     let ranges = consensus.read(|sb| {
@@ -285,6 +292,16 @@ fn sample_park_codes(
         }
         ranges
     });
+    if !per_tenant {
+        let (in_use, capacity) = ranges
+            .iter()
+            .fold((0, 0), |(u, c), (_, _, in_use, capacity)| {
+                (u + in_use, c + capacity)
+            });
+        metrics::gauge!("callgrid_park_codes_in_use").set(in_use as f64);
+        metrics::gauge!("callgrid_park_codes_capacity").set(capacity as f64);
+        return before;
+    }
     let mut now = BTreeSet::new();
     for (tenant, policy, in_use, capacity) in ranges {
         let labels = [("tenant", tenant.clone()), ("policy", policy.clone())];

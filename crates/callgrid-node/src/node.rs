@@ -135,6 +135,7 @@ pub async fn run(
         consensus.clone(),
         owners.clone(),
         prometheus,
+        args.metrics_per_tenant,
         shutdown.clone(),
     ));
 
