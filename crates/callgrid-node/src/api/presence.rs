@@ -19,6 +19,23 @@ use tonic::{Request, Response, Status};
 use super::{Api, handle, invalid};
 use crate::hub::Published;
 
+/// The most extensions one `WatchLamps` may name (an attendant console's
+/// worth): a watch holds each lamp's state for the life of the stream.
+pub const MAX_WATCHED_EXTENSIONS: usize = 1_000;
+/// The most park codes one `WatchLamps` may name.
+pub const MAX_WATCHED_PARK_CODES: usize = 1_000;
+
+/// Refuses a request list longer than `max`, before anything is parsed or
+/// allocated per entry.
+fn at_most(field: &str, len: usize, max: usize) -> Result<(), Status> {
+    if len > max {
+        return Err(Status::invalid_argument(format!(
+            "{field}: at most {max} entries per request, got {len}"
+        )));
+    }
+    Ok(())
+}
+
 type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// A client's live feed: hub events rendered for it, until it goes away,
@@ -82,16 +99,28 @@ impl Presence for Api {
     ) -> Result<Response<Self::WatchLampsStream>, Status> {
         handle!("Presence/WatchLamps", {
             let r = request.into_inner();
+            at_most("extensions", r.extensions.len(), MAX_WATCHED_EXTENSIONS)?;
+            at_most("park_codes", r.park_codes.len(), MAX_WATCHED_PARK_CODES)?;
             let tenant = self.existing_tenant(&r.tenant)?;
+            // A lamp named twice is watched once: fold duplicates before
+            // anything per lamp is looked up or kept.
             let mut targets: Vec<LampTarget> = Vec::new();
+            let mut named: HashSet<&str> = HashSet::new();
             for (i, raw) in r.extensions.iter().enumerate() {
+                if !named.insert(raw.as_str()) {
+                    continue;
+                }
                 targets.push(LampTarget::Extension(self.extension_in(
                     &tenant,
                     &format!("extensions[{i}]"),
                     raw,
                 )?));
             }
+            let mut codes: HashSet<u32> = HashSet::new();
             for (i, raw) in r.park_codes.iter().enumerate() {
+                if !codes.insert(*raw) {
+                    continue;
+                }
                 let code = ParkCode::new(&format!("park_codes[{i}]"), *raw).map_err(invalid)?;
                 targets.push(LampTarget::ParkCode(code));
             }
