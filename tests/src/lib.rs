@@ -27,6 +27,7 @@ mod requests;
 pub use expect::*;
 pub use requests::*;
 
+pub mod baresip;
 pub mod prometheus;
 pub mod sipp;
 
@@ -181,6 +182,20 @@ impl Node {
                 self.log()
             ),
         }
+    }
+
+    /// One scrape of the node's `/metrics` page (HTTP/1.0, no client library).
+    pub async fn scrape_metrics(&self) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut http = tokio::net::TcpStream::connect(self.metrics)
+            .await
+            .expect("metrics port");
+        http.write_all(b"GET /metrics HTTP/1.0\r\nHost: callgrid\r\n\r\n")
+            .await
+            .expect("request");
+        let mut page = String::new();
+        http.read_to_string(&mut page).await.expect("response");
+        page
     }
 
     /// Everything the node has logged so far.

@@ -49,6 +49,9 @@ pub fn free_udp_port() -> u16 {
 
 /// One phone: a SIPp instance bound to its own port.
 pub struct Phone {
+    /// The loopback address it sends from and listens on (127.0.0.1 unless
+    /// a test needs a second source address).
+    pub bind_ip: String,
     pub port: u16,
     pub user: String,
     pub password: String,
@@ -77,6 +80,7 @@ pub struct Finished {
 impl Phone {
     pub fn new(edge: SocketAddr, tenant: &str, user: &str, password: &str) -> Phone {
         Phone {
+            bind_ip: "127.0.0.1".into(),
             port: free_udp_port(),
             user: user.into(),
             password: password.into(),
@@ -104,7 +108,7 @@ impl Phone {
             .arg(self.edge.to_string())
             .args(["-sf"])
             .arg(Self::scenario(scenario))
-            .args(["-i", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-i", &self.bind_ip, "-p", &self.port.to_string()])
             .args(["-m", "1", "-timeout", "20s", "-timeout_error", "-nostdin"])
             .args(["-key", "domain", &self.tenant, "-key", "caller", &self.user])
             .args(["-au", &self.user, "-ap", &self.password, "-s", service])
@@ -135,6 +139,11 @@ impl Phone {
 }
 
 impl Run {
+    /// The scenario's `<log>` lines so far.
+    pub fn log_so_far(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Waits (bounded) until the scenario has logged `text`: an event,
     /// such as an INVITE reaching the phone.
     pub fn wait_logged(&self, text: &str, timeout: Duration) {

@@ -299,3 +299,377 @@ async fn four_pickers_racing_for_one_ringing_call_get_exactly_one_200() {
     assert_eq!(answered_by(&mut watched).await, pickers[winners[0]].user);
     newest_call(&c, "Ended").await;
 }
+
+/// The value of `key=` on the first log line holding `marker`.
+fn logged(log: &str, marker: &str, key: &str) -> String {
+    let line = log
+        .lines()
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no {marker:?} in: {log}"));
+    line.split_whitespace()
+        .find_map(|word| word.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "BLF over SIP: being finished"]
+async fn a_blf_subscription_notifies_the_full_state_then_each_lamp_change_with_a_higher_version() {
+    let Some((node, c)) = office().await else {
+        return;
+    };
+    let (p101, p102, p103) = (
+        phone(&node, "101"),
+        phone(&node, "102"),
+        phone(&node, "103"),
+    );
+    p102.register();
+    let watcher = p103.start("blf_watch.xml", "102", &[]);
+    watcher.wait_logged("NOTIFY version=0", Duration::from_secs(10));
+    let callee = p102.start("ring_until_cancelled.xml", "102", &[]);
+    let caller = p101.start("call_then_cancel.xml", "102", &[]);
+    callee.wait_logged("INVITE", Duration::from_secs(10));
+    assert!(caller.wait().success);
+    assert!(callee.wait().success);
+    let watcher = watcher.wait();
+    assert!(watcher.success, "watcher: {watcher:?}");
+    let log = &watcher.log;
+    assert!(log.contains("SUBSCRIBED expires=600"), "{log}");
+    // Idle: the full state holds no dialog.
+    assert!(
+        log.contains("NOTIFY version=0 active full dialogs=\n"),
+        "{log}"
+    );
+    // Ringing: an early dialog naming the call, for INVITE + Replaces.
+    let call = newest_call(&c, "Ended").await;
+    let early = "NOTIFY version=1 early direction=recipient";
+    assert_eq!(
+        logged(log, early, "call-id"),
+        format!("callgrid-{T}-{}", call.call_id)
+    );
+    assert_eq!(logged(log, early, "local-tag"), "blf-102");
+    assert_eq!(
+        logged(log, early, "remote-tag"),
+        format!("call-{}", call.call_id)
+    );
+    // Cancelled: idle again, one version later.
+    assert!(log.contains("NOTIFY version=2 after= END"), "{log}");
+    assert!(
+        log.contains("NOTIFY version=3 Subscription-State:terminated"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "BLF over SIP: being finished"]
+async fn a_blf_refresh_is_capped_and_notified_and_expires_0_ends_with_a_terminated_notify() {
+    let Some((node, _c)) = office().await else {
+        return;
+    };
+    let watcher = phone(&node, "103").play("blf_refresh.xml", "102");
+    assert!(watcher.success, "watcher: {watcher:?}");
+    let log = &watcher.log;
+    for line in [
+        "SUBSCRIBED expires=600",
+        "NOTIFY version=0 Subscription-State:active;expires=600",
+        "RESUBSCRIBED expires=3600",
+        "NOTIFY version=1 Subscription-State:active;expires=3600",
+        "RESUBSCRIBED expires=0",
+        "NOTIFY version=2 Subscription-State:terminated",
+    ] {
+        assert!(log.contains(line), "{line:?} in {log}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unauthenticated_subscribe_is_challenged_and_a_wrong_password_gets_403() {
+    let Some((node, _c)) = office().await else {
+        return;
+    };
+    let wrong = Phone::new(node.sip.expect("edge"), T, "103", "not-the-password");
+    let refused = wrong.play("subscribe_refused.xml", "102");
+    assert!(refused.success, "{refused:?}");
+    assert!(refused.log.contains("CHALLENGED 401"), "{refused:?}");
+    assert!(refused.log.contains("REFUSED 403"), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "BLF over SIP: being finished"]
+async fn invite_with_replaces_from_a_blf_lamp_picks_the_ringing_call_up() {
+    let Some((node, mut c)) = office().await else {
+        return;
+    };
+    let (p101, p102, p103) = (
+        phone(&node, "101"),
+        phone(&node, "102"),
+        phone(&node, "103"),
+    );
+    p102.register();
+    let mut watched = notices(&mut c, "102").await;
+    let watcher = p103.start("blf_watch.xml", "102", &[]);
+    watcher.wait_logged("NOTIFY version=0", Duration::from_secs(10));
+    let callee = p102.start("ring_until_cancelled.xml", "102", &[]);
+    let caller = p101.start("call_answered_elsewhere.xml", "102", &[]);
+    callee.wait_logged("INVITE", Duration::from_secs(10));
+    watcher.wait_logged(" early ", Duration::from_secs(10));
+    let log = watcher.log_so_far();
+    let early = "NOTIFY version=1 early";
+    let replaces = format!(
+        "{};to-tag={};from-tag={}",
+        logged(&log, early, "call-id"),
+        logged(&log, early, "local-tag"),
+        logged(&log, early, "remote-tag"),
+    );
+    // 103's BLF key, on another of its phones.
+    let key = phone(&node, "103");
+    let picker = key
+        .start("blf_pickup.xml", "102", &["-key", "replaces", &replaces])
+        .wait();
+    assert!(picker.log.contains("RESULT 200"), "picker: {picker:?}");
+    assert!(picker.success, "picker: {picker:?}");
+    let caller = caller.wait();
+    assert!(caller.success, "caller: {caller:?}");
+    let callee = callee.wait();
+    assert!(callee.success, "callee: {callee:?}");
+    assert!(
+        callee
+            .log
+            .contains("SIP;cause=200;text=\"Call completed elsewhere\""),
+        "the callee's CANCEL names why: {}",
+        callee.log
+    );
+    assert_eq!(answered_by(&mut watched).await, "103");
+    let watcher = watcher.wait();
+    assert!(watcher.success, "watcher: {watcher:?}");
+    newest_call(&c, "Ended").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transfer_to_the_park_code_parks_the_call_and_star_71_retrieves_it() {
+    let Some((node, mut c)) = office().await else {
+        return;
+    };
+    c.directory
+        .put_park_policy(api::PutParkPolicyRequest {
+            tenant: T.into(),
+            policy: Some(api::ParkPolicy {
+                name: "lobby".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("park policy");
+    for number in ["102", "104"] {
+        c.directory
+            .grant_park_policy(api::GrantParkPolicyRequest {
+                tenant: T.into(),
+                number: number.into(),
+                policy: "lobby".into(),
+            })
+            .await
+            .expect("grant");
+    }
+    let (p101, p102, p104) = (
+        phone(&node, "101"),
+        phone(&node, "102"),
+        phone(&node, "104"),
+    );
+    p102.register();
+    let parker = p102.start("park_by_transfer.xml", "102", &["-key", "park_code", "*70"]);
+    let caller = p101.start("call_parked.xml", "102", &[]);
+    // The parker was told the code by the transfer's NOTIFY and a MESSAGE,
+    // and its leg ended; the caller was held.
+    let parker = parker.wait();
+    assert!(parker.success, "parker: {parker:?}");
+    assert!(parker.log.contains("NOTIFY SIP/2.0 200"), "{}", parker.log);
+    assert!(
+        parker.log.contains("MESSAGE parked on 10"),
+        "{}",
+        parker.log
+    );
+    caller.wait_logged("HELD a=inactive", Duration::from_secs(10));
+    let parked = newest_call(&c, "Parked").await;
+    assert_eq!((parked.park_code, parked.parked_by.as_str()), (10, "102"));
+
+    let retriever = p104.play("pickup.xml", "*7110");
+    assert!(
+        retriever.log.contains("RESULT 200"),
+        "retriever: {retriever:?}"
+    );
+    assert!(retriever.success, "retriever: {retriever:?}");
+    let caller = caller.wait();
+    assert!(caller.success, "caller: {caller:?}");
+    assert!(caller.log.contains("RETRIEVED"), "{}", caller.log);
+    newest_call(&c, "Ended").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parked_call_nobody_retrieves_rings_the_parker_back_then_ends_with_a_bye() {
+    if let Err(why) = sipp::ensure_installed() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    // Timers at 1%: the 300 s park timeout is 3 s, the ring-back 0.3 s.
+    let node = TestNode::start(0.01);
+    let mut c = node.clients().await;
+    c.tenant_with(T, &[]).await;
+    c.directory
+        .put_park_policy(api::PutParkPolicyRequest {
+            tenant: T.into(),
+            policy: Some(api::ParkPolicy {
+                name: "lobby".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("park policy");
+    for n in ["101", "102"] {
+        c.put_extension(
+            T,
+            api::Extension {
+                number: n.into(),
+                sip_password: Some(format!("secret-{n}")),
+                park_policy: "lobby".into(),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let (p101, p102) = (phone(&node, "101"), phone(&node, "102"));
+    p102.register();
+    let parker = p102.start("park_by_transfer.xml", "102", &["-key", "park_code", "*70"]);
+    let caller = p101.start("call_parked_unretrieved.xml", "102", &[]);
+    let parked = parker.wait();
+    assert!(parked.log.contains("MESSAGE parked on 10"), "{parked:?}");
+    // The parker's phone rings again when the park times out, unanswered.
+    let ring_back = p102.start("ring_until_cancelled.xml", "102", &[]);
+    ring_back.wait_logged("INVITE", Duration::from_secs(15));
+    let caller = caller.wait();
+    assert!(caller.success, "caller: {caller:?}");
+    assert!(ring_back.wait().success);
+    let call = newest_call(&c, "Ended").await;
+    assert_eq!(
+        call.end_reason,
+        api::EndReason::RingBackUnanswered as i32,
+        "{call:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_group_rings_every_members_phone_and_the_first_answer_cancels_the_rest() {
+    let Some((node, mut c)) = office().await else {
+        return;
+    };
+    c.directory
+        .put_call_group(api::PutCallGroupRequest {
+            tenant: T.into(),
+            group: Some(api::CallGroup {
+                owner: "102".into(),
+                members: ["103", "104"]
+                    .iter()
+                    .map(|m| api::CallGroupMember {
+                        extension: (*m).into(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                routing: api::CallGroupRouting::Simultaneous as i32,
+                ring_secs: 0,
+            }),
+        })
+        .await
+        .expect("call group");
+    let phones: Vec<Phone> = ["101", "102", "103", "104"]
+        .iter()
+        .map(|e| phone(&node, e))
+        .collect();
+    for p in &phones[1..] {
+        p.register();
+    }
+    let owner = phones[1].start("ring_until_cancelled.xml", "102", &[]);
+    let member = phones[2].start("ring_until_cancelled.xml", "103", &[]);
+    let caller = phones[0].start("call.xml", "102", &[]);
+    owner.wait_logged("INVITE", Duration::from_secs(10));
+    member.wait_logged("INVITE", Duration::from_secs(10));
+    // 104 starts listening late: it answers the INVITE's retransmission.
+    let answering = phones[3].start("answer.xml", "104", &[]);
+    let caller = caller.wait();
+    assert!(caller.success, "caller: {caller:?}");
+    assert!(answering.wait().success);
+    for ringing in [owner.wait(), member.wait()] {
+        assert!(ringing.success, "{ringing:?}");
+        assert!(
+            ringing.log.contains("Call completed elsewhere"),
+            "{}",
+            ringing.log
+        );
+    }
+    newest_call(&c, "Ended").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_header_gets_400_naming_it_and_changes_nothing() {
+    let Some((node, mut c)) = office().await else {
+        return;
+    };
+    let p102 = phone(&node, "102");
+    let refused = p102.play("register_malformed.xml", "102");
+    assert!(refused.success, "{refused:?}");
+    assert!(
+        refused.log.contains("malformed Expires header"),
+        "{}",
+        refused.log
+    );
+    assert!(
+        bindings(&mut c, "102").await.is_empty(),
+        "nothing was stored"
+    );
+    // Garbage is dropped, and the edge keeps serving.
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    socket
+        .send_to(b"\x00\x01not sip at all\r\n\r\n", node.sip.expect("edge"))
+        .expect("send");
+    p102.register();
+    assert_eq!(bindings(&mut c, "102").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_from_one_address_is_dropped_past_its_rate_and_others_are_still_served() {
+    let Some((node, mut c)) = office().await else {
+        return;
+    };
+    let edge = node.sip.expect("edge");
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let port = socket.local_addr().expect("addr").port();
+    let sent = 2_000;
+    for i in 0..sent {
+        let options = format!(
+            "OPTIONS sip:{T} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKflood{i}\r\n\
+             From: <sip:flood@{T}>;tag=f{i}\r\nTo: <sip:{T}>\r\nCall-ID: flood-{i}\r\n\
+             CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        socket.send_to(options.as_bytes(), edge).expect("send");
+    }
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let mut answered = 0;
+    let mut buf = [0u8; 4096];
+    while socket.recv_from(&mut buf).is_ok() {
+        answered += 1;
+    }
+    assert!(answered > 0, "the flood's first requests are served");
+    assert!(
+        answered < sent,
+        "all {sent} requests of a flood were served"
+    );
+    // Another address is served meanwhile.
+    let mut other = phone(&node, "103");
+    other.bind_ip = "127.0.0.2".into();
+    other.register();
+    assert_eq!(bindings(&mut c, "103").await.len(), 1);
+    let metrics = node.scrape_metrics().await;
+    assert!(
+        metrics.contains("callgrid_sip_requests_dropped_total{reason=\"rate\"}"),
+        "the drops are counted"
+    );
+}

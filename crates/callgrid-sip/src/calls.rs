@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use callgrid_proto::v1::{
-    AnswerRequest, AnswerResult, CallResult, DialRequest, HangupRequest, Notification,
-    PickupResult, RetrieveResult, dial_response::Outcome, notification::Kind, party,
+    AnswerRequest, AnswerResult, CallResult, CallState, DialRequest, GetCallRequest, HangupRequest,
+    Notification, PickupResult, RetrieveResult, dial_response::Outcome, notification::Kind, party,
 };
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver};
 use rsipstack::dialog::invitation::InviteOption;
@@ -33,7 +33,7 @@ const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere
 const EARLY_ALERT_WAIT: Duration = Duration::from_secs(5);
 
 /// A call, by tenant and id.
-type CallKey = (String, u64);
+pub(crate) type CallKey = (String, u64);
 
 /// Every call with a caller leg at this edge.
 #[derive(Default)]
@@ -44,7 +44,7 @@ pub struct Calls {
 }
 
 impl Calls {
-    fn get(&self, key: &CallKey) -> Option<Arc<CallLegs>> {
+    pub(crate) fn get(&self, key: &CallKey) -> Option<Arc<CallLegs>> {
         self.legs
             .lock()
             .expect("calls lock poisoned")
@@ -97,7 +97,7 @@ impl Calls {
 
 /// An INVITE forked to one registered phone of an alerted extension.
 #[derive(Clone)]
-struct Fork {
+pub(crate) struct Fork {
     extension: String,
     dialog: InviteDialog,
     destination: SipAddr,
@@ -105,7 +105,7 @@ struct Fork {
 
 /// Who is in the call with the caller.
 #[derive(Clone)]
-enum Answerer {
+pub(crate) enum Answerer {
     /// A phone that answered its forked INVITE.
     Phone(Fork),
     /// A phone that picked the call up with its own INVITE.
@@ -113,18 +113,20 @@ enum Answerer {
 }
 
 #[derive(Default)]
-struct LegsState {
+pub(crate) struct LegsState {
     forks: Vec<Fork>,
-    answerer: Option<Answerer>,
+    pub(crate) answerer: Option<Answerer>,
+    /// The description the caller was last given (what it sends media to).
+    pub(crate) caller_sees: Vec<u8>,
     ended: bool,
 }
 
 /// One call's legs at this edge.
-struct CallLegs {
-    tenant: String,
-    call_id: u64,
+pub(crate) struct CallLegs {
+    pub(crate) tenant: String,
+    pub(crate) call_id: u64,
     caller_extension: String,
-    caller: InviteDialog,
+    pub(crate) caller: InviteDialog,
     caller_uri: Uri,
     offer: Vec<u8>,
     state: Mutex<LegsState>,
@@ -135,12 +137,12 @@ impl CallLegs {
         (self.tenant.clone(), self.call_id)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, LegsState> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, LegsState> {
         self.state.lock().expect("legs lock poisoned")
     }
 
     /// Marks the call over; true for the first caller only.
-    fn end(&self) -> bool {
+    pub(crate) fn end(&self) -> bool {
         !std::mem::replace(&mut self.lock().ended, true)
     }
 
@@ -155,11 +157,11 @@ impl CallLegs {
     }
 }
 
-fn sdp_headers() -> Option<Vec<Header>> {
+pub(crate) fn sdp_headers() -> Option<Vec<Header>> {
     Some(vec![Header::ContentType("application/sdp".into())])
 }
 
-fn reject(dialog: &InviteDialog, refusal: &Refusal) {
+pub(crate) fn reject(dialog: &InviteDialog, refusal: &Refusal) {
     let _ = dialog.reject(Some(refusal.status.clone()), Some(refusal.reason()));
 }
 
@@ -175,6 +177,10 @@ pub async fn invite(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<
     let Some((tenant, extension)) = authenticate(&shared, &mut tx).await? else {
         return Ok(());
     };
+    // A BLF key: INVITE + Replaces naming the early dialog a lamp showed.
+    if let Some(replaces) = crate::blf::Replaces::of(&tx.original) {
+        return crate::blf::pickup(shared, tx, tenant, extension, replaces).await;
+    }
     let digits = tx.original.uri.user().unwrap_or_default().to_owned();
     let offer = tx.original.body.clone();
     let caller_uri = tx.original.from_header()?.uri()?;
@@ -260,11 +266,12 @@ pub async fn invite(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<
         }
         Some(Outcome::Retrieve(retrieve)) => {
             let result = RetrieveResult::try_from(retrieve.result).unwrap_or_default();
-            let refusal = outcomes::retrieve(result).unwrap_or(Refusal {
-                status: StatusCode::TemporarilyUnavailable,
-                outcome: "NO_SIP_LEG",
-            });
-            reject(&dialog, &refusal);
+            if let Some(refusal) = outcomes::retrieve(result) {
+                reject(&dialog, &refusal);
+                return Ok(());
+            }
+            let key = (tenant, retrieve.call_id);
+            crate::park::join_retriever(shared, key, extension, dialog, offer, states).await;
         }
         None => reject(&dialog, &outcomes::unavailable()),
     }
@@ -300,7 +307,7 @@ async fn follow_caller(shared: Arc<Shared>, legs: Arc<CallLegs>, mut states: Dia
     }
 }
 
-async fn hang_up(shared: &Shared, legs: &CallLegs, by: &str) {
+pub(crate) async fn hang_up(shared: &Shared, legs: &CallLegs, by: &str) {
     let ended = shared
         .cluster
         .calls
@@ -344,8 +351,44 @@ pub async fn on_notification(shared: &Arc<Shared>, notification: Notification) {
             for f in gone {
                 cancel(shared, &f, reason).await;
             }
+            if stopped.answered_by.is_empty() {
+                end_if_over(shared, &legs).await;
+            }
         }
         _ => {}
+    }
+}
+
+/// A call stopped alerting with nobody answering: if callgrid ended it (no
+/// answer, or a ring-back nobody took), the caller is told: a final
+/// response before an answer, BYE after one (a parked call).
+async fn end_if_over(shared: &Arc<Shared>, legs: &Arc<CallLegs>) {
+    let call = shared
+        .cluster
+        .calls
+        .clone()
+        .get_call(GetCallRequest {
+            tenant: legs.tenant.clone(),
+            call_id: legs.call_id,
+        })
+        .await;
+    let ended = call.is_ok_and(|c| {
+        c.into_inner()
+            .call
+            .is_some_and(|c| c.state == CallState::Ended as i32)
+    });
+    if ended && legs.end() {
+        if matches!(legs.caller.state(), DialogState::Confirmed(..)) {
+            let _ = legs.caller.bye().await;
+        } else {
+            reject(
+                &legs.caller,
+                &Refusal {
+                    status: StatusCode::TemporarilyUnavailable,
+                    outcome: "NO_ANSWER",
+                },
+            );
+        }
     }
 }
 
@@ -442,13 +485,30 @@ async fn follow_fork(
                     let _ = f.dialog.bye().await;
                     continue;
                 }
-                legs.lock().answerer = Some(Answerer::Phone(f.clone()));
+                {
+                    let mut state = legs.lock();
+                    state.answerer = Some(Answerer::Phone(f.clone()));
+                    state.caller_sees = response.body.clone();
+                }
                 for other in legs.take_forks_except(Some(&f.dialog)) {
                     cancel(&shared, &other, Some(COMPLETED_ELSEWHERE)).await;
                 }
-                let _ = legs
-                    .caller
-                    .accept(sdp_headers(), Some(response.body.clone()));
+                if matches!(legs.caller.state(), DialogState::Confirmed(..)) {
+                    // A parked call rang back and its parker answered: the
+                    // caller's session moves to the parker's phone.
+                    let _ = legs
+                        .caller
+                        .reinvite(sdp_headers(), Some(response.body.clone()))
+                        .await;
+                } else {
+                    let _ = legs
+                        .caller
+                        .accept(sdp_headers(), Some(response.body.clone()));
+                }
+            }
+            DialogState::Refer(_, request, handle) => {
+                crate::park::on_refer(&shared, &legs, &f.extension, &f.dialog, request, handle)
+                    .await;
             }
             DialogState::Terminated(id, _) => {
                 shared.dialogs.remove_dialog(&id);
@@ -514,13 +574,13 @@ async fn cancel_with_reason(shared: &Shared, f: &Fork, reason: &str) -> anyhow::
 
 /// Joins a picker to the waiting caller of the call it picked up: each is
 /// answered from the other's offer, and every forked leg is cancelled.
-async fn join_picker(
+pub(crate) async fn join_picker(
     shared: Arc<Shared>,
     key: CallKey,
     picker: String,
     dialog: InviteDialog,
     picker_offer: Vec<u8>,
-    mut states: DialogStateReceiver,
+    states: DialogStateReceiver,
 ) {
     let Some(legs) = shared.calls.get(&key) else {
         // The call rang from somewhere this edge carries no leg for.
@@ -558,7 +618,11 @@ async fn join_picker(
             return;
         }
     };
-    legs.lock().answerer = Some(Answerer::Picker(dialog.clone()));
+    {
+        let mut state = legs.lock();
+        state.answerer = Some(Answerer::Picker(dialog.clone()));
+        state.caller_sees = to_caller.clone().into_bytes();
+    }
     for f in legs.take_forks_except(None) {
         cancel(&shared, &f, Some(COMPLETED_ELSEWHERE)).await;
     }
@@ -566,14 +630,37 @@ async fn join_picker(
         .caller
         .accept(sdp_headers(), Some(to_caller.into_bytes()));
     let _ = dialog.accept(sdp_headers(), Some(to_picker.into_bytes()));
+    follow_answerer(shared, legs, picker, dialog, states).await;
+}
+
+/// Follows the leg of whoever joined the caller by its own INVITE (a
+/// picker or a retriever): a transfer to the park code parks the call; its
+/// BYE ends it, unless the call was parked meanwhile.
+pub(crate) async fn follow_answerer(
+    shared: Arc<Shared>,
+    legs: Arc<CallLegs>,
+    extension: String,
+    dialog: InviteDialog,
+    mut states: DialogStateReceiver,
+) {
     while let Some(state) = states.recv().await {
-        if let DialogState::Terminated(id, _) = state {
-            shared.dialogs.remove_dialog(&id);
-            if legs.end() {
-                hang_up(&shared, &legs, &picker).await;
-                let _ = legs.caller.bye().await;
+        match state {
+            DialogState::Refer(_, request, handle) => {
+                crate::park::on_refer(&shared, &legs, &extension, &dialog, request, handle).await;
             }
-            return;
+            DialogState::Terminated(id, _) => {
+                shared.dialogs.remove_dialog(&id);
+                let still_answerer = matches!(
+                    &legs.lock().answerer,
+                    Some(Answerer::Picker(a)) if a.id() == dialog.id()
+                );
+                if still_answerer && legs.end() {
+                    hang_up(&shared, &legs, &extension).await;
+                    let _ = legs.caller.bye().await;
+                }
+                return;
+            }
+            _ => {}
         }
     }
 }

@@ -2,7 +2,9 @@
 //! the edge's bearer token on every request.
 
 use callgrid_proto::v1::{
-    calls_client::CallsClient, presence_client::PresenceClient, registrar_client::RegistrarClient,
+    calls_client::CallsClient, directory_client::DirectoryClient, park_client::ParkClient,
+    pickup_client::PickupClient, presence_client::PresenceClient,
+    registrar_client::RegistrarClient,
 };
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
@@ -31,8 +33,12 @@ type Authed = InterceptedService<Channel, BearerToken>;
 #[derive(Clone)]
 pub struct Cluster {
     pub calls: CallsClient<Authed>,
+    pub directory: DirectoryClient<Authed>,
+    pub park: ParkClient<Authed>,
     pub registrar: RegistrarClient<Authed>,
     pub presence: PresenceClient<Authed>,
+    /// BLF pickups (INVITE with Replaces).
+    pub pickup: PickupClient<Authed>,
 }
 
 impl Cluster {
@@ -53,8 +59,11 @@ impl Cluster {
         let auth = BearerToken(token);
         Ok(Self {
             calls: CallsClient::with_interceptor(channel.clone(), auth.clone()),
+            directory: DirectoryClient::with_interceptor(channel.clone(), auth.clone()),
+            park: ParkClient::with_interceptor(channel.clone(), auth.clone()),
             registrar: RegistrarClient::with_interceptor(channel.clone(), auth.clone()),
-            presence: PresenceClient::with_interceptor(channel, auth),
+            presence: PresenceClient::with_interceptor(channel.clone(), auth.clone()),
+            pickup: PickupClient::with_interceptor(channel, auth),
         })
     }
 }

@@ -14,6 +14,7 @@ use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{TcpListenerConnection, TransportLayer};
 use tokio_util::sync::CancellationToken;
 
+use crate::blf::Subscriptions;
 use crate::calls::Calls;
 use crate::cluster::Cluster;
 use crate::digest::Nonces;
@@ -43,6 +44,8 @@ pub struct Shared {
     pub edge_id: String,
     pub calls: Calls,
     pub watchers: Watchers,
+    pub subscriptions: Subscriptions,
+    pub flood: crate::guard::Flood,
 }
 
 impl Shared {
@@ -103,6 +106,10 @@ impl Edge {
                 Method::Bye,
                 Method::Options,
                 Method::Register,
+                Method::Subscribe,
+                Method::Notify,
+                Method::Refer,
+                Method::Message,
             ])
             .build();
         let cluster = Cluster::connect(
@@ -118,6 +125,8 @@ impl Edge {
             edge_id: addr.to_string(),
             calls: Calls::default(),
             watchers: Watchers::default(),
+            subscriptions: Subscriptions::default(),
+            flood: crate::guard::Flood::default(),
         });
         Ok(Edge {
             endpoint,
@@ -147,6 +156,18 @@ impl Edge {
                     None => break,
                 },
             };
+            let source = tx
+                .connection
+                .as_ref()
+                .and_then(|c| c.get_remote_addr())
+                .and_then(|a| a.addr.host.to_string().parse::<std::net::IpAddr>().ok());
+            if let Some(source) = source
+                && !self.shared.flood.admit(source)
+            {
+                metrics::counter!("callgrid_sip_requests_dropped_total", "reason" => "rate")
+                    .increment(1);
+                continue;
+            }
             let shared = self.shared.clone();
             tokio::spawn(async move {
                 let method = tx.original.method;
@@ -156,6 +177,7 @@ impl Edge {
             });
         }
         self.shared.watchers.stop_all();
+        self.shared.subscriptions.stop_all();
         self.stop.cancel();
         let _ = serving.await;
         tracing::info!("SIP edge stopped");
@@ -172,6 +194,9 @@ async fn dispatch(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<()
         .ok()
         .and_then(|to| to.tag().ok().flatten())
         .is_some();
+    if in_dialog && method == Method::Subscribe {
+        return crate::blf::resubscribe(&shared, tx).await;
+    }
     if in_dialog && method != Method::Ack {
         return match shared.dialogs.match_dialog(&tx) {
             Some(mut dialog) => Ok(dialog.handle(&mut tx).await?),
@@ -181,11 +206,14 @@ async fn dispatch(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<()
     match method {
         Method::Register => crate::register::register(&shared, tx).await,
         Method::Invite => crate::calls::invite(shared, tx).await,
+        Method::Subscribe => crate::blf::subscribe(shared, tx).await,
         Method::Options => Ok(tx
             .reply_with(
                 StatusCode::OK,
                 vec![
-                    Header::Allow("INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER".into()),
+                    Header::Allow(
+                        "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY".into(),
+                    ),
                     Header::Accept("application/sdp".into()),
                 ],
                 None,

@@ -1,5 +1,6 @@
 //! callgrid-sip: the SIP edge. Desk phones and softphones register to it,
-//! call each other, and pick up (`*97<ext>`, `*98`, `88<name>`) through it.
+//! call each other, pick up (`*97<ext>`, `*98`, `88<name>`, a BLF key) and
+//! watch lamps through it.
 //!
 //! The edge is a **client of the public `callgrid.v1` API** and nothing
 //! else: it never reaches into Raft or the actors. A REGISTER is checked by
@@ -10,6 +11,7 @@
 //! `Calls.Hangup`. Which phones ring is callgrid's decision, learned from
 //! each registered extension's `Presence.Notifications` stream: an alert
 //! forks an INVITE to that extension's phones, a stopped alert cancels it.
+//! A SUBSCRIBE to a lamp follows `Presence.WatchLamps`.
 //!
 //! Signalling only: the edge relays SDP and joins two offers where a pickup
 //! meets a waiting caller ([`sdp`]); RTP flows phone to phone.
@@ -17,11 +19,15 @@
 //! # Layout
 //! - [`edge`]: the SIP endpoint (UDP and TCP on one address), the incoming
 //!   request loop, and dispatch by method.
+//! - [`guard`]: floods from one address, dropped before any work.
 //! - [`digest`]: challenges and the digest answers handed to the cluster.
 //! - [`register`]: REGISTER → `Registrar.Register`, and the notification
 //!   stream kept per registered extension.
 //! - [`calls`]: INVITE, forking, answer, pickup, CANCEL and BYE: the legs of
 //!   each call this edge carries.
+//! - [`blf`]: lamps watched with SUBSCRIBE `Event: dialog` (RFC 4235), and
+//!   INVITE + Replaces as a BLF pickup.
+//! - [`park`]: park by a transfer to the park code, retrieve by `*71<code>`.
 //! - [`outcomes`]: the one table from callgrid outcomes to SIP responses.
 //! - [`sdp`]: answering one phone's offer from another's.
 //! - [`cluster`]: the gRPC clients, with the edge's token.
@@ -29,11 +35,14 @@
 //! The edge must never decide who gets a call: every decision is the
 //! cluster's, and the edge only carries it to the phones.
 
+pub mod blf;
 pub mod calls;
 pub mod cluster;
 pub mod digest;
 pub mod edge;
+pub mod guard;
 pub mod outcomes;
+pub mod park;
 pub mod register;
 pub mod sdp;
 

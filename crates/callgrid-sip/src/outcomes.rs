@@ -6,7 +6,7 @@
 //! test can tell `ALREADY_ANSWERED` from `NO_ALERTING_CALL`. The table is
 //! written once here and copied into the README.
 
-use callgrid_proto::v1::{CallResult, PickupResult, RetrieveResult};
+use callgrid_proto::v1::{CallResult, ParkResult, PickupResult, RetrieveResult};
 use rsipstack::sip::StatusCode;
 
 /// A refusal: the final response and the outcome's name.
@@ -65,6 +65,29 @@ pub fn retrieve(result: RetrieveResult) -> Option<Refusal> {
             Refusal::new(StatusCode::Forbidden, name)
         }
         RetrieveResult::Unspecified => Refusal::new(StatusCode::ServerInternalError, name),
+    })
+}
+
+/// A `Replaces` naming no call callgrid showed (RFC 3891: 481).
+pub fn unknown_dialog() -> Refusal {
+    Refusal::new(StatusCode::CallTransactionDoesNotExist, "NO_SUCH_DIALOG")
+}
+
+/// The final status of a transfer to the park code that did not park
+/// (`None`: it parked), as its `message/sipfrag` NOTIFY reports it.
+pub fn park(result: ParkResult) -> Option<Refusal> {
+    let name = result.as_str_name();
+    Some(match result {
+        ParkResult::Parked => return None,
+        ParkResult::NoParkPolicy | ParkResult::ParkingNotAllowed | ParkResult::NotPermitted => {
+            Refusal::new(StatusCode::Forbidden, name)
+        }
+        ParkResult::RangeFull | ParkResult::CodeInUse => Refusal::new(StatusCode::BusyHere, name),
+        ParkResult::CodeOutOfRange => Refusal::new(StatusCode::NotFound, name),
+        ParkResult::NotAnswered | ParkResult::UnknownCall => {
+            Refusal::new(StatusCode::CallTransactionDoesNotExist, name)
+        }
+        ParkResult::Unspecified => Refusal::new(StatusCode::ServerInternalError, name),
     })
 }
 

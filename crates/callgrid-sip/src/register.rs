@@ -22,11 +22,13 @@ pub async fn register(shared: &Arc<Shared>, mut tx: Transaction) -> anyhow::Resu
     let Some((tenant, extension)) = authenticate(shared, &mut tx).await? else {
         return Ok(());
     };
-    let default_expires: u32 = tx
-        .original
-        .expires_header()
-        .and_then(|e| e.value().trim().parse().ok())
-        .unwrap_or(MAX_EXPIRES);
+    let default_expires: u32 = match tx.original.expires_header() {
+        None => MAX_EXPIRES,
+        Some(e) => match e.value().trim().parse() {
+            Ok(seconds) => seconds,
+            Err(_) => return bad_request(tx, "Expires").await,
+        },
+    };
     let source = tx
         .connection
         .as_ref()
@@ -59,7 +61,10 @@ pub async fn register(shared: &Arc<Shared>, mut tx: Transaction) -> anyhow::Resu
     if wildcard {
         changes.extend(bindings.iter().map(|b| (b.contact.clone(), 0)));
     } else {
-        for contact in tx.original.typed_contact_headers().unwrap_or_default() {
+        let Ok(contacts) = tx.original.typed_contact_headers() else {
+            return bad_request(tx, "Contact").await;
+        };
+        for contact in contacts {
             let expires = contact
                 .expires()
                 .unwrap_or(default_expires)
@@ -101,6 +106,17 @@ pub async fn register(shared: &Arc<Shared>, mut tx: Transaction) -> anyhow::Resu
     tx.reply_with(StatusCode::OK, headers, None).await?;
     tracing::debug!(%tenant, %extension, bindings = bindings.len(), "registered");
     Ok(())
+}
+
+/// 400, naming the header that does not parse; nothing is stored.
+async fn bad_request(mut tx: Transaction, header: &str) -> anyhow::Result<()> {
+    let warning = Header::Other(
+        "Warning".into(),
+        format!("399 callgrid \"malformed {header} header\""),
+    );
+    Ok(tx
+        .reply_with(StatusCode::BadRequest, vec![warning], None)
+        .await?)
 }
 
 async fn refuse(mut tx: Transaction, status: &tonic::Status) -> anyhow::Result<()> {

@@ -217,6 +217,46 @@ pub fn answer_from(offer: &str, other: &str, session_id: u64) -> Result<String, 
     Ok(out)
 }
 
+/// The same description with every media line set to `direction` (for
+/// hold, `inactive`), and the origin's version raised, as a changed offer
+/// in the same session must (RFC 3264 §8).
+pub fn with_direction(sdp: &str, direction: &str) -> String {
+    let mut out = String::new();
+    let mut in_media = false;
+    for line in sdp.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+        if matches!(
+            line,
+            "a=sendrecv" | "a=sendonly" | "a=recvonly" | "a=inactive"
+        ) {
+            continue;
+        }
+        if line.starts_with("m=") {
+            if in_media {
+                let _ = write!(out, "a={direction}\r\n");
+            }
+            in_media = true;
+        }
+        match line.strip_prefix("o=") {
+            Some(origin) => {
+                let mut words: Vec<String> = origin.split_whitespace().map(str::to_owned).collect();
+                if let Some(version) = words.get_mut(2)
+                    && let Ok(v) = version.parse::<u64>()
+                {
+                    *version = (v + 1).to_string();
+                }
+                let _ = write!(out, "o={}\r\n", words.join(" "));
+            }
+            None => {
+                let _ = write!(out, "{line}\r\n");
+            }
+        }
+    }
+    if in_media {
+        let _ = write!(out, "a={direction}\r\n");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +285,15 @@ mod tests {
         let back = answer_from(PICKER, CALLER, 7).expect("answer");
         assert!(back.contains("m=audio 4000 RTP/AVP 8 96\r\n"), "{back}");
         assert!(back.contains("c=IN IP4 10.0.0.1\r\n"), "{back}");
+    }
+
+    #[test]
+    fn hold_marks_every_media_line_inactive_and_raises_the_origin_version() {
+        let held = with_direction(CALLER, "inactive");
+        assert!(held.contains("o=a 1 2 IN IP4 10.0.0.1\r\n"), "{held}");
+        assert_eq!(held.matches("a=inactive").count(), 1, "{held}");
+        assert!(!held.contains("a=sendrecv"), "{held}");
+        assert!(held.ends_with("a=inactive\r\n"), "{held}");
     }
 
     #[test]
