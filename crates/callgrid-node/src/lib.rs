@@ -16,6 +16,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod config_file;
+pub mod connections;
 pub mod consensus;
 pub mod gate;
 pub mod hub;
