@@ -36,7 +36,10 @@ pub struct Netns {
 impl Netns {
     /// True if this host lets the test make namespaces (root, iproute2, iptables).
     pub fn available() -> bool {
-        let probe = format!("cgprobe{}", std::process::id());
+        // Unique per call: tests of one process may probe at once.
+        static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let probe = format!("cgprobe{}-{n}", std::process::id());
         let ok = run(&["ip", "netns", "add", &probe]);
         if ok {
             run(&["ip", "netns", "del", &probe]);
