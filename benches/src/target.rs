@@ -15,6 +15,9 @@ use tonic::transport::{Channel, Endpoint};
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Log lines of a spawned node kept for error messages.
 const LOG_LINES: usize = 40;
+/// `--max-streams-per-client` of spawned nodes: the driver opens every
+/// watch from one address, ten times the largest documented run.
+const BENCH_STREAMS_PER_CLIENT: &str = "100000";
 /// A unary RPC that takes longer than this counts as an error.
 const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -79,6 +82,9 @@ pub fn spawn_node(
         .arg(data.path())
         .args(["--node-id", &node_id.to_string()])
         .args(["--timer-scale", &timer_scale.to_string()])
+        // Every watcher of `blf --watchers 10000` is a stream from this one
+        // address, in development mode: past the default per-client cap.
+        .args(["--max-streams-per-client", BENCH_STREAMS_PER_CLIENT])
         .args(join.map(|seed| ["--join", seed]).into_iter().flatten())
         .env("RUST_LOG", "warn,callgrid_node=info")
         .stdin(Stdio::null())

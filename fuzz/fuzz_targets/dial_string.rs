@@ -6,13 +6,14 @@
 use callgrid_model::{Dialed, Extension, FeatureCodes, GroupName};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|input: (&str, [&str; 4])| {
-    let (digits, [d, g, n, r]) = input;
+fuzz_target!(|input: (&str, [&str; 5])| {
+    let (digits, [d, g, n, r, p]) = input;
     let codes = FeatureCodes {
         directed_pickup: d.into(),
         group_pickup: g.into(),
         named_pickup: n.into(),
         retrieve: r.into(),
+        park: p.into(),
     };
     if codes.validate().is_err() {
         return;

@@ -26,6 +26,7 @@
 //!
 //! The check itself runs in `gate.rs`, the public API's front door.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use callgrid_model::{Extension, TenantId};
@@ -257,6 +258,11 @@ impl Authorizer {
 
     /// The principal of the request's bearer token.
     pub fn authenticate(&self, metadata: &MetadataMap) -> Result<&Principal, Status> {
+        self.token_of(metadata).map(|i| &self.tokens[i].1)
+    }
+
+    /// The index in the token table of the request's bearer token.
+    fn token_of(&self, metadata: &MetadataMap) -> Result<usize, Status> {
         let header = metadata
             .get("authorization")
             .ok_or_else(|| Status::unauthenticated("authorization: a bearer token is required"))?;
@@ -270,21 +276,50 @@ impl Authorizer {
         // Compare against every token, each in constant time, so timing
         // tells nothing about which bytes matched.
         let mut found = None;
-        for (secret, principal) in self.tokens.iter() {
+        for (i, (secret, _)) in self.tokens.iter().enumerate() {
             if constant_time_eq(secret, presented) {
-                found = Some(principal);
+                found = Some(i);
             }
         }
         found.ok_or_else(|| Status::unauthenticated("authorization: unknown token"))
     }
 
-    /// Lets the request through if its token allows what it asks.
-    pub fn authorize<T: Scoped>(&self, request: &Request<T>) -> Result<(), Status> {
+    /// Lets the request through if its token allows what it asks, and
+    /// says which client it came from.
+    pub fn authorize<T: Scoped>(&self, request: &Request<T>) -> Result<Client, Status> {
         if self.is_dev_mode() {
-            return Ok(());
+            return Ok(Client::of_address(request.remote_addr()));
         }
-        self.authenticate(request.metadata())?
-            .may(request.get_ref().needs())
+        let token = self.token_of(request.metadata())?;
+        self.tokens[token].1.may(request.get_ref().needs())?;
+        Ok(Client::Token(token))
+    }
+}
+
+/// Who a request came from, for limits per client (open streams): its
+/// bearer token, or in development mode, where there are no tokens, the IP
+/// address it came from. A token is known by its place in the token table,
+/// so no secret is kept beside the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Client {
+    Token(usize),
+    Address(IpAddr),
+}
+
+impl Client {
+    /// The client at `addr`; one whose address is unknown (never, over
+    /// TCP) shares the unspecified address with every other such one.
+    pub fn of_address(addr: Option<SocketAddr>) -> Self {
+        Client::Address(addr.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip().to_canonical()))
+    }
+}
+
+impl std::fmt::Display for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Client::Token(i) => write!(f, "token tokens[{i}]"),
+            Client::Address(ip) => write!(f, "address {ip}"),
+        }
     }
 }
 

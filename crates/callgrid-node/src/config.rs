@@ -106,6 +106,21 @@ pub struct ServeArgs {
     #[arg(long, env = "CALLGRID_SHARD_PLACEMENT", value_enum, default_value_t = ShardPlacement::Spread)]
     pub shard_placement: ShardPlacement,
 
+    /// The most streams (`WatchLamps` and `Notifications` together) one
+    /// client may hold open on this node: one bearer token, or in
+    /// development mode (no tokens) one source IP address. More is
+    /// RESOURCE_EXHAUSTED until one closes.
+    #[arg(long, env = "CALLGRID_MAX_STREAMS_PER_CLIENT", default_value_t = 1_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams_per_client: u32,
+
+    /// The most lamps this node watches across all open `WatchLamps`
+    /// streams: each is state the node holds and fans events out to for the
+    /// life of its stream. A watch that would pass it is RESOURCE_EXHAUSTED.
+    #[arg(long, env = "CALLGRID_MAX_WATCHED_LAMPS", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_watched_lamps: u64,
+
     /// The embedded SIP edge (UDP and TCP): phones register to this
     /// address; `off` disables it. It serves this node's cluster in
     /// development mode (no TLS, no tokens); in front of a secure cluster run

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::api::Api;
-use crate::auth::{Authorizer, Needs, Scoped};
+use crate::auth::{Authorizer, Client, Needs, Scoped};
 
 /// The public API as served: every request gets a `request` span (node,
 /// method, tenant, acting extension, call id) and passes the token check,
@@ -49,7 +49,12 @@ impl Guarded {
         )
     }
 
-    fn check<T: Scoped>(&self, method: &'static str, request: &Request<T>) -> Result<(), Status> {
+    /// The token check; `Ok` says which client the request came from.
+    fn check<T: Scoped>(
+        &self,
+        method: &'static str,
+        request: &Request<T>,
+    ) -> Result<Client, Status> {
         self.auth.authorize(request).inspect_err(|status| {
             metrics::counter!("callgrid_auth_refusals_total", "method" => method, "code" => format!("{:?}", status.code()))
                 .increment(1);
@@ -152,12 +157,14 @@ impl v1::presence_server::Presence for Guarded {
 
     async fn watch_lamps(
         &self,
-        request: Request<v1::WatchLampsRequest>,
+        mut request: Request<v1::WatchLampsRequest>,
     ) -> Result<Response<Self::WatchLampsStream>, Status> {
         const METHOD: &str = "Presence/WatchLamps";
         let span = self.span(METHOD, &request);
         async {
-            self.check(METHOD, &request)?;
+            let client = self.check(METHOD, &request)?;
+            // Streams are counted per client (see `api::presence`).
+            request.extensions_mut().insert(client);
             let result =
                 <Api as v1::presence_server::Presence>::watch_lamps(&self.api, request).await;
             finished(&result);
@@ -169,12 +176,14 @@ impl v1::presence_server::Presence for Guarded {
 
     async fn notifications(
         &self,
-        request: Request<v1::NotificationsRequest>,
+        mut request: Request<v1::NotificationsRequest>,
     ) -> Result<Response<Self::NotificationsStream>, Status> {
         const METHOD: &str = "Presence/Notifications";
         let span = self.span(METHOD, &request);
         async {
-            self.check(METHOD, &request)?;
+            let client = self.check(METHOD, &request)?;
+            // Streams are counted per client (see `api::presence`).
+            request.extensions_mut().insert(client);
             let result =
                 <Api as v1::presence_server::Presence>::notifications(&self.api, request).await;
             finished(&result);

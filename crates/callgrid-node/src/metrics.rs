@@ -131,6 +131,14 @@ fn describe() {
         "Virtual shards this node owns under the applied shard map"
     );
     describe_gauge!("callgrid_shard_map_epoch", "Epoch of the applied shard map");
+    describe_gauge!(
+        "callgrid_streams_open",
+        "Presence streams (WatchLamps and Notifications) open on this node"
+    );
+    describe_gauge!(
+        "callgrid_stream_lamps_watched",
+        "Lamps watched across all open WatchLamps streams (capped by --max-watched-lamps)"
+    );
     describe_counter!(
         "callgrid_sip_auth_failures_total",
         "SIP digest answers the registrar refused (wrong password, or no such extension or tenant)"

@@ -18,7 +18,7 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
 use crate::actors::{Owners, home_of_call};
-use crate::api::Api;
+use crate::api::{Api, StreamBudget, StreamLimits};
 use crate::batched::BatchedWrites;
 use crate::cluster::{PeerNetwork, PeerService, Peers, Router, hand_off_shards, run_shard_keeper};
 use crate::config::{ServeArgs, SipListen};
@@ -34,6 +34,8 @@ pub struct Node {
     pub consensus: Consensus,
     pub router: Router,
     pub hub: Hub,
+    /// What open presence streams may hold, per client and node-wide.
+    pub streams: StreamBudget,
 }
 
 /// Runs a node until `stop` resolves (SIGTERM or Ctrl-C in the binary),
@@ -93,6 +95,10 @@ pub async fn run(
         consensus: consensus.clone(),
         router: router.clone(),
         hub: hub.clone(),
+        streams: StreamBudget::new(StreamLimits {
+            per_client: args.max_streams_per_client as usize,
+            watched_lamps: usize::try_from(args.max_watched_lamps).unwrap_or(usize::MAX),
+        }),
     };
     let dispatcher = tokio::spawn(dispatch(
         events_rx,

@@ -12,6 +12,9 @@ mod park;
 mod pickup;
 mod presence;
 mod registrar;
+mod streams;
+
+pub use streams::{StreamBudget, StreamLimits};
 
 use std::time::Instant;
 

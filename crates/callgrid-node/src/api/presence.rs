@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use callgrid_model::{Event, Extension, LampTarget, ParkCode, TenantId};
 use callgrid_proto::convert;
@@ -16,7 +17,9 @@ use futures::{Stream, StreamExt};
 use tokio::sync::broadcast;
 use tonic::{Request, Response, Status};
 
+use super::streams::OpenStream;
 use super::{Api, handle, invalid};
+use crate::auth::Client;
 use crate::hub::Published;
 
 /// The most extensions one `WatchLamps` may name (an attendant console's
@@ -37,6 +40,37 @@ fn at_most(field: &str, len: usize, max: usize) -> Result<(), Status> {
 }
 
 type EventStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// A stream holding its share of the node's stream budget: the share is
+/// given back when the stream is dropped, which is when it ends or its
+/// client goes away.
+struct Budgeted<T> {
+    stream: EventStream<T>,
+    _share: OpenStream,
+}
+
+impl<T> Stream for Budgeted<T> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.stream.as_mut().poll_next(cx)
+    }
+}
+
+/// Takes a stream's share of the budget: one of its client's streams and
+/// `lamps` of the node's watched lamps. The client is the one the gate
+/// found (its token, or its address in development mode).
+fn open_stream<T>(api: &Api, request: &Request<T>, lamps: usize) -> Result<OpenStream, Status> {
+    let client = request
+        .extensions()
+        .get::<Client>()
+        .copied()
+        .unwrap_or_else(|| Client::of_address(request.remote_addr()));
+    api.node.streams.open(client, lamps).map_err(|refused| {
+        tracing::info!(%client, reason = %refused, "stream refused");
+        Status::from(refused)
+    })
+}
 
 /// A client's live feed: hub events rendered for it, until it goes away,
 /// falls too far behind (it is told, and must subscribe again), or the
@@ -98,7 +132,7 @@ impl Presence for Api {
         request: Request<v1::WatchLampsRequest>,
     ) -> Result<Response<Self::WatchLampsStream>, Status> {
         handle!("Presence/WatchLamps", {
-            let r = request.into_inner();
+            let r = request.get_ref();
             at_most("extensions", r.extensions.len(), MAX_WATCHED_EXTENSIONS)?;
             at_most("park_codes", r.park_codes.len(), MAX_WATCHED_PARK_CODES)?;
             let tenant = self.existing_tenant(&r.tenant)?;
@@ -135,6 +169,9 @@ impl Presence for Api {
                 Some(self.extension_in(&tenant, "watcher", &r.watcher)?)
             };
 
+            // Checked before anything is subscribed or read: a refused
+            // watch holds nothing.
+            let share = open_stream(self, &request, targets.len())?;
             let events = self.node.hub.subscribe(&tenant);
             let (from_index, shows_caller, initial) =
                 self.node.consensus.state.read_indexed(|sb, index| {
@@ -192,7 +229,10 @@ impl Presence for Api {
                 _ => None,
             };
             let feed = live(events, live_events);
-            Ok(Box::pin(futures::stream::iter(first).chain(feed)) as Self::WatchLampsStream)
+            Ok(Box::pin(Budgeted {
+                stream: Box::pin(futures::stream::iter(first).chain(feed)),
+                _share: share,
+            }) as Self::WatchLampsStream)
         })
     }
 
@@ -201,9 +241,10 @@ impl Presence for Api {
         request: Request<v1::NotificationsRequest>,
     ) -> Result<Response<Self::NotificationsStream>, Status> {
         handle!("Presence/Notifications", {
-            let r = request.into_inner();
+            let r = request.get_ref();
             let tenant = self.existing_tenant(&r.tenant)?;
             let me = self.extension_in(&tenant, "extension", &r.extension)?;
+            let share = open_stream(self, &request, 0)?;
             let events = self.node.hub.subscribe(&tenant);
             let render = move |p: &Published| match &p.event {
                 Event::Notice { extension, .. } if *extension == me => {
@@ -212,7 +253,10 @@ impl Presence for Api {
                 _ => None,
             };
             let feed = live(events, render);
-            Ok(Box::pin(feed) as Self::NotificationsStream)
+            Ok(Box::pin(Budgeted {
+                stream: Box::pin(feed),
+                _share: share,
+            }) as Self::NotificationsStream)
         })
     }
 }
