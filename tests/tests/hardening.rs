@@ -274,3 +274,26 @@ async fn watches_past_the_node_wide_lamp_budget_are_refused_until_one_closes() {
         .expect("the closed watch's lamps are free again");
     drop(two);
 }
+
+#[tokio::test]
+async fn an_extension_in_too_many_legacy_pickup_groups_is_refused_and_nothing_changes() {
+    let node = TestNode::start(1.0);
+    let mut c = node.clients().await;
+    c.tenant_with(T, &["101"]).await;
+    let groups = |n: usize| api::Extension {
+        number: "101".into(),
+        legacy_pickup_groups: (1..=n).map(|i| i.to_string()).collect(),
+        ..Default::default()
+    };
+    c.put_extension(T, groups(64)).await;
+    let before = c.get_extension(T, "101").await;
+    assert_eq!(before.legacy_pickup_groups.len(), 64);
+    for n in [65, 300_000] {
+        assert_refused(
+            c.try_put_extension(T, groups(n)).await,
+            Code::InvalidArgument,
+            &["extension.legacy_pickup_groups", "at most 64"],
+        );
+    }
+    assert_eq!(c.get_extension(T, "101").await, before, "nothing changed");
+}

@@ -313,7 +313,6 @@ fn logged(log: &str, marker: &str, key: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "BLF over SIP: being finished"]
 async fn a_blf_subscription_notifies_the_full_state_then_each_lamp_change_with_a_higher_version() {
     let Some((node, c)) = office().await else {
         return;
@@ -337,7 +336,8 @@ async fn a_blf_subscription_notifies_the_full_state_then_each_lamp_change_with_a
     assert!(log.contains("SUBSCRIBED expires=600"), "{log}");
     // Idle: the full state holds no dialog.
     assert!(
-        log.contains("NOTIFY version=0 active full dialogs=\n"),
+        log.lines()
+            .any(|l| l.trim_end() == "NOTIFY version=0 active full dialogs="),
         "{log}"
     );
     // Ringing: an early dialog naming the call, for INVITE + Replaces.
@@ -355,13 +355,12 @@ async fn a_blf_subscription_notifies_the_full_state_then_each_lamp_change_with_a
     // Cancelled: idle again, one version later.
     assert!(log.contains("NOTIFY version=2 after= END"), "{log}");
     assert!(
-        log.contains("NOTIFY version=3 Subscription-State:terminated"),
+        log.contains("NOTIFY version=3 Subscription-State: terminated"),
         "{log}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "BLF over SIP: being finished"]
 async fn a_blf_refresh_is_capped_and_notified_and_expires_0_ends_with_a_terminated_notify() {
     let Some((node, _c)) = office().await else {
         return;
@@ -371,11 +370,11 @@ async fn a_blf_refresh_is_capped_and_notified_and_expires_0_ends_with_a_terminat
     let log = &watcher.log;
     for line in [
         "SUBSCRIBED expires=600",
-        "NOTIFY version=0 Subscription-State:active;expires=600",
+        "NOTIFY version=0 Subscription-State: active;expires=600",
         "RESUBSCRIBED expires=3600",
-        "NOTIFY version=1 Subscription-State:active;expires=3600",
+        "NOTIFY version=1 Subscription-State: active;expires=3600",
         "RESUBSCRIBED expires=0",
-        "NOTIFY version=2 Subscription-State:terminated",
+        "NOTIFY version=2 Subscription-State: terminated",
     ] {
         assert!(log.contains(line), "{line:?} in {log}");
     }
@@ -394,7 +393,6 @@ async fn an_unauthenticated_subscribe_is_challenged_and_a_wrong_password_gets_40
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "BLF over SIP: being finished"]
 async fn invite_with_replaces_from_a_blf_lamp_picks_the_ringing_call_up() {
     let Some((node, mut c)) = office().await else {
         return;

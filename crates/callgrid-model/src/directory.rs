@@ -162,6 +162,11 @@ pub struct ExtensionRecord {
 }
 
 impl ExtensionRecord {
+    /// The most legacy pickup groups one extension may be in. A request
+    /// sets the whole list, which is kept in the replicated state and
+    /// searched by `*98` on every group pickup: it must stay small.
+    pub const MAX_LEGACY_PICKUP_GROUPS: usize = 64;
+
     /// A voice-enabled, online extension with default permissions.
     pub fn new(number: Extension) -> Self {
         Self {

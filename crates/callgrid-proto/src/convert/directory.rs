@@ -149,6 +149,17 @@ pub fn extension_record(raw: Option<&v1::Extension>) -> Result<ExtensionRecord, 
             "an extension is required",
         ));
     };
+    // Counted before any entry is parsed.
+    let groups = raw.legacy_pickup_groups.len();
+    if groups > ExtensionRecord::MAX_LEGACY_PICKUP_GROUPS {
+        return Err(ValidationError::new(
+            "extension.legacy_pickup_groups",
+            format!(
+                "at most {} entries per request, got {groups}",
+                ExtensionRecord::MAX_LEGACY_PICKUP_GROUPS
+            ),
+        ));
+    }
     let legacy_pickup_groups = raw
         .legacy_pickup_groups
         .iter()

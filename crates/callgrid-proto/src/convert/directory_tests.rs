@@ -507,3 +507,21 @@ fn park_policy_errors_name_the_policy_field() {
         assert_eq!(field_of(park_policy(Some(&raw))), field, "{raw:?}");
     }
 }
+
+#[test]
+fn an_extension_in_more_legacy_pickup_groups_than_the_limit_is_refused_naming_the_field() {
+    let most = ExtensionRecord::MAX_LEGACY_PICKUP_GROUPS;
+    let with_groups = |n: usize| v1::Extension {
+        number: "101".into(),
+        legacy_pickup_groups: (0..n).map(|i| i.to_string()).collect(),
+        ..Default::default()
+    };
+    let record = extension_record(Some(&with_groups(most))).expect("at the limit");
+    assert_eq!(record.legacy_pickup_groups.len(), most);
+    let err = extension_record(Some(&with_groups(most + 1))).unwrap_err();
+    assert_eq!(err.field, "extension.legacy_pickup_groups");
+    assert_eq!(
+        err.rule,
+        format!("at most {most} entries per request, got {}", most + 1)
+    );
+}
