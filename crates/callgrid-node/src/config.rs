@@ -135,6 +135,15 @@ pub struct ServeArgs {
           num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub metrics_per_tenant: bool,
 
+    /// Open gRPC connections this node accepts in all; more are closed at
+    /// once (each costs a file descriptor: keep it under the process's limit).
+    #[arg(long, env = "CALLGRID_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Open gRPC connections this node accepts from one IP address.
+    #[arg(long, env = "CALLGRID_MAX_CONNECTIONS_PER_SOURCE", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_source: u32,
+
     /// Log format.
     #[arg(long, env = "CALLGRID_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

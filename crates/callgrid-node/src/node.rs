@@ -15,7 +15,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
 use crate::actors::{Owners, home_of_call};
 use crate::api::{Api, StreamBudget, StreamLimits};
@@ -24,6 +23,16 @@ use crate::cluster::{PeerNetwork, PeerService, Peers, Router, hand_off_shards, r
 use crate::config::{ServeArgs, SipListen};
 use crate::consensus::Consensus;
 use crate::hub::Hub;
+
+/// How long a new connection has to send its first bytes (a TLS
+/// ClientHello or the HTTP/2 preface) before it is closed.
+const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
+/// How long a connection may send nothing at all before it is closed.
+const IDLE_DEADLINE: Duration = Duration::from_secs(120);
+/// HTTP/2 keepalive: a ping this often, and a client that does not answer
+/// within the timeout is gone.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a stopping node waits for in-flight requests and connections.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -108,7 +117,18 @@ pub async fn run(
     ));
 
     // Serve before joining: the leader replicates to us while adding us.
-    let server = tokio::spawn(serve_grpc(node, grpc, security.clone(), shutdown.clone()));
+    let limits = crate::connections::Limits {
+        max_total: args.max_connections as usize,
+        max_per_source: args.max_connections_per_source as usize,
+        handshake: HANDSHAKE_DEADLINE,
+        idle: IDLE_DEADLINE,
+    };
+    let server = tokio::spawn(serve_grpc(
+        node,
+        crate::connections::incoming(grpc, limits),
+        security.clone(),
+        shutdown.clone(),
+    ));
     bootstrap(&raft, &peers, &args, &advertise).await?;
 
     if consensus.read(|sb| sb.timer_scale_ppm()) != timer_scale_ppm {
@@ -331,7 +351,9 @@ async fn dispatch(
 
 async fn serve_grpc(
     node: Node,
-    listener: TcpListener,
+    connections: impl futures::Stream<Item = std::io::Result<crate::connections::Bounded>>
+    + Send
+    + 'static,
     security: crate::tls::Security,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -371,15 +393,18 @@ async fn serve_grpc(
     };
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let reflection = reflection().build_v1()?;
-    // Small replies go out at once: without TCP_NODELAY a reply can wait
+    // Connections come bounded (caps, handshake and idle deadlines, see
+    // `connections`) with TCP_NODELAY: without it a small reply can wait
     // ~40 ms for the client's delayed ACK.
     // A connection's writes in a burst wait one scheduler turn, so a lamp
     // change fanned out to thousands of streams leaves in few writes (see
     // `batched`).
-    let incoming = TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .map(|conn| conn.map(BatchedWrites::new));
-    let mut server = Server::builder();
+    let incoming = connections.map(|conn| conn.map(BatchedWrites::new));
+    // Keepalive pings make a live but quiet client send something, so the
+    // idle deadline only ever closes a stalled one.
+    let mut server = Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
     if let Some(tls) = security.server.clone() {
         server = server
             .tls_config(tls)
