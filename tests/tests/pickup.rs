@@ -507,39 +507,43 @@ async fn picked_up_call_stops_alerting_everywhere_and_tells_the_callee_who_answe
 }
 
 #[tokio::test]
-async fn another_tenants_pickup_and_answer_are_not_permitted_and_change_nothing() {
+async fn another_tenants_call_answers_every_rpc_as_a_call_that_does_not_exist() {
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;
     c.tenant_with(T, &["102", "103"]).await;
     c.tenant_with("other", &["201", "102"]).await;
     let call = c.ring(T, "103", "102").await;
-    assert_eq!(
-        c.blf_pickup("other", "201", "102", Some(call))
-            .await
-            .result(),
-        NotPermitted
-    );
-    assert_eq!(
-        c.answer("other", call, "102").await.result(),
-        api::AnswerResult::NotPermitted
-    );
-    assert_eq!(
-        c.answer("other", call, "201").await.result(),
-        api::AnswerResult::NotPermitted
-    );
-    assert_eq!(
-        c.hangup("other", call, callgrid_tests::ext("103"))
-            .await
-            .result(),
-        api::HangupResult::NotPermitted
-    );
+    let nowhere = call + 1_000_000;
+    // Each request with T's live call gets exactly the answer it gets with
+    // an id that exists nowhere: the other tenant learns nothing.
+    for id in [call, nowhere] {
+        assert_eq!(
+            c.blf_pickup("other", "201", "102", Some(id)).await.result(),
+            NoAlertingCall,
+            "blf pickup of {id}"
+        );
+        for by in ["102", "201"] {
+            assert_eq!(
+                c.answer("other", id, by).await.result(),
+                api::AnswerResult::UnknownCall,
+                "answer of {id} by {by}"
+            );
+        }
+        assert_eq!(
+            c.hangup("other", id, callgrid_tests::ext("103"))
+                .await
+                .result(),
+            api::HangupResult::UnknownCall,
+            "hangup of {id}"
+        );
+        let park = c.park_call("other", id, "102", None).await;
+        assert_eq!(park.result(), api::ParkResult::UnknownCall, "park of {id}");
+    }
     assert_eq!(
         c.directed_pickup("other", "201", "102").await.result(),
         NoAlertingCall,
         "other's 102 rings nothing"
     );
-    let park = c.park_call("other", call, "102", None).await;
-    assert_eq!(park.result(), api::ParkResult::NotPermitted);
     let get = c
         .calls
         .get_call(api::GetCallRequest {

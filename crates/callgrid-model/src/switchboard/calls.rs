@@ -127,12 +127,9 @@ impl Switchboard {
         now_ms: u64,
         events: &mut Vec<Event>,
     ) -> AnswerOutcome {
-        let Some(call) = self.calls.get(&id) else {
+        let Some(call) = self.call_in(tenant_id, id) else {
             return AnswerOutcome::UnknownCall;
         };
-        if &call.tenant != tenant_id {
-            return AnswerOutcome::NotPermitted;
-        }
         let how = match &call.state {
             CallState::Ringing { .. } => {
                 let alert = call
@@ -247,12 +244,9 @@ impl Switchboard {
         now_ms: u64,
         events: &mut Vec<Event>,
     ) -> HangupOutcome {
-        let Some(call) = self.calls.get(&id) else {
+        let Some(call) = self.call_in(tenant_id, id) else {
             return HangupOutcome::UnknownCall;
         };
-        if &call.tenant != tenant_id {
-            return HangupOutcome::NotPermitted;
-        }
         let is_caller = &call.caller == by;
         let reason = match &call.state {
             CallState::Ended { .. } => return HangupOutcome::AlreadyEnded,

@@ -216,6 +216,12 @@ impl Switchboard {
         self.calls.get(&id)
     }
 
+    /// The call `id` if it is `tenant`'s: another tenant's call is, to every
+    /// decision, indistinguishable from one that does not exist.
+    pub(super) fn call_in(&self, tenant: &TenantId, id: CallId) -> Option<&Call> {
+        self.calls.get(&id).filter(|c| &c.tenant == tenant)
+    }
+
     /// Every live and recently ended call.
     pub fn calls(&self) -> impl Iterator<Item = &Call> {
         self.calls.values()

@@ -33,12 +33,9 @@ impl Switchboard {
         now_ms: u64,
         events: &mut Vec<Event>,
     ) -> ParkOutcome {
-        let Some(call) = self.calls.get(&id) else {
+        let Some(call) = self.call_in(tenant_id, id) else {
             return ParkOutcome::UnknownCall;
         };
-        if &call.tenant != tenant_id {
-            return ParkOutcome::NotPermitted;
-        }
         if !matches!(&call.state, CallState::Answered { by: answerer, .. } if answerer == by) {
             return ParkOutcome::NotAnswered;
         }

@@ -170,11 +170,6 @@ impl Switchboard {
         seen_call: Option<CallId>,
         now_ms: u64,
     ) -> Result<(CallId, AnswerHow), PickupOutcome> {
-        if let Some(call) = seen_call.and_then(|id| self.calls.get(&id))
-            && &call.tenant != tenant_id
-        {
-            return Err(PickupOutcome::NotPermitted);
-        }
         if !tenant.extensions.contains_key(target) {
             return Err(PickupOutcome::InvalidExtension);
         }
@@ -185,7 +180,7 @@ impl Switchboard {
         // A BLF key names the call its lamp showed: that call or none, so a
         // stale lamp never takes a different caller.
         if let Some(id) = seen_call {
-            return match self.calls.get(&id) {
+            return match self.call_in(tenant_id, id) {
                 Some(c) if rings_for(tenant, c, &me.number, &rule, now_ms) => {
                     Ok((c.id, AnswerHow::DirectedPickup))
                 }

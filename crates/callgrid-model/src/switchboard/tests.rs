@@ -819,27 +819,36 @@ fn tenants_are_isolated() {
         keep_sip_secret: false,
     });
     let call = f.call("103", "102", T0);
-    let foreign = Command::Answer {
-        tenant: t("other"),
-        call,
-        by: e("201"),
-        now_ms: T0 + 1,
-    };
-    assert_eq!(
-        f.run(foreign),
-        Response::Answer(AnswerOutcome::NotPermitted)
-    );
-    let blf = Command::Pickup {
+    let nowhere = CallId(9_999);
+    // Another tenant's live call answers exactly as a call that exists
+    // nowhere: nothing tells one from the other.
+    for id in [call, nowhere] {
+        let answer = Command::Answer {
+            tenant: t("other"),
+            call: id,
+            by: e("201"),
+            now_ms: T0 + 1,
+        };
+        assert_eq!(f.run(answer), Response::Answer(AnswerOutcome::UnknownCall));
+        let hangup = Command::Hangup {
+            tenant: t("other"),
+            call: id,
+            by: Party::Extension(e("201")),
+            now_ms: T0 + 1,
+        };
+        assert_eq!(f.run(hangup), Response::Hangup(HangupOutcome::UnknownCall));
+    }
+    let blf = |id| Command::Pickup {
         tenant: t("other"),
         picker: e("201"),
         kind: PickupKind::Blf {
             target: e("102"),
-            call: Some(call),
+            call: Some(id),
         },
         now_ms: T0 + 2,
         random: 0,
     };
-    assert_eq!(f.run(blf), Response::Pickup(PickupOutcome::NotPermitted));
+    assert_eq!(f.run(blf(call)), f.run(blf(nowhere)));
     assert!(f.sb.call(call).unwrap().is_ringing(), "nothing changed");
 }
 
