@@ -76,22 +76,7 @@ impl Edge {
     pub async fn bind(config: EdgeConfig) -> anyhow::Result<Edge> {
         let stop = CancellationToken::new();
         let transports = TransportLayer::new(stop.clone());
-        let udp = UdpConnection::create_connection(config.listen, None, Some(stop.child_token()))
-            .await
-            .with_context(|| format!("sip {}: cannot bind UDP", config.listen))?;
-        let port = udp
-            .get_addr()
-            .addr
-            .port
-            .map(|p| p.value())
-            .context("sip: the UDP socket has no port")?;
-        let addr = SocketAddr::new(config.listen.ip(), port);
-        // The TCP listener binds when the endpoint serves and only logs a
-        // failure there: find out now.
-        drop(
-            std::net::TcpListener::bind(addr)
-                .with_context(|| format!("sip {addr}: cannot bind TCP"))?,
-        );
+        let (udp, addr) = bind_udp_and_tcp_port(config.listen, &stop).await?;
         let tcp = TcpListenerConnection::new(addr, None).await?;
         transports.add_transport(udp.into());
         transports.add_transport(tcp.into());
@@ -185,6 +170,45 @@ impl Edge {
     }
 }
 
+/// How often, and how far apart, an in-dialog request looks for its
+/// dialog before it is answered 481 (250 ms in all).
+const DIALOG_SETTLE_TRIES: u32 = 10;
+const DIALOG_SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Binds UDP on `listen` and checks that TCP can have the same port (the
+/// TCP listener itself binds when the endpoint serves, and only logs a
+/// failure there). Asked for any port, it tries again when the port UDP got
+/// is taken for TCP.
+async fn bind_udp_and_tcp_port(
+    listen: SocketAddr,
+    stop: &CancellationToken,
+) -> anyhow::Result<(UdpConnection, SocketAddr)> {
+    let attempts = if listen.port() == 0 { 20 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let udp = UdpConnection::create_connection(listen, None, Some(stop.child_token()))
+            .await
+            .with_context(|| format!("sip {listen}: cannot bind UDP"))?;
+        let port = udp
+            .get_addr()
+            .addr
+            .port
+            .map(|p| p.value())
+            .context("sip: the UDP socket has no port")?;
+        let addr = SocketAddr::new(listen.ip(), port);
+        match std::net::TcpListener::bind(addr) {
+            Ok(tcp) => {
+                drop(tcp);
+                return Ok((udp, addr));
+            }
+            Err(e) => {
+                last = Some(anyhow::Error::new(e).context(format!("sip {addr}: cannot bind TCP")))
+            }
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}
+
 /// Hands a request to its dialog, or to the handler of its method.
 async fn dispatch(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<()> {
     let method = tx.original.method;
@@ -198,10 +222,17 @@ async fn dispatch(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<()
         return crate::blf::resubscribe(&shared, tx).await;
     }
     if in_dialog && method != Method::Ack {
-        return match shared.dialogs.match_dialog(&tx) {
-            Some(mut dialog) => Ok(dialog.handle(&mut tx).await?),
-            None => Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?),
-        };
+        // A phone may send its first request in a dialog (a transfer, say)
+        // right behind the ACK of its 200 OK, while the dialog layer is still
+        // filing the dialog under its final tags: look again for a moment
+        // before answering that there is no such dialog.
+        for _ in 0..DIALOG_SETTLE_TRIES {
+            if let Some(mut dialog) = shared.dialogs.match_dialog(&tx) {
+                return Ok(dialog.handle(&mut tx).await?);
+            }
+            tokio::time::sleep(DIALOG_SETTLE_PAUSE).await;
+        }
+        return Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?);
     }
     match method {
         Method::Register => crate::register::register(&shared, tx).await,
