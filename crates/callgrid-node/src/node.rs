@@ -34,6 +34,11 @@ const IDLE_DEADLINE: Duration = Duration::from_secs(120);
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest Presence request decoded: a watch of 1,000 extensions and
+/// 1,000 park codes fits many times over, and a request far past the list
+/// limits is refused from its length before it is decoded into memory.
+const PRESENCE_MESSAGE_LIMIT: usize = 64 << 10;
+
 /// How long a stopping node waits for in-flight requests and connections.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -420,7 +425,10 @@ async fn serve_grpc(
         .add_service(v1::calls_server::CallsServer::new(api.clone()))
         .add_service(v1::pickup_server::PickupServer::new(api.clone()))
         .add_service(v1::park_server::ParkServer::new(api.clone()))
-        .add_service(v1::presence_server::PresenceServer::new(api.clone()))
+        .add_service(
+            v1::presence_server::PresenceServer::new(api.clone())
+                .max_decoding_message_size(PRESENCE_MESSAGE_LIMIT),
+        )
         .add_service(v1::registrar_server::RegistrarServer::new(api.clone()))
         .add_service(v1::cluster_server::ClusterServer::new(api))
         .serve_with_incoming_shutdown(incoming, async move {
