@@ -74,7 +74,7 @@ async fn restart_after_snapshot_and_purge_loads_the_snapshot() {
 
     // Opening the stores alone (no Raft yet) must load the snapshot.
     {
-        let db = callgrid_raft::open_db(dir.path()).expect("reopen db");
+        let db = support::open_again(dir.path()).await;
         let (events, _) = tokio::sync::mpsc::unbounded_channel();
         let (mut log_store, _, shared) = callgrid_raft::open(&db, events).expect("reopen stores");
         assert_eq!(

@@ -26,12 +26,30 @@ pub struct TestNode {
     pub events: UnboundedReceiver<AppliedEvents>,
 }
 
+/// Opens `dir`, waiting (bounded) for a stopped node's sled to give up the
+/// directory lock: its last handle drops on sled's own background thread,
+/// a moment after the stores report closed.
+pub async fn open_again(dir: &Path) -> sled::Db {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match open_db(dir) {
+            Ok(db) => return db,
+            Err(callgrid_raft::StoreError::DataDirLocked { .. })
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("open sled db: {e}"),
+        }
+    }
+}
+
 impl TestNode {
     /// Opens the stores in `dir` and starts Raft, without waiting for a
     /// leader: on return, openraft has loaded the snapshot and re-applied
     /// the committed log.
     pub async fn boot(dir: &Path) -> TestNode {
-        let db = open_db(dir).expect("open sled db");
+        let db = open_again(dir).await;
         let (tx, events) = unbounded_channel();
         let (log_store, state_machine, shared) = open(&db, tx).expect("open raft stores");
         // The stores hold their own handles; the Db closes when they drop.
