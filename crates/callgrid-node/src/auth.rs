@@ -427,7 +427,11 @@ scoped! {
     } else {
         Needs::ActAs { tenant: &r.tenant, extension: &r.watcher, field: "watcher" }
     };
-    NotificationsRequest => |r| Needs::ActAs { tenant: &r.tenant, extension: &r.extension, field: "extension" };
+    NotificationsRequest => |r| if r.extension.is_empty() {
+        Needs::TenantAdmin { tenant: &r.tenant }
+    } else {
+        Needs::ActAs { tenant: &r.tenant, extension: &r.extension, field: "extension" }
+    };
     // Registrar: the SIP edge's, acting for the tenant's phones. A phone's
     // own token must not register contacts or probe passwords.
     AuthenticateRequest => |r| Needs::TenantAdmin { tenant: &r.tenant };

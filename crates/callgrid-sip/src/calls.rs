@@ -24,10 +24,11 @@ use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transport::SipAddr;
 
 use crate::edge::{Shared, authenticate};
+use crate::hop::HopKind;
 use crate::outcomes::{self, Refusal};
 
 /// What a phone shows when another phone took the call (RFC 3326).
-const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
+pub(crate) const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
 
 /// How long an alert may wait for the dial that caused it to return.
 const EARLY_ALERT_WAIT: Duration = Duration::from_secs(5);
@@ -98,9 +99,9 @@ impl Calls {
 /// An INVITE forked to one registered phone of an alerted extension.
 #[derive(Clone)]
 pub(crate) struct Fork {
-    extension: String,
-    dialog: InviteDialog,
-    destination: SipAddr,
+    pub(crate) extension: String,
+    pub(crate) dialog: InviteDialog,
+    pub(crate) destination: SipAddr,
 }
 
 /// Who is in the call with the caller.
@@ -336,6 +337,7 @@ pub async fn on_notification(shared: &Arc<Shared>, notification: Notification) {
         }
         Some(Kind::AlertStopped(stopped)) => {
             let key = (notification.tenant, stopped.call_id);
+            crate::hop::alert_stopped(shared, &key, &extension, &stopped.answered_by).await;
             let Some(legs) = shared.calls.get(&key) else {
                 return;
             };
@@ -392,17 +394,27 @@ async fn end_if_over(shared: &Arc<Shared>, legs: &Arc<CallLegs>) {
     }
 }
 
-/// INVITEs every phone of `extension` registered through this edge.
+/// INVITEs every phone of `extension`: directly where the phone registered
+/// through this edge, through the phone's own edge (a hop, see `hop`)
+/// where it registered through another.
 async fn fork(shared: &Arc<Shared>, legs: &Arc<CallLegs>, extension: &str) {
-    for binding in crate::register::local_bindings(shared, &legs.tenant, extension).await {
+    for binding in crate::register::bindings(shared, &legs.tenant, extension).await {
         let Ok(contact) = Uri::try_from(binding.contact.as_str()) else {
             continue;
         };
-        let Some(destination) = source_addr(&binding.source) else {
+        let here = binding.edge == shared.edge_id;
+        let destination = if here {
+            source_addr(&binding.source)
+        } else {
+            crate::hop::edge_addr(&binding.edge)
+        };
+        let Some(destination) = destination else {
             continue;
         };
         let transport = destination.r#type.unwrap_or(Transport::Udp);
         let (state_tx, states) = shared.dialogs.new_dialog_state_channel();
+        let hop = (!here)
+            .then(|| vec![crate::hop::Hop::fork(&legs.tenant, legs.call_id, extension).header()]);
         let option = InviteOption {
             caller: legs.caller_uri.clone(),
             callee: contact,
@@ -410,6 +422,7 @@ async fn fork(shared: &Arc<Shared>, legs: &Arc<CallLegs>, extension: &str) {
             contact: shared.contact(transport),
             content_type: Some("application/sdp".into()),
             offer: (!legs.offer.is_empty()).then(|| legs.offer.clone()),
+            headers: hop,
             ..Default::default()
         };
         let Ok((dialog, _sent)) = shared.dialogs.do_invite_async(option, state_tx) else {
@@ -436,7 +449,7 @@ async fn fork(shared: &Arc<Shared>, legs: &Arc<CallLegs>, extension: &str) {
 }
 
 /// `udp:192.0.2.7:5062` as the address to send to.
-fn source_addr(source: &str) -> Option<SipAddr> {
+pub(crate) fn source_addr(source: &str) -> Option<SipAddr> {
     let (transport, addr) = source.split_once(':')?;
     let transport = match transport {
         "udp" => Transport::Udp,
@@ -530,7 +543,7 @@ async fn follow_fork(
 /// Ends an unanswered fork: CANCEL (with `reason`, when given) once it has
 /// had a provisional response, a deferred CANCEL before that, BYE if it
 /// was answered meanwhile.
-async fn cancel(shared: &Shared, f: &Fork, reason: Option<&str>) {
+pub(crate) async fn cancel(shared: &Shared, f: &Fork, reason: Option<&str>) {
     match (f.dialog.state(), reason) {
         (DialogState::Early(..) | DialogState::Trying(..), Some(reason)) => {
             if let Err(e) = cancel_with_reason(shared, f, reason).await {
@@ -583,14 +596,17 @@ pub(crate) async fn join_picker(
     states: DialogStateReceiver,
 ) {
     let Some(legs) = shared.calls.get(&key) else {
-        // The call rang from somewhere this edge carries no leg for.
-        reject(
-            &dialog,
-            &Refusal {
-                status: StatusCode::TemporarilyUnavailable,
-                outcome: "NO_SIP_LEG",
-            },
-        );
+        // The caller's leg is at another edge: join through it.
+        crate::hop::join_remote(
+            shared,
+            key,
+            picker,
+            dialog,
+            picker_offer,
+            states,
+            HopKind::Join,
+        )
+        .await;
         return;
     };
     let caller_offer = String::from_utf8_lossy(&legs.offer).into_owned();

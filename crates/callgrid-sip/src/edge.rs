@@ -46,6 +46,7 @@ pub struct Shared {
     pub watchers: Watchers,
     pub subscriptions: Subscriptions,
     pub flood: crate::guard::Flood,
+    pub relays: crate::hop::Relays,
 }
 
 impl Shared {
@@ -112,6 +113,7 @@ impl Edge {
             watchers: Watchers::default(),
             subscriptions: Subscriptions::default(),
             flood: crate::guard::Flood::default(),
+            relays: crate::hop::Relays::default(),
         });
         Ok(Edge {
             endpoint,
@@ -234,6 +236,11 @@ async fn dispatch(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<()
         }
         return Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?);
     }
+    if method == Method::Invite
+        && let Some(hop) = crate::hop::Hop::of(&tx.original)
+    {
+        return crate::hop::receive(shared, tx, hop).await;
+    }
     match method {
         Method::Register => crate::register::register(&shared, tx).await,
         Method::Invite => crate::calls::invite(shared, tx).await,
@@ -261,7 +268,7 @@ async fn dispatch(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<()
 /// `None` once the challenge or refusal has been sent. Nothing is served to
 /// a request without a valid digest answer.
 pub async fn authenticate(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     tx: &mut Transaction,
 ) -> anyhow::Result<Option<(String, String)>> {
     let domain = tx.original.from_header()?.uri()?.host().to_string();
@@ -284,6 +291,9 @@ pub async fn authenticate(
         .await;
     match answer {
         Ok(r) if r.get_ref().ok && credentials.fresh => {
+            // From now on this edge follows the tenant's alerts, so calls
+            // its phones place or take are forked wherever callgrid rings.
+            shared.watchers.ensure(shared, &credentials.tenant).await;
             Ok(Some((credentials.tenant, credentials.extension)))
         }
         Ok(r) if r.get_ref().ok => {

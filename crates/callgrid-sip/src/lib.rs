@@ -27,6 +27,8 @@
 //!   each call this edge carries.
 //! - [`blf`]: lamps watched with SUBSCRIBE `Event: dialog` (RFC 4235), and
 //!   INVITE + Replaces as a BLF pickup.
+//! - [`hop`]: calls between edges: a phone is reached through the edge
+//!   its binding names; a picker joins a caller held by another edge.
 //! - [`park`]: park by a transfer to the park code, retrieve by `*71<code>`.
 //! - [`outcomes`]: the one table from callgrid outcomes to SIP responses.
 //! - [`sdp`]: answering one phone's offer from another's.
@@ -41,6 +43,7 @@ pub mod cluster;
 pub mod digest;
 pub mod edge;
 pub mod guard;
+pub mod hop;
 pub mod outcomes;
 pub mod park;
 pub mod register;

@@ -142,13 +142,17 @@ pub(crate) async fn join_retriever(
     states: DialogStateReceiver,
 ) {
     let Some(legs) = shared.calls.get(&key) else {
-        reject(
-            &dialog,
-            &Refusal {
-                status: StatusCode::TemporarilyUnavailable,
-                outcome: "NO_SIP_LEG",
-            },
-        );
+        // The parked caller's leg is at another edge: retrieve through it.
+        crate::hop::join_remote(
+            shared,
+            key,
+            retriever,
+            dialog,
+            offer,
+            states,
+            crate::hop::HopKind::Retrieve,
+        )
+        .await;
         return;
     };
     let answer = legs

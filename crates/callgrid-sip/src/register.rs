@@ -88,13 +88,6 @@ pub async fn register(shared: &Arc<Shared>, mut tx: Transaction) -> anyhow::Resu
             Err(status) => return refuse(tx, &status).await,
         }
     }
-    // Open the extension's notifications before answering, so a call placed
-    // right after the 200 already forks to it.
-    if bindings.iter().any(|b| b.edge == shared.edge_id) {
-        shared.watchers.ensure(shared, &tenant, &extension).await;
-    } else {
-        shared.watchers.stop(&tenant, &extension);
-    }
     let now_ms = now_ms();
     let headers: Vec<Header> = bindings
         .iter()
@@ -138,29 +131,31 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// One notification stream per extension registered through this edge.
+/// One notification stream per tenant this edge serves: every alert of the
+/// tenant, so the edge holding a call's caller forks it to the phones of
+/// every alerted extension, wherever they registered.
 #[derive(Default)]
 pub struct Watchers {
-    running: Mutex<HashMap<(String, String), JoinHandle<()>>>,
+    running: Mutex<HashMap<String, JoinHandle<()>>>,
 }
 
 impl Watchers {
-    /// Makes sure the extension's notifications are followed; returns once
-    /// the stream is open (or the cluster refused it).
-    pub async fn ensure(&self, shared: &Arc<Shared>, tenant: &str, extension: &str) {
-        let key = (tenant.to_owned(), extension.to_owned());
+    /// Makes sure the tenant's notifications are followed; returns once the
+    /// stream is open (or the cluster refused it), so a call placed right
+    /// after already forks.
+    pub async fn ensure(&self, shared: &Arc<Shared>, tenant: &str) {
         if self
             .running
             .lock()
             .expect("watchers lock poisoned")
-            .get(&key)
+            .get(tenant)
             .is_some_and(|task| !task.is_finished())
         {
             return;
         }
         let request = NotificationsRequest {
             tenant: tenant.to_owned(),
-            extension: extension.to_owned(),
+            extension: String::new(),
         };
         let first = shared
             .cluster
@@ -174,6 +169,7 @@ impl Watchers {
             loop {
                 match opened {
                     Ok(mut stream) => {
+                        // In order: a stopped alert must never overtake its alert.
                         while let Ok(Some(notification)) = stream.message().await {
                             crate::calls::on_notification(&shared_for_task, notification).await;
                         }
@@ -195,22 +191,9 @@ impl Watchers {
             .running
             .lock()
             .expect("watchers lock poisoned")
-            .insert(key, task)
+            .insert(tenant.to_owned(), task)
         {
             old.abort();
-        }
-    }
-
-    /// Stops following the extension (its last binding here is gone).
-    pub fn stop(&self, tenant: &str, extension: &str) {
-        let key = (tenant.to_owned(), extension.to_owned());
-        if let Some(task) = self
-            .running
-            .lock()
-            .expect("watchers lock poisoned")
-            .remove(&key)
-        {
-            task.abort();
         }
     }
 
@@ -221,8 +204,8 @@ impl Watchers {
     }
 }
 
-/// The bindings of `extension` held by this edge.
-pub async fn local_bindings(shared: &Shared, tenant: &str, extension: &str) -> Vec<Binding> {
+/// The live bindings of `extension`, at every edge.
+pub async fn bindings(shared: &Shared, tenant: &str, extension: &str) -> Vec<Binding> {
     let found = shared
         .cluster
         .registrar
@@ -233,12 +216,7 @@ pub async fn local_bindings(shared: &Shared, tenant: &str, extension: &str) -> V
         })
         .await;
     match found {
-        Ok(r) => r
-            .into_inner()
-            .bindings
-            .into_iter()
-            .filter(|b| b.edge == shared.edge_id)
-            .collect(),
+        Ok(r) => r.into_inner().bindings,
         Err(_) => Vec::new(),
     }
 }

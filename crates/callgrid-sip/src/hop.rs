@@ -1,0 +1,506 @@
+//! Hops between edges: a call whose caller registered through one edge
+//! reaches phones that registered through another.
+//!
+//! Each binding names the edge that holds the phone's flow, and only that
+//! edge can reach the phone. So:
+//!
+//! - **fork**: the edge holding a call's caller sends the INVITE for a phone
+//!   of another edge *to that edge*, marked with an `X-Callgrid-Hop` header;
+//!   that edge relays it to the phone over the phone's flow, and relays the
+//!   answers back. The caller's edge still asks the cluster to `Answer`.
+//! - **join / retrieve**: a phone that picks up (or retrieves) a call whose
+//!   caller is held by another edge is joined through that edge: its edge
+//!   sends the picker's INVITE there, marked, and that edge joins it to the
+//!   caller exactly as a local picker, after checking the cluster named the
+//!   picker the winner.
+//!
+//! Edges trust each other by address: a hop is served only if it comes
+//! from the address of an edge the cluster's bindings name for the party it
+//! concerns (the caller for a fork, the picker for a join). Edges must sit
+//! on a network where those addresses cannot be forged, as SIP without TLS
+//! requires anyway.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use callgrid_proto::v1::{CallInfo, GetCallRequest, party};
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver};
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, Request, StatusCode, Transport, Uri};
+use rsipstack::transaction::Transaction;
+use rsipstack::transport::SipAddr;
+
+use crate::calls::{COMPLETED_ELSEWHERE, CallKey, Fork, cancel, reject, sdp_headers, source_addr};
+use crate::edge::Shared;
+use crate::outcomes::Refusal;
+
+/// How long a relayed phone's cancel waits for the stopped alert that
+/// names why the call stopped ringing.
+const STOPPED_ALERT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often, and how far apart, a hop looks for its call on this edge's
+/// node before it is refused (500 ms in all).
+const APPLY_WAIT_TRIES: u32 = 20;
+const APPLY_WAIT_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// The header that marks a request as a hop, and says what it is for.
+pub const HEADER: &str = "X-Callgrid-Hop";
+
+/// What a hop is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HopKind {
+    /// An INVITE for a phone of the receiving edge.
+    Fork,
+    /// A picker to be joined to a caller the receiving edge holds.
+    Join,
+    /// A retriever to be joined to a parked caller the receiving edge holds.
+    Retrieve,
+}
+
+impl HopKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            HopKind::Fork => "fork",
+            HopKind::Join => "join",
+            HopKind::Retrieve => "retrieve",
+        }
+    }
+}
+
+/// A hop: `<kind>;tenant=<t>;call=<id>;party=<ext>`, where the party is the
+/// alerted extension (fork) or the picker or retriever (join, retrieve).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hop {
+    pub kind: HopKind,
+    pub tenant: String,
+    pub call_id: u64,
+    pub party: String,
+}
+
+impl Hop {
+    pub fn fork(tenant: &str, call_id: u64, extension: &str) -> Hop {
+        Hop {
+            kind: HopKind::Fork,
+            tenant: tenant.to_owned(),
+            call_id,
+            party: extension.to_owned(),
+        }
+    }
+
+    pub fn header(&self) -> Header {
+        Header::Other(
+            HEADER.into(),
+            format!(
+                "{};tenant={};call={};party={}",
+                self.kind.as_str(),
+                self.tenant,
+                self.call_id,
+                self.party
+            ),
+        )
+    }
+
+    /// The hop a request carries, if it carries one.
+    pub fn of(request: &Request) -> Option<Hop> {
+        let value = request.headers.iter().find_map(|h| match h {
+            Header::Other(name, value) if name.eq_ignore_ascii_case(HEADER) => Some(value.clone()),
+            _ => None,
+        })?;
+        let mut parts = value.split(';').map(str::trim);
+        let kind = match parts.next()? {
+            "fork" => HopKind::Fork,
+            "join" => HopKind::Join,
+            "retrieve" => HopKind::Retrieve,
+            _ => return None,
+        };
+        let (mut tenant, mut call_id, mut party) = (None, None, None);
+        for part in parts {
+            match part.split_once('=')? {
+                ("tenant", v) => tenant = Some(v.to_owned()),
+                ("call", v) => call_id = v.parse().ok(),
+                ("party", v) => party = Some(v.to_owned()),
+                _ => {}
+            }
+        }
+        Some(Hop {
+            kind,
+            tenant: tenant?,
+            call_id: call_id?,
+            party: party?,
+        })
+    }
+}
+
+/// An edge id (`host:port`) as the address to send a hop to (UDP).
+pub fn edge_addr(edge: &str) -> Option<SipAddr> {
+    let addr: std::net::SocketAddr = edge.parse().ok()?;
+    Some(SipAddr::new(Transport::Udp, addr.into()))
+}
+
+/// Phones of this edge rung on behalf of a caller held elsewhere, by call
+/// and extension: a stopped alert cancels them with its reason.
+#[derive(Default)]
+pub struct Relays {
+    to_phones: Mutex<HashMap<(CallKey, String), Vec<Fork>>>,
+    /// Woken whenever phones are taken (to be cancelled).
+    taken: tokio::sync::Notify,
+}
+
+impl Relays {
+    fn add(&self, key: (CallKey, String), fork: Fork) {
+        self.to_phones
+            .lock()
+            .expect("relays lock poisoned")
+            .entry(key)
+            .or_default()
+            .push(fork);
+    }
+
+    fn take(&self, key: &(CallKey, String)) -> Vec<Fork> {
+        let phones = self
+            .to_phones
+            .lock()
+            .expect("relays lock poisoned")
+            .remove(key)
+            .unwrap_or_default();
+        self.taken.notify_waiters();
+        phones
+    }
+
+    fn holds(&self, key: &(CallKey, String)) -> bool {
+        self.to_phones
+            .lock()
+            .expect("relays lock poisoned")
+            .contains_key(key)
+    }
+
+    /// Waits (at most `wait`) for the stopped alert to take `key`'s phones;
+    /// true if it did.
+    async fn taken_within(&self, key: &(CallKey, String), wait: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let taken = self.taken.notified();
+            if !self.holds(key) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, taken).await.is_err() {
+                return !self.holds(key);
+            }
+        }
+    }
+}
+
+/// A stopped alert for a phone this edge rings on another edge's behalf:
+/// cancel it here, naming why, before the other edge's plain CANCEL comes.
+pub async fn alert_stopped(shared: &Shared, key: &CallKey, extension: &str, answered_by: &str) {
+    let relayed = shared.relays.take(&(key.clone(), extension.to_owned()));
+    let reason = (!answered_by.is_empty()).then_some(COMPLETED_ELSEWHERE);
+    for f in relayed {
+        cancel(shared, &f, reason).await;
+    }
+}
+
+async fn call_info(shared: &Shared, tenant: &str, call_id: u64) -> Option<CallInfo> {
+    shared
+        .cluster
+        .calls
+        .clone()
+        .get_call(GetCallRequest {
+            tenant: tenant.to_owned(),
+            call_id,
+        })
+        .await
+        .ok()?
+        .into_inner()
+        .call
+}
+
+/// True if `source` is an edge the cluster's bindings name for `extension`.
+async fn is_edge_of(shared: &Shared, tenant: &str, extension: &str, source: &str) -> bool {
+    crate::register::bindings(shared, tenant, extension)
+        .await
+        .iter()
+        .any(|b| b.edge == source)
+}
+
+/// A request marked as a hop, from another edge.
+pub async fn receive(shared: Arc<Shared>, mut tx: Transaction, hop: Hop) -> anyhow::Result<()> {
+    let source = tx
+        .connection
+        .as_ref()
+        .and_then(|c| c.get_remote_addr())
+        .map(|a| a.addr.to_string())
+        .unwrap_or_default();
+    // The hop can outrun replication: this edge's node may apply the call
+    // (or the pickup that names the picker) a moment after the sending
+    // edge's node did.
+    let mut call = None;
+    for _ in 0..APPLY_WAIT_TRIES {
+        call = call_info(&shared, &hop.tenant, hop.call_id)
+            .await
+            .filter(|c| hop.kind == HopKind::Fork || c.answered_by == hop.party);
+        if call.is_some() {
+            break;
+        }
+        tokio::time::sleep(APPLY_WAIT_PAUSE).await;
+    }
+    let Some(call) = call else {
+        return Ok(tx.reply(StatusCode::Forbidden).await?);
+    };
+    // Whom the hop concerns, and so which party's edge may send it.
+    let vouching = match hop.kind {
+        HopKind::Fork => match call.caller.and_then(|p| p.kind) {
+            Some(party::Kind::Extension(caller)) => caller,
+            _ => String::new(),
+        },
+        HopKind::Join | HopKind::Retrieve if call.answered_by == hop.party => hop.party.clone(),
+        HopKind::Join | HopKind::Retrieve => String::new(),
+    };
+    if vouching.is_empty() || !is_edge_of(&shared, &hop.tenant, &vouching, &source).await {
+        tracing::warn!(%source, ?hop, "a hop from an address no binding names: refused");
+        return Ok(tx.reply(StatusCode::Forbidden).await?);
+    }
+    let offer = tx.original.body.clone();
+    let caller_uri = tx.original.from_header()?.uri()?;
+    let phone_uri = tx.original.uri.to_string();
+    let (state_tx, states) = shared.dialogs.new_dialog_state_channel();
+    let dialog = shared.dialogs.get_or_create_server_invite(
+        &tx,
+        state_tx,
+        None,
+        Some(shared.contact(Transport::Udp)),
+    )?;
+    let mut driver = dialog.clone();
+    tokio::spawn(async move { driver.handle(&mut tx).await });
+    let key = (hop.tenant.clone(), hop.call_id);
+    match hop.kind {
+        HopKind::Join | HopKind::Retrieve if shared.calls.get(&key).is_none() => {
+            reject(&dialog, &no_sip_leg());
+        }
+        HopKind::Join => {
+            crate::calls::join_picker(shared, key, hop.party, dialog, offer, states).await;
+        }
+        HopKind::Retrieve => {
+            crate::park::join_retriever(shared, key, hop.party, dialog, offer, states).await;
+        }
+        HopKind::Fork => {
+            let binding = crate::register::bindings(&shared, &hop.tenant, &hop.party)
+                .await
+                .into_iter()
+                .find(|b| b.edge == shared.edge_id && b.contact == phone_uri);
+            let (Some(binding), Ok(contact)) = (binding, Uri::try_from(phone_uri.as_str())) else {
+                reject(&dialog, &no_sip_leg());
+                return Ok(());
+            };
+            let Some(destination) = source_addr(&binding.source) else {
+                reject(&dialog, &no_sip_leg());
+                return Ok(());
+            };
+            let option = InviteOption {
+                caller: caller_uri,
+                callee: contact,
+                destination: Some(destination.clone()),
+                contact: shared.contact(destination.r#type.unwrap_or(Transport::Udp)),
+                content_type: Some("application/sdp".into()),
+                offer: (!offer.is_empty()).then_some(offer),
+                ..Default::default()
+            };
+            let (phone_tx, phone_states) = shared.dialogs.new_dialog_state_channel();
+            let Ok((phone, _sent)) = shared.dialogs.do_invite_async(option, phone_tx) else {
+                reject(&dialog, &no_sip_leg());
+                return Ok(());
+            };
+            let relayed = (key, hop.party.clone());
+            shared.relays.add(
+                relayed.clone(),
+                Fork {
+                    extension: hop.party,
+                    dialog: phone.clone(),
+                    destination,
+                },
+            );
+            relay(&shared, dialog, states, phone, phone_states, Some(relayed)).await;
+        }
+    }
+    Ok(())
+}
+
+fn no_sip_leg() -> Refusal {
+    Refusal {
+        status: StatusCode::TemporarilyUnavailable,
+        outcome: "NO_SIP_LEG",
+    }
+}
+
+/// Joins a picker (or retriever) of this edge to a caller held by another
+/// edge: its INVITE goes there as a hop, and the answers are relayed.
+pub async fn join_remote(
+    shared: Arc<Shared>,
+    key: CallKey,
+    party: String,
+    dialog: InviteDialog,
+    offer: Vec<u8>,
+    states: DialogStateReceiver,
+    kind: HopKind,
+) {
+    let caller = match call_info(&shared, &key.0, key.1)
+        .await
+        .and_then(|c| c.caller)
+        .and_then(|p| p.kind)
+    {
+        Some(party::Kind::Extension(caller)) => caller,
+        _ => String::new(),
+    };
+    let edge = crate::register::bindings(&shared, &key.0, &caller)
+        .await
+        .into_iter()
+        .map(|b| b.edge)
+        .find(|edge| *edge != shared.edge_id);
+    let (Some(edge), Ok(uri)) = (
+        edge.clone(),
+        Uri::try_from(format!("sip:{}@{}", kind.as_str(), edge.unwrap_or_default()).as_str()),
+    ) else {
+        reject(&dialog, &no_sip_leg());
+        return;
+    };
+    let Some(destination) = edge_addr(&edge) else {
+        reject(&dialog, &no_sip_leg());
+        return;
+    };
+    let hop = Hop {
+        kind,
+        tenant: key.0.clone(),
+        call_id: key.1,
+        party: party.clone(),
+    };
+    let caller_uri = Uri::try_from(format!("sip:{party}@{}", key.0).as_str()).unwrap_or_default();
+    let option = InviteOption {
+        caller: caller_uri,
+        callee: uri,
+        destination: Some(destination),
+        contact: shared.contact(Transport::Udp),
+        content_type: Some("application/sdp".into()),
+        offer: (!offer.is_empty()).then_some(offer),
+        headers: Some(vec![hop.header()]),
+        ..Default::default()
+    };
+    let (hop_tx, hop_states) = shared.dialogs.new_dialog_state_channel();
+    let Ok((onward, _sent)) = shared.dialogs.do_invite_async(option, hop_tx) else {
+        reject(&dialog, &no_sip_leg());
+        return;
+    };
+    relay(&shared, dialog, states, onward, hop_states, None).await;
+}
+
+/// Carries one call across a hop: what the far leg answers is answered on
+/// the near one; whichever side ends, the other is ended. `ringing` names a
+/// phone this edge rings for another edge: if the other edge cancels first,
+/// the phone's CANCEL still says why (the hop's own Reason does not survive
+/// the dialog layer), and a stopped alert that comes later finds it gone.
+async fn relay(
+    shared: &Shared,
+    near: InviteDialog,
+    mut near_states: DialogStateReceiver,
+    far: InviteDialog,
+    mut far_states: DialogStateReceiver,
+    ringing: Option<(CallKey, String)>,
+) {
+    loop {
+        tokio::select! {
+            Some(state) = far_states.recv() => match state {
+                DialogState::Early(..) => {
+                    let _ = near.ringing(None, None);
+                }
+                DialogState::Confirmed(_, response) => {
+                    let _ = near.accept(sdp_headers(), Some(response.body.clone()));
+                }
+                DialogState::Refer(_, _, handle) => {
+                    // Transfers are served by the edge holding the caller.
+                    let _ = handle.reply(StatusCode::NotImplemented).await;
+                }
+                DialogState::Terminated(id, _) => {
+                    shared.dialogs.remove_dialog(&id);
+                    match near.state() {
+                        DialogState::Confirmed(..) | DialogState::WaitAck(..) => {
+                            let _ = near.bye().await;
+                        }
+                        _ => reject(&near, &no_sip_leg()),
+                    }
+                    return;
+                }
+                _ => {}
+            },
+            Some(state) = near_states.recv() => match state {
+                DialogState::Refer(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::NotImplemented).await;
+                }
+                DialogState::Terminated(id, _) => {
+                    shared.dialogs.remove_dialog(&id);
+                    match &ringing {
+                        // The other edge cancelled: the stopped alert that says
+                        // why is on its way here too; give it a moment.
+                        Some(relayed) if shared.relays.taken_within(relayed, STOPPED_ALERT_WAIT).await => {}
+                        Some(relayed) => {
+                            let phones = shared.relays.take(relayed);
+                            if !phones.is_empty() {
+                                let answered = call_info(shared, &relayed.0.0, relayed.0.1)
+                                    .await
+                                    .is_some_and(|c| {
+                                        !c.answered_by.is_empty() && c.answered_by != relayed.1
+                                    });
+                                let reason = answered.then_some(COMPLETED_ELSEWHERE);
+                                for f in phones {
+                                    cancel(shared, &f, reason).await;
+                                }
+                            }
+                        }
+                        None => {
+                            let _ = far.hangup().await;
+                        }
+                    }
+                    return;
+                }
+                _ => {}
+            },
+            else => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hop_header_reads_back() {
+        let hop = Hop {
+            kind: HopKind::Join,
+            tenant: "acme".into(),
+            call_id: 42,
+            party: "103".into(),
+        };
+        let Header::Other(name, value) = hop.header() else {
+            panic!("an extension header");
+        };
+        assert_eq!(name, HEADER);
+        assert_eq!(value, "join;tenant=acme;call=42;party=103");
+        let text = format!(
+            "INVITE sip:join@127.0.0.1:5061 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK1\r\n\
+             From: <sip:103@acme>;tag=1\r\nTo: <sip:join@acme>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n\
+             {name}: {value}\r\nContent-Length: 0\r\n\r\n"
+        );
+        let rsipstack::sip::SipMessage::Request(request) =
+            rsipstack::sip::SipMessage::try_from(text.as_str()).expect("parses")
+        else {
+            panic!("a request");
+        };
+        assert_eq!(Hop::of(&request), Some(hop));
+        assert_eq!(
+            edge_addr("127.0.0.1:5061").expect("addr").to_string(),
+            "UDP 127.0.0.1:5061"
+        );
+        assert!(edge_addr("nowhere").is_none());
+    }
+}

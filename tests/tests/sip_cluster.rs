@@ -1,0 +1,122 @@
+//! The SIP edge on a 3-node cluster, an edge on every node: a phone is
+//! reached through the edge it registered at, whichever edge the call came
+//! in at, and pickers registered at different edges race for one call with
+//! exactly one 200 OK (SIPp plays the phones; SKIPPED without it).
+
+use std::time::Duration;
+
+use callgrid_tests::cluster::TestCluster;
+use callgrid_tests::sipp::{self, Phone};
+use callgrid_tests::{Clients, api, next_matching};
+
+const T: &str = "acme";
+
+fn phone_at(cluster: &TestCluster, node: usize, extension: &str) -> Phone {
+    Phone::new(
+        cluster.nodes[node].sip.expect("every node runs an edge"),
+        T,
+        extension,
+        &format!("secret-{extension}"),
+    )
+}
+
+/// Who answered the call that alerted the watched extension.
+async fn answered_by(notices: &mut tonic::Streaming<api::Notification>) -> String {
+    let stopped = next_matching(notices, Duration::from_secs(10), |n: &api::Notification| {
+        matches!(&n.kind, Some(api::notification::Kind::AlertStopped(s)) if !s.answered_by.is_empty())
+    })
+    .await;
+    match stopped.kind {
+        Some(api::notification::Kind::AlertStopped(s)) => s.answered_by,
+        _ => unreachable!("matched an answered alert"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn calls_and_pickup_races_cross_the_edges_of_a_cluster() {
+    if let Err(why) = sipp::ensure_installed() {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let cluster = TestCluster::start(3, 1.0).await;
+    let mut c: Clients = cluster.clients(0).await;
+    c.tenant_with(T, &[]).await;
+    for n in 101..=106 {
+        c.put_extension(
+            T,
+            api::Extension {
+                number: n.to_string(),
+                sip_password: Some(format!("secret-{n}")),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+
+    // 101 calls in at node 1's edge; 102 registered at node 2's: the INVITE
+    // reaches 102 through its own edge, and 102 answers.
+    let p101 = phone_at(&cluster, 0, "101");
+    let p102 = phone_at(&cluster, 1, "102");
+    // Phones register at the edge they call through: that binding is what
+    // vouches for the edge a hop comes from.
+    p101.register();
+    p102.register();
+    let callee = p102.start("answer.xml", "102", &[]);
+    let caller = p101.play("call.xml", "102");
+    assert!(caller.success, "caller: {caller:?}");
+    let callee = callee.wait();
+    assert!(callee.success, "callee: {callee:?}");
+
+    // Four pickers, registered at the three edges, race for 101's next call
+    // to 102: exactly one 200 OK, joined to the caller through the caller's
+    // edge; 102's phone is cancelled naming why.
+    let mut watched = c
+        .presence
+        .notifications(api::NotificationsRequest {
+            tenant: T.into(),
+            extension: "102".into(),
+        })
+        .await
+        .expect("notifications")
+        .into_inner();
+    let pickers = [
+        phone_at(&cluster, 0, "103"),
+        phone_at(&cluster, 1, "104"),
+        phone_at(&cluster, 2, "105"),
+        phone_at(&cluster, 2, "106"),
+    ];
+    for p in &pickers {
+        p.register();
+    }
+    let ringing = p102.start("ring_until_cancelled.xml", "102", &[]);
+    let caller = p101.start("call_answered_elsewhere.xml", "102", &[]);
+    ringing.wait_logged("INVITE", Duration::from_secs(10));
+    let runs: Vec<_> = pickers
+        .iter()
+        .map(|p| p.start("pickup.xml", "*97102", &[]))
+        .collect();
+    let results: Vec<_> = runs.into_iter().map(|r| r.wait()).collect();
+    let winners: Vec<usize> = (0..results.len())
+        .filter(|i| results[*i].log.contains("RESULT 200"))
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one 200 OK: {results:#?}");
+    for (i, r) in results.iter().enumerate() {
+        assert!(r.success, "picker {i}: {r:?}");
+        if i != winners[0] {
+            assert!(
+                r.log.contains("RESULT 410 PICKUP_RESULT_ALREADY_ANSWERED"),
+                "{r:?}"
+            );
+        }
+    }
+    let caller = caller.wait();
+    assert!(caller.success, "caller: {caller:?}");
+    let ringing = ringing.wait();
+    assert!(ringing.success, "callee: {ringing:?}");
+    assert!(
+        ringing.log.contains("Call completed elsewhere"),
+        "{}",
+        ringing.log
+    );
+    assert_eq!(answered_by(&mut watched).await, pickers[winners[0]].user);
+}
