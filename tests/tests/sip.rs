@@ -671,3 +671,101 @@ async fn a_flood_from_one_address_is_dropped_past_its_rate_and_others_are_still_
         "the drops are counted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn group_pickup_and_named_group_pickup_over_sip_take_the_ringing_call() {
+    let Some((node, mut c)) = office().await else {
+        return;
+    };
+    // 102 and 103 share legacy pickup group 1; 102's calls are in the named
+    // call group "sales", which 104 may pick up.
+    for (number, legacy, calls, pickups) in [
+        ("102", vec!["1".to_string()], "", ""),
+        ("103", vec!["1".to_string()], "", ""),
+        ("104", vec![], "", "sales"),
+    ] {
+        c.put_extension(
+            T,
+            api::Extension {
+                number: number.into(),
+                legacy_pickup_groups: legacy,
+                call_groups: calls.into(),
+                pickup_groups: pickups.into(),
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let (p101, p102, p103) = (phone(&node, "101"), phone(&node, "102"), phone(&node, "103"));
+    let idle = p103.play("pickup.xml", "*98");
+    assert!(
+        idle.log.contains("RESULT 480 PICKUP_RESULT_NO_ALERTING_CALL"),
+        "{idle:?}"
+    );
+    p102.register();
+    let mut watched = notices(&mut c, "102").await;
+    let ringing = p102.start("ring_until_cancelled.xml", "102", &[]);
+    let caller = p101.start("call_answered_elsewhere.xml", "102", &[]);
+    ringing.wait_logged("INVITE", Duration::from_secs(10));
+    let picker = p103.play("pickup.xml", "*98");
+    assert!(picker.log.contains("RESULT 200"), "*98: {picker:?}");
+    assert!(caller.wait().success);
+    assert!(ringing.wait().success);
+    assert_eq!(answered_by(&mut watched).await, "103");
+
+    // The same call shape, taken by name.
+    c.put_extension(
+        T,
+        api::Extension {
+            number: "102".into(),
+            call_groups: "sales".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let p104 = phone(&node, "104");
+    let ringing = p102.start("ring_until_cancelled.xml", "102", &[]);
+    let caller = p101.start("call_answered_elsewhere.xml", "102", &[]);
+    ringing.wait_logged("INVITE", Duration::from_secs(10));
+    let picker = p104.play("pickup.xml", "88sales");
+    assert!(picker.log.contains("RESULT 200"), "88sales: {picker:?}");
+    assert!(caller.wait().success);
+    assert!(ringing.wait().success);
+    assert_eq!(answered_by(&mut watched).await, "104");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_phone_whose_200_lost_to_another_gets_ack_then_bye() {
+    let Some((node, mut c)) = office().await else {
+        return;
+    };
+    c.directory
+        .put_call_group(api::PutCallGroupRequest {
+            tenant: T.into(),
+            group: Some(api::CallGroup {
+                owner: "102".into(),
+                members: vec![api::CallGroupMember {
+                    extension: "103".into(),
+                    ..Default::default()
+                }],
+                routing: api::CallGroupRouting::Simultaneous as i32,
+                ring_secs: 0,
+            }),
+        })
+        .await
+        .expect("call group");
+    let (p101, p102, p103) = (phone(&node, "101"), phone(&node, "102"), phone(&node, "103"));
+    p102.register();
+    p103.register();
+    // Both phones answer at once; the cluster takes one answer, and the
+    // other phone's call is acknowledged and hung up (answer.xml expects
+    // exactly INVITE, 200, ACK, BYE either way).
+    let owner = p102.start("answer.xml", "102", &[]);
+    let member = p103.start("answer.xml", "103", &[]);
+    let caller = p101.play("call.xml", "102");
+    assert!(caller.success, "caller: {caller:?}");
+    assert!(owner.wait().success, "the owner's phone");
+    assert!(member.wait().success, "the member's phone");
+    let call = newest_call(&c, "Ended").await;
+    assert_eq!(call.rang_on.len(), 2, "{call:?}");
+}
