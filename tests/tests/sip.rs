@@ -696,10 +696,15 @@ async fn group_pickup_and_named_group_pickup_over_sip_take_the_ringing_call() {
         )
         .await;
     }
-    let (p101, p102, p103) = (phone(&node, "101"), phone(&node, "102"), phone(&node, "103"));
+    let (p101, p102, p103) = (
+        phone(&node, "101"),
+        phone(&node, "102"),
+        phone(&node, "103"),
+    );
     let idle = p103.play("pickup.xml", "*98");
     assert!(
-        idle.log.contains("RESULT 480 PICKUP_RESULT_NO_ALERTING_CALL"),
+        idle.log
+            .contains("RESULT 480 PICKUP_RESULT_NO_ALERTING_CALL"),
         "{idle:?}"
     );
     p102.register();
@@ -754,7 +759,11 @@ async fn a_phone_whose_200_lost_to_another_gets_ack_then_bye() {
         })
         .await
         .expect("call group");
-    let (p101, p102, p103) = (phone(&node, "101"), phone(&node, "102"), phone(&node, "103"));
+    let (p101, p102, p103) = (
+        phone(&node, "101"),
+        phone(&node, "102"),
+        phone(&node, "103"),
+    );
     p102.register();
     p103.register();
     // Both phones answer at once; the cluster takes one answer, and the
