@@ -189,3 +189,42 @@ impl Drop for Run {
         let _ = self.child.kill();
     }
 }
+
+/// Starts `pickers` dialling `digits` at once and waits for them all:
+/// asserts exactly one got 200 OK and every other lost the race
+/// (410, `ALREADY_ANSWERED`); returns the winner's index.
+pub fn race(pickers: &[Phone], digits: &str) -> usize {
+    let runs: Vec<Run> = pickers
+        .iter()
+        .map(|p| p.start("pickup.xml", digits, &[]))
+        .collect();
+    let results: Vec<Finished> = runs.into_iter().map(Run::wait).collect();
+    let winners: Vec<usize> = (0..results.len())
+        .filter(|i| results[*i].log.contains("RESULT 200"))
+        .collect();
+    assert_eq!(winners.len(), 1, "exactly one 200 OK: {results:#?}");
+    for (i, r) in results.iter().enumerate() {
+        assert!(r.success, "picker {i}: {r:?}");
+        if i != winners[0] {
+            assert!(
+                r.log.contains("RESULT 410 PICKUP_RESULT_ALREADY_ANSWERED"),
+                "{r:?}"
+            );
+        }
+    }
+    winners[0]
+}
+
+/// Who answered the call that alerted the extension whose notifications
+/// `notices` streams, as its stopped alert names them.
+pub async fn answered_by(notices: &mut tonic::Streaming<crate::api::Notification>) -> String {
+    use crate::api::notification::Kind;
+    let stopped = crate::next_matching(notices, Duration::from_secs(10), |n: &crate::api::Notification| {
+        matches!(&n.kind, Some(Kind::AlertStopped(s)) if !s.answered_by.is_empty())
+    })
+    .await;
+    match stopped.kind {
+        Some(Kind::AlertStopped(s)) => s.answered_by,
+        _ => unreachable!("matched an answered alert"),
+    }
+}

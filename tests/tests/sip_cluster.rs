@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use callgrid_tests::cluster::TestCluster;
 use callgrid_tests::sipp::{self, Phone};
-use callgrid_tests::{Clients, api, next_matching};
+use callgrid_tests::{Clients, api};
 
 const T: &str = "acme";
 
@@ -18,18 +18,6 @@ fn phone_at(cluster: &TestCluster, node: usize, extension: &str) -> Phone {
         extension,
         &format!("secret-{extension}"),
     )
-}
-
-/// Who answered the call that alerted the watched extension.
-async fn answered_by(notices: &mut tonic::Streaming<api::Notification>) -> String {
-    let stopped = next_matching(notices, Duration::from_secs(10), |n: &api::Notification| {
-        matches!(&n.kind, Some(api::notification::Kind::AlertStopped(s)) if !s.answered_by.is_empty())
-    })
-    .await;
-    match stopped.kind {
-        Some(api::notification::Kind::AlertStopped(s)) => s.answered_by,
-        _ => unreachable!("matched an answered alert"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -91,24 +79,7 @@ async fn calls_and_pickup_races_cross_the_edges_of_a_cluster() {
     let ringing = p102.start("ring_until_cancelled.xml", "102", &[]);
     let caller = p101.start("call_answered_elsewhere.xml", "102", &[]);
     ringing.wait_logged("INVITE", Duration::from_secs(10));
-    let runs: Vec<_> = pickers
-        .iter()
-        .map(|p| p.start("pickup.xml", "*97102", &[]))
-        .collect();
-    let results: Vec<_> = runs.into_iter().map(|r| r.wait()).collect();
-    let winners: Vec<usize> = (0..results.len())
-        .filter(|i| results[*i].log.contains("RESULT 200"))
-        .collect();
-    assert_eq!(winners.len(), 1, "exactly one 200 OK: {results:#?}");
-    for (i, r) in results.iter().enumerate() {
-        assert!(r.success, "picker {i}: {r:?}");
-        if i != winners[0] {
-            assert!(
-                r.log.contains("RESULT 410 PICKUP_RESULT_ALREADY_ANSWERED"),
-                "{r:?}"
-            );
-        }
-    }
+    let winner = sipp::race(&pickers, "*97102");
     let caller = caller.wait();
     assert!(caller.success, "caller: {caller:?}");
     let ringing = ringing.wait();
@@ -118,5 +89,5 @@ async fn calls_and_pickup_races_cross_the_edges_of_a_cluster() {
         "{}",
         ringing.log
     );
-    assert_eq!(answered_by(&mut watched).await, pickers[winners[0]].user);
+    assert_eq!(sipp::answered_by(&mut watched).await, pickers[winner].user);
 }

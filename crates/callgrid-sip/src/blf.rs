@@ -477,27 +477,14 @@ impl Replaces {
 /// any pickup; each refusal is the outcomes table's response.
 pub async fn pickup(
     shared: Arc<Shared>,
-    mut tx: Transaction,
+    tx: Transaction,
     tenant: String,
     picker: String,
     replaces: Replaces,
 ) -> anyhow::Result<()> {
     let offer = tx.original.body.clone();
     let uri_user = tx.original.uri.user().unwrap_or_default().to_owned();
-    let transport = tx
-        .connection
-        .as_ref()
-        .map(|c| c.transport())
-        .unwrap_or(Transport::Udp);
-    let (state_tx, states) = shared.dialogs.new_dialog_state_channel();
-    let dialog = shared.dialogs.get_or_create_server_invite(
-        &tx,
-        state_tx,
-        None,
-        Some(shared.contact(transport)),
-    )?;
-    let mut driver = dialog.clone();
-    tokio::spawn(async move { driver.handle(&mut tx).await });
+    let (dialog, states) = crate::calls::serve_invite(&shared, tx)?;
     let reject = |refusal: Refusal| {
         let _ = dialog.reject(Some(refusal.status.clone()), Some(refusal.reason()));
     };

@@ -172,6 +172,31 @@ fn extension_party(extension: &str) -> callgrid_proto::v1::Party {
     }
 }
 
+/// Takes an INVITE as the server side of a dialog, whose state changes
+/// come on the returned channel. The dialog drives the INVITE transaction
+/// from here on: 100 Trying, our answers, a CANCEL (200, then 487), the
+/// ACK.
+pub(crate) fn serve_invite(
+    shared: &Shared,
+    mut tx: Transaction,
+) -> anyhow::Result<(InviteDialog, DialogStateReceiver)> {
+    let transport = tx
+        .connection
+        .as_ref()
+        .map(|c| c.transport())
+        .unwrap_or(Transport::Udp);
+    let (state_tx, states) = shared.dialogs.new_dialog_state_channel();
+    let dialog = shared.dialogs.get_or_create_server_invite(
+        &tx,
+        state_tx,
+        None,
+        Some(shared.contact(transport)),
+    )?;
+    let mut driver = dialog.clone();
+    tokio::spawn(async move { driver.handle(&mut tx).await });
+    Ok((dialog, states))
+}
+
 /// An INVITE outside a dialog: a call, or a feature code (pickup,
 /// retrieve) dialled as a call.
 pub async fn invite(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<()> {
@@ -185,22 +210,7 @@ pub async fn invite(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<
     let digits = tx.original.uri.user().unwrap_or_default().to_owned();
     let offer = tx.original.body.clone();
     let caller_uri = tx.original.from_header()?.uri()?;
-    let transport = tx
-        .connection
-        .as_ref()
-        .map(|c| c.transport())
-        .unwrap_or(Transport::Udp);
-    let (state_tx, states) = shared.dialogs.new_dialog_state_channel();
-    let dialog = shared.dialogs.get_or_create_server_invite(
-        &tx,
-        state_tx,
-        None,
-        Some(shared.contact(transport)),
-    )?;
-    // The dialog drives the INVITE transaction: 100 Trying, our answers,
-    // a CANCEL (200, then 487), the ACK.
-    let mut driver = dialog.clone();
-    tokio::spawn(async move { driver.handle(&mut tx).await });
+    let (dialog, states) = serve_invite(&shared, tx)?;
 
     let dialled = shared
         .cluster

@@ -265,15 +265,7 @@ pub async fn receive(shared: Arc<Shared>, mut tx: Transaction, hop: Hop) -> anyh
     let offer = tx.original.body.clone();
     let caller_uri = tx.original.from_header()?.uri()?;
     let phone_uri = tx.original.uri.to_string();
-    let (state_tx, states) = shared.dialogs.new_dialog_state_channel();
-    let dialog = shared.dialogs.get_or_create_server_invite(
-        &tx,
-        state_tx,
-        None,
-        Some(shared.contact(Transport::Udp)),
-    )?;
-    let mut driver = dialog.clone();
-    tokio::spawn(async move { driver.handle(&mut tx).await });
+    let (dialog, states) = crate::calls::serve_invite(&shared, tx)?;
     let key = (hop.tenant.clone(), hop.call_id);
     match hop.kind {
         HopKind::Join | HopKind::Retrieve if shared.calls.get(&key).is_none() => {
