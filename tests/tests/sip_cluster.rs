@@ -1,7 +1,9 @@
 //! The SIP edge on a 3-node cluster, an edge on every node: a phone is
 //! reached through the edge it registered at, whichever edge the call came
-//! in at, and pickers registered at different edges race for one call with
-//! exactly one 200 OK (SIPp plays the phones; SKIPPED without it).
+//! in at; pickers registered at different edges race for one call with
+//! exactly one 200 OK; a phone parks a call held by another edge, and a
+//! third edge's phone retrieves it (SIPp plays the phones; SKIPPED without
+//! it).
 
 use std::time::Duration;
 
@@ -21,7 +23,7 @@ fn phone_at(cluster: &TestCluster, node: usize, extension: &str) -> Phone {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn calls_and_pickup_races_cross_the_edges_of_a_cluster() {
+async fn calls_pickup_races_and_park_cross_the_edges_of_a_cluster() {
     if let Err(why) = sipp::ensure_installed() {
         eprintln!("SKIPPED: {why}");
         return;
@@ -90,4 +92,42 @@ async fn calls_and_pickup_races_cross_the_edges_of_a_cluster() {
         ringing.log
     );
     assert_eq!(sipp::answered_by(&mut watched).await, pickers[winner].user);
+
+    // 102 (node 2's edge) parks 101's call (node 1's edge) by a transfer
+    // to the park code, relayed to the caller's edge; 105 retrieves it
+    // through node 3's edge.
+    c.directory
+        .put_park_policy(api::PutParkPolicyRequest {
+            tenant: T.into(),
+            policy: Some(api::ParkPolicy {
+                name: "lobby".into(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .expect("park policy");
+    for number in ["102", "105"] {
+        c.directory
+            .grant_park_policy(api::GrantParkPolicyRequest {
+                tenant: T.into(),
+                number: number.into(),
+                policy: "lobby".into(),
+            })
+            .await
+            .expect("grant");
+    }
+    let parker = p102.start("park_by_transfer.xml", "102", &["-key", "park_code", "*70"]);
+    let caller = p101.start("call_parked.xml", "102", &[]);
+    let parked = parker.wait();
+    assert!(parked.success, "parker: {parked:?}");
+    assert!(
+        parked.log.contains("MESSAGE parked on 10"),
+        "{}",
+        parked.log
+    );
+    caller.wait_logged("HELD a=inactive", Duration::from_secs(10));
+    let retriever = pickers[2].play("pickup.xml", "*7110");
+    assert!(retriever.log.contains("RESULT 200"), "{retriever:?}");
+    let caller = caller.wait();
+    assert!(caller.success, "caller: {caller:?}");
 }

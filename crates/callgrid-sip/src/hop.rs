@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use callgrid_proto::v1::{CallInfo, GetCallRequest, party};
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver};
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TransactionHandle};
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::prelude::HeadersExt;
@@ -44,6 +44,10 @@ const STOPPED_ALERT_WAIT: std::time::Duration = std::time::Duration::from_secs(1
 /// node before it is refused (500 ms in all).
 const APPLY_WAIT_TRIES: u32 = 20;
 const APPLY_WAIT_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// How often a request to relay waits for the onward leg to be confirmed
+/// (a second in all, `APPLY_WAIT_PAUSE` apart).
+const DIALOG_SETTLE_TRIES: u32 = 40;
 
 /// The header that marks a request as a hop, and says what it is for.
 pub const HEADER: &str = "X-Callgrid-Hop";
@@ -408,10 +412,11 @@ async fn relay(
                 DialogState::Confirmed(_, response) => {
                     let _ = near.accept(sdp_headers(), Some(response.body.clone()));
                 }
-                DialogState::Refer(_, _, handle) => {
-                    // Transfers are served by the edge holding the caller.
-                    let _ = handle.reply(StatusCode::NotImplemented).await;
-                }
+                // A transfer (to park) is decided by the edge holding the
+                // caller: it goes there, and its progress comes back.
+                DialogState::Refer(_, request, handle)
+                | DialogState::Notify(_, request, handle)
+                | DialogState::Message(_, request, handle) => forward(&request, &near, handle).await,
                 DialogState::Terminated(id, _) => {
                     shared.dialogs.remove_dialog(&id);
                     match near.state() {
@@ -425,9 +430,9 @@ async fn relay(
                 _ => {}
             },
             Some(state) = near_states.recv() => match state {
-                DialogState::Refer(_, _, handle) => {
-                    let _ = handle.reply(StatusCode::NotImplemented).await;
-                }
+                DialogState::Refer(_, request, handle)
+                | DialogState::Notify(_, request, handle)
+                | DialogState::Message(_, request, handle) => forward(&request, &far, handle).await,
                 DialogState::Terminated(id, _) => {
                     shared.dialogs.remove_dialog(&id);
                     match &ringing {
@@ -459,6 +464,41 @@ async fn relay(
             else => return,
         }
     }
+}
+
+/// Sends an in-dialog request on to the other leg of a relay and answers
+/// it with what that leg answered.
+async fn forward(request: &Request, onward: &InviteDialog, handle: TransactionHandle) {
+    let headers: Vec<Header> = request
+        .headers
+        .iter()
+        .filter(|h| {
+            matches!(
+                h,
+                Header::Event(_)
+                    | Header::SubscriptionState(_)
+                    | Header::ContentType(_)
+                    | Header::ReferTo(_)
+                    | Header::ReferredBy(_)
+            )
+        })
+        .cloned()
+        .collect();
+    let body = (!request.body.is_empty()).then(|| request.body.clone());
+    // A phone may transfer right behind its ACK, before the other leg has
+    // its own ACK: requests go only on a confirmed dialog.
+    for _ in 0..DIALOG_SETTLE_TRIES {
+        if matches!(onward.state(), DialogState::Confirmed(..)) {
+            break;
+        }
+        tokio::time::sleep(APPLY_WAIT_PAUSE).await;
+    }
+    let answered = onward.request(request.method, Some(headers), body).await;
+    let status = match answered {
+        Ok(Some(response)) => response.status_code,
+        _ => StatusCode::ServerInternalError,
+    };
+    let _ = handle.reply(status).await;
 }
 
 #[cfg(test)]
