@@ -109,6 +109,12 @@ pub enum Scenario {
     /// A carrier's day: dials, answers, pickups of every kind, parks,
     /// retrieves, hang-ups, with lamp and notification watchers.
     Mix(MixArgs),
+    /// The race through the SIP edge, with SIPp as the phones: a caller
+    /// INVITEs a ringing callee, K racers INVITE `*97<callee>` at once;
+    /// exactly one 200 OK per call is checked. The gRPC `race` runs first
+    /// in the same process at the same concurrency and racers, and the
+    /// report compares the two.
+    SipRace(SipRaceArgs),
 }
 
 impl Scenario {
@@ -118,6 +124,7 @@ impl Scenario {
             Scenario::Park(_) => "park",
             Scenario::Blf(_) => "blf",
             Scenario::Mix(_) => "mix",
+            Scenario::SipRace(_) => "sip-race",
         }
     }
 }
@@ -147,6 +154,34 @@ pub struct RaceArgs {
     /// by the one winner. Adds a read per call.
     #[arg(long)]
     pub verify: bool,
+}
+
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct SipRaceArgs {
+    /// Racers per call (SIPp processes per bank, each a phone per call slot).
+    #[arg(long, default_value_t = 4)]
+    pub racers: usize,
+    /// SIP address (UDP) of each target's edge, in --target order. Default:
+    /// the edges of the nodes --spawn started.
+    #[arg(long = "sip", value_name = "ADDR")]
+    pub sip: Vec<String>,
+    /// Banks of phones: each bank is one caller SIPp (a user per call slot),
+    /// one callee SIPp and one SIPp per racer, all on their own loopback
+    /// address (127.77.<bank>.<role>). The edge limits requests per source
+    /// address, as it would a phone. Default: one bank per 4 call slots
+    /// (16 concurrent calls: 4 banks of 6 SIPp processes with 4 racers);
+    /// at most 64, and at most one per call slot.
+    #[arg(long)]
+    pub banks: Option<usize>,
+    /// The SIPp binary (installed with apt-get as `sip-tester` if missing).
+    #[arg(long, default_value = "sipp")]
+    pub sipp: String,
+    /// Skip the gRPC race of the same run (no comparison).
+    #[arg(long)]
+    pub no_grpc_race: bool,
+    /// Keep SIPp's scenario, injection and log files in this directory.
+    #[arg(long, value_name = "DIR")]
+    pub keep_logs: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args, Serialize)]

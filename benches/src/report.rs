@@ -115,6 +115,31 @@ pub struct ScenarioResult {
     pub errors: BTreeMap<String, ErrorCount>,
     pub counters: BTreeMap<String, u64>,
     pub checks: Vec<Check>,
+    /// This scenario against another measured in the same run (sip-race
+    /// against the gRPC race).
+    pub compared: Vec<Compared>,
+}
+
+/// One figure of this scenario beside the same figure of another scenario
+/// run in the same process, at the same concurrency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Compared {
+    pub what: String,
+    pub this: f64,
+    pub other: f64,
+    /// `this / other`.
+    pub ratio: Option<f64>,
+}
+
+impl Compared {
+    pub fn new(what: &str, this: f64, other: f64) -> Self {
+        Self {
+            what: what.to_owned(),
+            this,
+            other,
+            ratio: divide(this, other),
+        }
+    }
 }
 
 impl ScenarioResult {
@@ -142,6 +167,7 @@ impl ScenarioResult {
             errors: rec.errors,
             counters: rec.counters,
             checks,
+            compared: Vec::new(),
         }
     }
 }
@@ -308,6 +334,23 @@ impl Report {
                     f(q.p50),
                     f(q.p99),
                     f(q.throughput)
+                );
+            }
+        }
+        if !r.compared.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nsame run, same concurrency    {:>12} {:>12} {:>8}",
+                "this", "gRPC race", "ratio"
+            );
+            for c in &r.compared {
+                let ratio = c
+                    .ratio
+                    .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
+                let _ = writeln!(
+                    out,
+                    "  {:<28} {:>12.3} {:>12.3} {:>8}",
+                    c.what, c.this, c.other, ratio
                 );
             }
         }

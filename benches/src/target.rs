@@ -26,6 +26,8 @@ const RPC_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct SpawnedNode {
     child: Child,
     pub endpoint: String,
+    /// The address of the node's embedded SIP edge (UDP and TCP).
+    pub sip: Option<String>,
     _data: tempfile::TempDir,
 }
 
@@ -101,7 +103,11 @@ pub fn spawn_node(
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("callgrid serving") {
-                    let _ = ready_tx.send(field(&line, "grpc=").map(str::to_owned));
+                    let grpc = field(&line, "grpc=").map(str::to_owned);
+                    let sip = field(&line, "sip=")
+                        .filter(|s| *s != "off")
+                        .map(str::to_owned);
+                    let _ = ready_tx.send(grpc.map(|g| (g, sip)));
                 }
                 let mut log = log.lock().expect("log lock");
                 if log.len() == LOG_LINES {
@@ -114,11 +120,13 @@ pub fn spawn_node(
     let mut node = SpawnedNode {
         child,
         endpoint: String::new(),
+        sip: None,
         _data: data,
     };
     match ready_rx.recv_timeout(START_TIMEOUT) {
-        Ok(Some(addr)) => {
+        Ok(Some((addr, sip))) => {
             node.endpoint = format!("http://{addr}");
+            node.sip = sip;
             Ok(node)
         }
         _ => {
@@ -242,7 +250,8 @@ mod tests {
 
     #[test]
     fn the_serving_line_yields_the_grpc_address() {
-        let line = "INFO callgrid_node::node: callgrid serving node=1 grpc=127.0.0.1:4321 metrics=127.0.0.1:9";
+        let line = "INFO callgrid_node::node: callgrid serving node=1 grpc=127.0.0.1:4321 metrics=127.0.0.1:9 sip=127.0.0.1:5062";
         assert_eq!(field(line, "grpc="), Some("127.0.0.1:4321"));
+        assert_eq!(field(line, "sip="), Some("127.0.0.1:5062"));
     }
 }

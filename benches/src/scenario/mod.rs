@@ -5,6 +5,7 @@ mod blf;
 mod mix;
 mod park;
 mod race;
+mod sip_race;
 
 use std::time::Duration;
 
@@ -29,6 +30,8 @@ pub struct Ctx {
     pub concurrency: usize,
     pub budget: Budget,
     pub seed: u64,
+    /// SIP edges of the nodes this run spawned (learned from their logs).
+    pub sip: Vec<String>,
 }
 
 /// Extensions per worker block, and connections per target, a scenario needs.
@@ -38,6 +41,13 @@ fn needs(scenario: &Scenario, concurrency: usize, targets: usize) -> (u32, usize
         // Each racer of a call on its own connection, and few streams per
         // connection: up to 64 connections per target.
         Scenario::Race(a) => {
+            let racers = (concurrency * a.racers).div_ceil(targets);
+            (
+                a.racers as u32 + 2,
+                racers.clamp(a.racers.div_ceil(targets), 64),
+            )
+        }
+        Scenario::SipRace(a) => {
             let racers = (concurrency * a.racers).div_ceil(targets);
             (
                 a.racers as u32 + 2,
@@ -143,6 +153,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         concurrency: c.concurrency,
         budget,
         seed: c.seed,
+        sip: spawned.iter().filter_map(|n| n.sip.clone()).collect(),
     };
     let probes = lag::Probes::start();
     let mut result: ScenarioResult = match &cli.scenario {
@@ -150,6 +161,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         Scenario::Park(a) => park::run(&ctx, a).await?,
         Scenario::Blf(a) => blf::run(&ctx, a).await?,
         Scenario::Mix(a) => mix::run(&ctx, a).await?,
+        Scenario::SipRace(a) => sip_race::run(&ctx, a).await?,
     };
     note_driver_lag(&mut result, probes.finish().await);
     let options = serde_json::json!({ "common": c, "scenario": cli.scenario });

@@ -168,6 +168,7 @@ async fn worker(
                     rec.outcome("pickup", outcome::pickup(r.result));
                     if r.result == v1::PickupResult::PickedUp as i32 {
                         if r.call_id == call_id {
+                            rec.latency("pickup (winner)", elapsed);
                             winners.push(picker.clone());
                         } else {
                             rec.count(FOREIGN, 1);
