@@ -417,26 +417,7 @@ async fn a_transfer_to_the_park_code_parks_the_call_and_star_71_retrieves_it() {
     let Some((node, mut c)) = office().await else {
         return;
     };
-    c.directory
-        .put_park_policy(api::PutParkPolicyRequest {
-            tenant: T.into(),
-            policy: Some(api::ParkPolicy {
-                name: "lobby".into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("park policy");
-    for number in ["102", "104"] {
-        c.directory
-            .grant_park_policy(api::GrantParkPolicyRequest {
-                tenant: T.into(),
-                number: number.into(),
-                policy: "lobby".into(),
-            })
-            .await
-            .expect("grant");
-    }
+    c.lobby(T, &["102", "104"]).await;
     let (p101, p102, p104) = (
         phone(&node, "101"),
         phone(&node, "102"),
@@ -481,28 +462,18 @@ async fn a_parked_call_nobody_retrieves_rings_the_parker_back_then_ends_with_a_b
     let node = TestNode::start(0.01);
     let mut c = node.clients().await;
     c.tenant_with(T, &[]).await;
-    c.directory
-        .put_park_policy(api::PutParkPolicyRequest {
-            tenant: T.into(),
-            policy: Some(api::ParkPolicy {
-                name: "lobby".into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("park policy");
     for n in ["101", "102"] {
         c.put_extension(
             T,
             api::Extension {
                 number: n.into(),
                 sip_password: Some(format!("secret-{n}")),
-                park_policy: "lobby".into(),
                 ..Default::default()
             },
         )
         .await;
     }
+    c.lobby(T, &["101", "102"]).await;
     let (p101, p102) = (phone(&node, "101"), phone(&node, "102"));
     p102.register();
     let parker = p102.start("park_by_transfer.xml", "102", &["-key", "park_code", "*70"]);

@@ -96,26 +96,7 @@ async fn calls_pickup_races_and_park_cross_the_edges_of_a_cluster() {
     // 102 (node 2's edge) parks 101's call (node 1's edge) by a transfer
     // to the park code, relayed to the caller's edge; 105 retrieves it
     // through node 3's edge.
-    c.directory
-        .put_park_policy(api::PutParkPolicyRequest {
-            tenant: T.into(),
-            policy: Some(api::ParkPolicy {
-                name: "lobby".into(),
-                ..Default::default()
-            }),
-        })
-        .await
-        .expect("park policy");
-    for number in ["102", "105"] {
-        c.directory
-            .grant_park_policy(api::GrantParkPolicyRequest {
-                tenant: T.into(),
-                number: number.into(),
-                policy: "lobby".into(),
-            })
-            .await
-            .expect("grant");
-    }
+    c.lobby(T, &["102", "105"]).await;
     let parker = p102.start("park_by_transfer.xml", "102", &["-key", "park_code", "*70"]);
     let caller = p101.start("call_parked.xml", "102", &[]);
     let parked = parker.wait();

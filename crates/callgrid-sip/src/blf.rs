@@ -40,7 +40,7 @@ use futures::StreamExt;
 use rsipstack::dialog::dialog::{Dialog, DialogState};
 use rsipstack::dialog::subscription::ServerSubscriptionDialog;
 use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{Header, Request, StatusCode, StatusCodeKind, Transport};
+use rsipstack::sip::{Header, Request, StatusCode, StatusCodeKind};
 use rsipstack::transaction::Transaction;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -272,17 +272,12 @@ pub async fn subscribe(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Resu
     let Some(Ok(first)) = lamps.next().await else {
         return Ok(tx.reply(StatusCode::ServiceUnavailable).await?);
     };
-    let transport = tx
-        .connection
-        .as_ref()
-        .map(|c| c.transport())
-        .unwrap_or(Transport::Udp);
     let (state_tx, states) = shared.dialogs.new_dialog_state_channel();
     let dialog = shared.dialogs.get_or_create_server_subscription(
         &tx,
         state_tx,
         None,
-        Some(shared.contact(transport)),
+        Some(shared.contact_for(&tx)),
     )?;
     let dialog_id = dialog.id();
     let id = dialog_id.to_string();

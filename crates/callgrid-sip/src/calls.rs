@@ -180,17 +180,12 @@ pub(crate) fn serve_invite(
     shared: &Shared,
     mut tx: Transaction,
 ) -> anyhow::Result<(InviteDialog, DialogStateReceiver)> {
-    let transport = tx
-        .connection
-        .as_ref()
-        .map(|c| c.transport())
-        .unwrap_or(Transport::Udp);
     let (state_tx, states) = shared.dialogs.new_dialog_state_channel();
     let dialog = shared.dialogs.get_or_create_server_invite(
         &tx,
         state_tx,
         None,
-        Some(shared.contact(transport)),
+        Some(shared.contact_for(&tx)),
     )?;
     let mut driver = dialog.clone();
     tokio::spawn(async move { driver.handle(&mut tx).await });

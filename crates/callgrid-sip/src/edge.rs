@@ -50,6 +50,16 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// This edge's Contact for a dialog that `tx` starts (over its transport).
+    pub fn contact_for(&self, tx: &Transaction) -> Uri {
+        let transport = tx
+            .connection
+            .as_ref()
+            .map(|c| c.transport())
+            .unwrap_or(Transport::Udp);
+        self.contact(transport)
+    }
+
     /// This edge's Contact for requests over `transport`.
     pub fn contact(&self, transport: Transport) -> Uri {
         let listen = self.endpoint.transport_layer.get_listen_addrs();
