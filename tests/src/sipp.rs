@@ -13,6 +13,12 @@ use crate::prometheus::{which, workspace_root};
 /// Makes sure `sipp` is installed (installing `sip-tester` with apt-get
 /// where it can); `Err` says why not, for the caller to skip with.
 pub fn ensure_installed() -> Result<PathBuf, String> {
+    // Once per test process: parallel tests must not race for apt-get.
+    static INSTALLED: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(install).clone()
+}
+
+fn install() -> Result<PathBuf, String> {
     if let Some(sipp) = which("sipp") {
         return Ok(sipp);
     }
