@@ -173,24 +173,42 @@ impl Relays {
         phones
     }
 
-    fn holds(&self, key: &(CallKey, String)) -> bool {
+    /// Takes the one phone leg `phone` of `key` (a relay's own), if still there.
+    fn take_one(&self, key: &(CallKey, String), phone: &InviteDialog) -> Option<Fork> {
+        let mut relays = self.to_phones.lock().expect("relays lock poisoned");
+        let phones = relays.get_mut(key)?;
+        let at = phones.iter().position(|f| f.dialog.id() == phone.id())?;
+        let fork = phones.remove(at);
+        if phones.is_empty() {
+            relays.remove(key);
+        }
+        Some(fork)
+    }
+
+    fn holds(&self, key: &(CallKey, String), phone: &InviteDialog) -> bool {
         self.to_phones
             .lock()
             .expect("relays lock poisoned")
-            .contains_key(key)
+            .get(key)
+            .is_some_and(|phones| phones.iter().any(|f| f.dialog.id() == phone.id()))
     }
 
-    /// Waits (at most `wait`) for the stopped alert to take `key`'s phones;
+    /// Waits (at most `wait`) for the stopped alert to take the phone leg;
     /// true if it did.
-    async fn taken_within(&self, key: &(CallKey, String), wait: std::time::Duration) -> bool {
+    async fn taken_within(
+        &self,
+        key: &(CallKey, String),
+        phone: &InviteDialog,
+        wait: std::time::Duration,
+    ) -> bool {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let taken = self.taken.notified();
-            if !self.holds(key) {
+            if !self.holds(key, phone) {
                 return true;
             }
             if tokio::time::timeout_at(deadline, taken).await.is_err() {
-                return !self.holds(key);
+                return !self.holds(key, phone);
             }
         }
     }
@@ -419,6 +437,10 @@ async fn relay(
                 | DialogState::Message(_, request, handle) => forward(&request, &near, handle).await,
                 DialogState::Terminated(id, _) => {
                     shared.dialogs.remove_dialog(&id);
+                    // The phone's leg is over: nothing is left to cancel.
+                    if let Some(relayed) = &ringing {
+                        shared.relays.take_one(relayed, &far);
+                    }
                     match near.state() {
                         DialogState::Confirmed(..) | DialogState::WaitAck(..) => {
                             let _ = near.bye().await;
@@ -438,19 +460,20 @@ async fn relay(
                     match &ringing {
                         // The other edge cancelled: the stopped alert that says
                         // why is on its way here too; give it a moment.
-                        Some(relayed) if shared.relays.taken_within(relayed, STOPPED_ALERT_WAIT).await => {}
+                        Some(relayed)
+                            if shared
+                                .relays
+                                .taken_within(relayed, &far, STOPPED_ALERT_WAIT)
+                                .await => {}
                         Some(relayed) => {
-                            let phones = shared.relays.take(relayed);
-                            if !phones.is_empty() {
+                            if let Some(phone) = shared.relays.take_one(relayed, &far) {
                                 let answered = call_info(shared, &relayed.0.0, relayed.0.1)
                                     .await
                                     .is_some_and(|c| {
                                         !c.answered_by.is_empty() && c.answered_by != relayed.1
                                     });
                                 let reason = answered.then_some(COMPLETED_ELSEWHERE);
-                                for f in phones {
-                                    cancel(shared, &f, reason).await;
-                                }
+                                cancel(shared, &phone, reason).await;
                             }
                         }
                         None => {
