@@ -38,31 +38,36 @@ pub(crate) type CallKey = (String, u64);
 
 /// Every call with a caller leg at this edge.
 #[derive(Default)]
-pub struct Calls {
-    legs: Mutex<HashMap<CallKey, Arc<CallLegs>>>,
+struct CallsInner {
+    legs: HashMap<CallKey, Arc<CallLegs>>,
     /// Alerts that arrived before the dial that caused them returned.
-    early_alerts: Mutex<HashMap<CallKey, Vec<(String, Instant)>>>,
+    early_alerts: HashMap<CallKey, Vec<(String, Instant)>>,
+}
+
+/// Every call with a caller leg at this edge. One lock covers the legs and
+/// the early alerts, so an alert is either found with its call or kept for
+/// it, never lost between the two.
+#[derive(Default)]
+pub struct Calls {
+    inner: Mutex<CallsInner>,
 }
 
 impl Calls {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CallsInner> {
+        self.inner.lock().expect("calls lock poisoned")
+    }
+
     pub(crate) fn get(&self, key: &CallKey) -> Option<Arc<CallLegs>> {
-        self.legs
-            .lock()
-            .expect("calls lock poisoned")
-            .get(key)
-            .cloned()
+        self.lock().legs.get(key).cloned()
     }
 
     /// Adds a ringing call; returns the extensions alerted before it was known.
     fn insert(&self, legs: Arc<CallLegs>) -> Vec<String> {
         let key = legs.key();
-        self.legs
-            .lock()
-            .expect("calls lock poisoned")
-            .insert(key.clone(), legs);
-        self.early_alerts
-            .lock()
-            .expect("calls lock poisoned")
+        let mut inner = self.lock();
+        inner.legs.insert(key.clone(), legs);
+        inner
+            .early_alerts
             .remove(&key)
             .unwrap_or_default()
             .into_iter()
@@ -70,25 +75,32 @@ impl Calls {
             .collect()
     }
 
-    fn remember_alert(&self, key: CallKey, extension: String) {
-        let mut early = self.early_alerts.lock().expect("calls lock poisoned");
-        early.retain(|_, alerts| {
+    /// The call `key` if this edge holds it; otherwise the alert of
+    /// `extension` is kept a while for a dial that has not returned yet.
+    fn get_or_remember_alert(&self, key: CallKey, extension: String) -> Option<Arc<CallLegs>> {
+        let mut inner = self.lock();
+        if let Some(legs) = inner.legs.get(&key) {
+            return Some(legs.clone());
+        }
+        inner.early_alerts.retain(|_, alerts| {
             alerts.retain(|(_, at)| at.elapsed() < EARLY_ALERT_WAIT);
             !alerts.is_empty()
         });
-        early
+        inner
+            .early_alerts
             .entry(key)
             .or_default()
             .push((extension, Instant::now()));
+        None
     }
 
     fn remove(&self, key: &CallKey) {
-        self.legs.lock().expect("calls lock poisoned").remove(key);
+        self.lock().legs.remove(key);
     }
 
     /// Calls with a caller leg here.
     pub fn len(&self) -> usize {
-        self.legs.lock().expect("calls lock poisoned").len()
+        self.lock().legs.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -188,7 +200,15 @@ pub(crate) fn serve_invite(
         Some(shared.contact_for(&tx)),
     )?;
     let mut driver = dialog.clone();
-    tokio::spawn(async move { driver.handle(&mut tx).await });
+    let dialogs = shared.dialogs.clone();
+    tokio::spawn(async move {
+        let _ = driver.handle(&mut tx).await;
+        // A refused INVITE's dialog is over when its transaction is: the
+        // dialog layer never forgets one by itself.
+        if matches!(driver.state(), DialogState::Terminated(..)) {
+            dialogs.remove_dialog(&driver.id());
+        }
+    });
     Ok((dialog, states))
 }
 
@@ -335,9 +355,8 @@ pub async fn on_notification(shared: &Arc<Shared>, notification: Notification) {
     match notification.kind {
         Some(Kind::Alert(alert)) => {
             let key = (notification.tenant, alert.call_id);
-            match shared.calls.get(&key) {
-                Some(legs) => fork(shared, &legs, &extension).await,
-                None => shared.calls.remember_alert(key, extension),
+            if let Some(legs) = shared.calls.get_or_remember_alert(key, extension.clone()) {
+                fork(shared, &legs, &extension).await;
             }
         }
         Some(Kind::AlertStopped(stopped)) => {

@@ -31,10 +31,11 @@ pub struct Credentials {
     pub fresh: bool,
 }
 
-/// The nonces this edge issued, with when.
+/// The nonces this edge issued: when, and the highest nonce count (`nc`)
+/// answered with each, so an answer cannot be replayed.
 #[derive(Default)]
 pub struct Nonces {
-    issued: Mutex<HashMap<String, Instant>>,
+    issued: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
 impl Nonces {
@@ -46,12 +47,18 @@ impl Nonces {
         {
             let mut issued = self.issued.lock().expect("nonce lock poisoned");
             if issued.len() >= MAX_NONCES {
-                issued.retain(|_, at| at.elapsed() < NONCE_LIFETIME);
-                if issued.len() >= MAX_NONCES {
-                    issued.clear();
-                }
+                issued.retain(|_, (at, _)| at.elapsed() < NONCE_LIFETIME);
             }
-            issued.insert(nonce.clone(), Instant::now());
+            // Still full (a flood of challenges): forget the oldest, not all.
+            if issued.len() >= MAX_NONCES
+                && let Some(oldest) = issued
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(n, _)| n.clone())
+            {
+                issued.remove(&oldest);
+            }
+            issued.insert(nonce.clone(), (Instant::now(), 0));
         }
         typed::WwwAuthenticate {
             scheme: Scheme::Digest,
@@ -65,12 +72,27 @@ impl Nonces {
         .into()
     }
 
-    fn is_fresh(&self, nonce: &str) -> bool {
-        self.issued
-            .lock()
-            .expect("nonce lock poisoned")
-            .get(nonce)
-            .is_some_and(|at| at.elapsed() < NONCE_LIFETIME)
+    /// True if this edge issued `nonce`, it has not expired, and `nc` (when
+    /// the answer carries one) is higher than any answered with it before;
+    /// the count is then recorded.
+    fn is_fresh(&self, nonce: &str, nc: &str) -> bool {
+        let mut issued = self.issued.lock().expect("nonce lock poisoned");
+        let Some((at, last)) = issued.get_mut(nonce) else {
+            return false;
+        };
+        if at.elapsed() >= NONCE_LIFETIME {
+            return false;
+        }
+        if nc.is_empty() {
+            return true;
+        }
+        match u32::from_str_radix(nc, 16) {
+            Ok(count) if count > *last => {
+                *last = count;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The credentials `request` carries, if it carries a digest answer.
@@ -96,15 +118,16 @@ impl Nonces {
         let tenant = param("realm")?;
         let extension = param("username")?;
         let nonce = param("nonce")?;
+        let nc = param("nc").unwrap_or_default();
         Some(Credentials {
-            fresh: self.is_fresh(&nonce),
+            fresh: self.is_fresh(&nonce, &nc),
             request: AuthenticateRequest {
                 tenant: tenant.clone(),
                 extension: extension.clone(),
                 method: request.method.to_string(),
                 uri: param("uri")?,
                 nonce,
-                nc: param("nc").unwrap_or_default(),
+                nc,
                 cnonce: param("cnonce").unwrap_or_default(),
                 qop: param("qop").unwrap_or_default(),
                 response: param("response")?,
@@ -152,6 +175,32 @@ mod tests {
         assert_eq!(c.request.uri, "sip:acme");
         assert_eq!(c.request.nc, "00000001");
         assert_eq!(c.request.qop, "auth");
+    }
+
+    #[test]
+    fn an_answer_replayed_with_the_same_nonce_count_is_not_fresh() {
+        let nonces = Nonces::default();
+        let challenge = nonces.challenge("acme", false).to_string();
+        let nonce = challenge
+            .split("nonce=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("a nonce");
+        let answer = |nc: &str| {
+            register_with(&format!(
+                "Authorization: Digest username=\"101\", realm=\"acme\", nonce=\"{nonce}\", \
+                 uri=\"sip:acme\", response=\"0123\", qop=auth, nc={nc}, cnonce=\"ab\"\r\n"
+            ))
+        };
+        assert!(nonces.credentials(&answer("00000001")).expect("c").fresh);
+        assert!(
+            !nonces.credentials(&answer("00000001")).expect("c").fresh,
+            "a replay"
+        );
+        assert!(
+            nonces.credentials(&answer("0000000a")).expect("c").fresh,
+            "the next count"
+        );
     }
 
     #[test]

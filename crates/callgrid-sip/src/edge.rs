@@ -289,7 +289,18 @@ pub async fn authenticate(
         return Ok(None);
     };
     let from_user = tx.original.from_header()?.uri()?.user().map(str::to_owned);
-    if credentials.tenant != domain || from_user.as_deref() != Some(&credentials.extension) {
+    // The answer is for this request: its digest URI is the Request-URI
+    // (RFC 3261 §22.4) or, as some phones and SIPp send it, this edge's own
+    // address. Replays are refused by the nonce count (see `digest`).
+    let for_this_request = rsipstack::sip::Uri::try_from(credentials.request.uri.as_str())
+        .is_ok_and(|uri| {
+            uri.to_string() == tx.original.uri.to_string()
+                || uri.host_with_port.to_string() == shared.edge_id
+        });
+    if credentials.tenant != domain
+        || from_user.as_deref() != Some(&credentials.extension)
+        || !for_this_request
+    {
         tx.reply(StatusCode::Forbidden).await?;
         return Ok(None);
     }

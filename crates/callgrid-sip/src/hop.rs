@@ -447,6 +447,7 @@ async fn relay(
                         }
                         _ => reject(&near, &no_sip_leg()),
                     }
+                    shared.dialogs.remove_dialog(&near.id());
                     return;
                 }
                 _ => {}
@@ -457,7 +458,16 @@ async fn relay(
                 | DialogState::Message(_, request, handle) => forward(&request, &far, handle).await,
                 DialogState::Terminated(id, _) => {
                     shared.dialogs.remove_dialog(&id);
+                    let answered = matches!(
+                        far.state(),
+                        DialogState::Confirmed(..) | DialogState::WaitAck(..)
+                    );
                     match &ringing {
+                        // An answered phone has nothing to wait for: hang up.
+                        Some(relayed) if answered => {
+                            shared.relays.take_one(relayed, &far);
+                            let _ = far.bye().await;
+                        }
                         // The other edge cancelled: the stopped alert that says
                         // why is on its way here too; give it a moment.
                         Some(relayed)
@@ -480,6 +490,7 @@ async fn relay(
                             let _ = far.hangup().await;
                         }
                     }
+                    shared.dialogs.remove_dialog(&far.id());
                     return;
                 }
                 _ => {}
