@@ -199,6 +199,31 @@ pub fn dialog_info(tenant: &str, watched: &Watched, version: u32, lamp: &Lamp) -
 #[derive(Default)]
 pub struct Subscriptions {
     running: Mutex<HashMap<String, mpsc::UnboundedSender<u32>>>,
+    /// Subscriptions held per phone (tenant, extension).
+    per_phone: Arc<Mutex<HashMap<(String, String), usize>>>,
+}
+
+/// The most subscriptions one phone (one extension) holds at this edge:
+/// an attendant console's keys fit, and no phone can spend the edge's
+/// stream budget on the node alone.
+pub const MAX_SUBSCRIPTIONS_PER_PHONE: usize = 200;
+
+/// One phone's place among its subscriptions, given back when it ends.
+pub struct PhoneSlot {
+    per_phone: Arc<Mutex<HashMap<(String, String), usize>>>,
+    phone: (String, String),
+}
+
+impl Drop for PhoneSlot {
+    fn drop(&mut self) {
+        let mut per_phone = self.per_phone.lock().expect("subscriptions lock poisoned");
+        if let Some(n) = per_phone.get_mut(&self.phone) {
+            *n -= 1;
+            if *n == 0 {
+                per_phone.remove(&self.phone);
+            }
+        }
+    }
 }
 
 impl Subscriptions {
@@ -218,6 +243,22 @@ impl Subscriptions {
     /// Ends every subscription (the edge is stopping).
     pub fn stop_all(&self) {
         self.lock().clear();
+    }
+
+    /// A place for one more subscription of `extension`, if it has fewer
+    /// than [`MAX_SUBSCRIPTIONS_PER_PHONE`].
+    pub fn slot(&self, tenant: &str, extension: &str) -> Option<PhoneSlot> {
+        let phone = (tenant.to_owned(), extension.to_owned());
+        let mut per_phone = self.per_phone.lock().expect("subscriptions lock poisoned");
+        let held = per_phone.entry(phone.clone()).or_default();
+        if *held >= MAX_SUBSCRIPTIONS_PER_PHONE {
+            return None;
+        }
+        *held += 1;
+        Some(PhoneSlot {
+            per_phone: self.per_phone.clone(),
+            phone,
+        })
     }
 }
 
@@ -246,6 +287,17 @@ pub async fn subscribe(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Resu
     if !is_dialog_event(&tx.original) {
         return Ok(tx.reply(StatusCode::BadEvent).await?);
     }
+    let Some(_slot) = shared.subscriptions.slot(&tenant, &watcher) else {
+        let warning = Header::Other(
+            "Warning".into(),
+            format!(
+                "399 callgrid \"at most {MAX_SUBSCRIPTIONS_PER_PHONE} subscriptions per phone\""
+            ),
+        );
+        return Ok(tx
+            .reply_with(StatusCode::Forbidden, vec![warning], None)
+            .await?);
+    };
     let Some(watched) = tx.original.uri.user().and_then(Watched::parse) else {
         return Ok(tx.reply(StatusCode::NotFound).await?);
     };
@@ -530,6 +582,26 @@ pub async fn pickup(
     )
     .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod slot_tests {
+    use super::*;
+
+    #[test]
+    fn a_phone_holds_at_most_its_cap_and_gets_a_place_back_when_one_ends() {
+        let subs = Subscriptions::default();
+        let held: Vec<PhoneSlot> = (0..MAX_SUBSCRIPTIONS_PER_PHONE)
+            .map(|_| subs.slot("acme", "101").expect("within the cap"))
+            .collect();
+        assert!(subs.slot("acme", "101").is_none(), "past the cap");
+        assert!(
+            subs.slot("acme", "102").is_some(),
+            "another phone is not limited"
+        );
+        drop(held);
+        assert!(subs.slot("acme", "101").is_some(), "places come back");
+    }
 }
 
 #[cfg(test)]

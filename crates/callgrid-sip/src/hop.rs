@@ -255,6 +255,12 @@ pub async fn receive(shared: Arc<Shared>, mut tx: Transaction, hop: Hop) -> anyh
         .and_then(|c| c.get_remote_addr())
         .map(|a| a.addr.to_string())
         .unwrap_or_default();
+    // A join names its sender's phone: check the sender before any waiting,
+    // so a stranger's hop costs one read, not a poll.
+    if hop.kind != HopKind::Fork && !is_edge_of(&shared, &hop.tenant, &hop.party, &source).await {
+        tracing::warn!(%source, ?hop, "a hop from an address no binding names: refused");
+        return Ok(tx.reply(StatusCode::Forbidden).await?);
+    }
     // The hop can outrun replication: this edge's node may apply the call
     // (or the pickup that names the picker) a moment after the sending
     // edge's node did.
