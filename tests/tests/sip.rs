@@ -55,6 +55,28 @@ async fn bindings(c: &mut Clients, extension: &str) -> Vec<api::Binding> {
         .bindings
 }
 
+/// A pickup's picker got 200 OK, the waiting caller was joined to it (and
+/// got its BYE at the end), and the ringing callee was cancelled naming why.
+fn picked_up_joined_and_callee_cancelled(
+    picker: &sipp::Finished,
+    caller: sipp::Run,
+    callee: sipp::Run,
+) {
+    assert!(picker.log.contains("RESULT 200"), "picker: {picker:?}");
+    assert!(picker.success, "picker: {picker:?}");
+    let caller = caller.wait();
+    assert!(caller.success, "caller: {caller:?}");
+    let callee = callee.wait();
+    assert!(callee.success, "callee: {callee:?}");
+    assert!(
+        callee
+            .log
+            .contains("SIP;cause=200;text=\"Call completed elsewhere\""),
+        "the callee's CANCEL names why: {}",
+        callee.log
+    );
+}
+
 /// The tenant's newest call, once its debug form shows `state`.
 async fn newest_call(c: &Clients, state: &str) -> api::CallInfo {
     eventually(Duration::from_secs(10), state, || {
@@ -180,20 +202,7 @@ async fn directed_pickup_joins_the_picker_to_the_caller_and_cancels_the_callee_w
     let caller = p101.start("call_answered_elsewhere.xml", "102", &[]);
     callee.wait_logged("INVITE", Duration::from_secs(10));
     let picker = p103.play("pickup.xml", "*97102");
-    assert!(picker.log.contains("RESULT 200"), "picker: {picker:?}");
-    assert!(picker.success, "picker: {picker:?}");
-    // The caller was answered with the picker's media and got its BYE.
-    let caller = caller.wait();
-    assert!(caller.success, "caller: {caller:?}");
-    let callee = callee.wait();
-    assert!(callee.success, "callee: {callee:?}");
-    assert!(
-        callee
-            .log
-            .contains("SIP;cause=200;text=\"Call completed elsewhere\""),
-        "the callee's CANCEL names why: {}",
-        callee.log
-    );
+    picked_up_joined_and_callee_cancelled(&picker, caller, callee);
     assert_eq!(sipp::answered_by(&mut watched).await, "103");
     newest_call(&c, "Ended").await;
 }
@@ -393,19 +402,7 @@ async fn invite_with_replaces_from_a_blf_lamp_picks_the_ringing_call_up() {
     let picker = key
         .start("blf_pickup.xml", "102", &["-key", "replaces", &replaces])
         .wait();
-    assert!(picker.log.contains("RESULT 200"), "picker: {picker:?}");
-    assert!(picker.success, "picker: {picker:?}");
-    let caller = caller.wait();
-    assert!(caller.success, "caller: {caller:?}");
-    let callee = callee.wait();
-    assert!(callee.success, "callee: {callee:?}");
-    assert!(
-        callee
-            .log
-            .contains("SIP;cause=200;text=\"Call completed elsewhere\""),
-        "the callee's CANCEL names why: {}",
-        callee.log
-    );
+    picked_up_joined_and_callee_cancelled(&picker, caller, callee);
     assert_eq!(sipp::answered_by(&mut watched).await, "103");
     let watcher = watcher.wait();
     assert!(watcher.success, "watcher: {watcher:?}");

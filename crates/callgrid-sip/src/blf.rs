@@ -532,9 +532,7 @@ pub async fn pickup(
     let offer = tx.original.body.clone();
     let uri_user = tx.original.uri.user().unwrap_or_default().to_owned();
     let (dialog, states) = crate::calls::serve_invite(&shared, tx)?;
-    let reject = |refusal: Refusal| {
-        let _ = dialog.reject(Some(refusal.status.clone()), Some(refusal.reason()));
-    };
+    let reject = |refusal: Refusal| crate::calls::reject(&dialog, &refusal);
     // Another tenant's call is no dialog at all.
     let call_id = match parse_dialog_call_id(&replaces.call_id) {
         Some((t, call_id)) if t == tenant => call_id,

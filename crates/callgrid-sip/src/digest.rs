@@ -155,15 +155,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_answer_to_an_issued_nonce_is_fresh_and_carries_every_field() {
-        let nonces = Nonces::default();
+    /// The nonce of a fresh challenge from `nonces`.
+    fn issued_nonce(nonces: &Nonces) -> String {
         let challenge = nonces.challenge("acme", false).to_string();
-        let nonce = challenge
+        challenge
             .split("nonce=\"")
             .nth(1)
             .and_then(|s| s.split('"').next())
-            .expect("a nonce");
+            .expect("a nonce")
+            .to_owned()
+    }
+
+    #[test]
+    fn an_answer_to_an_issued_nonce_is_fresh_and_carries_every_field() {
+        let nonces = Nonces::default();
+        let nonce = issued_nonce(&nonces);
         let request = register_with(&format!(
             "Authorization: Digest username=\"101\", realm=\"acme\", nonce=\"{nonce}\", \
              uri=\"sip:acme\", response=\"0123\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"ab\"\r\n"
@@ -180,12 +186,7 @@ mod tests {
     #[test]
     fn an_answer_replayed_with_the_same_nonce_count_is_not_fresh() {
         let nonces = Nonces::default();
-        let challenge = nonces.challenge("acme", false).to_string();
-        let nonce = challenge
-            .split("nonce=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .expect("a nonce");
+        let nonce = issued_nonce(&nonces);
         let answer = |nc: &str| {
             register_with(&format!(
                 "Authorization: Digest username=\"101\", realm=\"acme\", nonce=\"{nonce}\", \
