@@ -4,6 +4,7 @@
 //! cluster suites share.
 
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use callgrid_model::{SHARD_COUNT, shard_of};
@@ -12,12 +13,26 @@ use tempfile::TempDir;
 use crate::netns::Netns;
 use crate::{Clients, Node, NodeOptions, api, eventually};
 
-/// A free loopback port (bound and released; good enough on a test host).
+/// A free loopback port for a server that must keep its address across a
+/// restart. It is taken below the kernel's ephemeral range (32768 up), so no
+/// client connection of another test can be given it while its node is
+/// down; within this process no port is handed out twice.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Test binaries of one run start at different offsets.
+    let start = (std::process::id() % u32::from(SPAN)) as u16;
+    for _ in 0..SPAN {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = LOW + (start.wrapping_add(offset.wrapping_mul(7)) % SPAN);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {LOW}..{}", LOW + SPAN)
 }
 
 /// N nodes, node `i` (0-based) with Raft id `i + 1`.

@@ -54,13 +54,7 @@ pub fn ensure_installed() -> Result<(), String> {
     }
 }
 
-/// A free loopback port (bound then released: good enough for a test).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
+pub use crate::cluster::free_port;
 
 /// A running Prometheus server. Killed when dropped.
 pub struct Prometheus {

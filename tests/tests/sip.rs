@@ -543,7 +543,7 @@ async fn a_call_group_rings_every_members_phone_and_the_first_answer_cancels_the
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_malformed_header_gets_400_naming_it_and_changes_nothing() {
+async fn malformed_requests_get_400_naming_the_header_oversized_ones_513_and_nothing_changes() {
     let Some((node, mut c)) = office().await else {
         return;
     };
@@ -559,11 +559,69 @@ async fn a_malformed_header_gets_400_naming_it_and_changes_nothing() {
         bindings(&mut c, "102").await.is_empty(),
         "nothing was stored"
     );
-    // Garbage is dropped, and the edge keeps serving.
+    // Requests whose core headers break their grammar get 400 naming the
+    // header and its rule, before any challenge.
+    let screened = p102.play("malformed.xml", "102");
+    assert!(screened.success, "{screened:?}");
+    for (which, warning) in [
+        (
+            "first 400",
+            "399 callgrid \"malformed CSeq header: <sequence number> <method>\"",
+        ),
+        (
+            "second 400",
+            "399 callgrid \"malformed Max-Forwards header: a number from 0 to 255\"",
+        ),
+    ] {
+        assert!(
+            screened
+                .log
+                .lines()
+                .any(|l| l.starts_with(which) && l.contains(warning)),
+            "{which} should carry {warning}:\n{}",
+            screened.log
+        );
+    }
+    // A datagram over the edge's limit is refused with 513, not cut short;
+    // garbage is dropped unanswered.
+    let edge = node.sip.expect("edge");
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let port = socket.local_addr().expect("addr").port();
     socket
-        .send_to(b"\x00\x01not sip at all\r\n\r\n", node.sip.expect("edge"))
+        .send_to(b"\x00\x01not sip at all\r\n\r\n", edge)
         .expect("send");
+    let body = "v=0\r\n".repeat(2_000);
+    let oversized = format!(
+        "REGISTER sip:{T} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKbig\r\n\
+         From: <sip:102@{T}>;tag=big\r\nTo: <sip:102@{T}>\r\nCall-ID: oversized\r\n\
+         CSeq: 1 REGISTER\r\nContact: <sip:102@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.send_to(oversized.as_bytes(), edge).expect("send");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 4096];
+    let (len, _) = socket
+        .recv_from(&mut buf)
+        .expect("an answer to the oversized request");
+    let answer = String::from_utf8_lossy(&buf[..len]);
+    assert!(
+        answer.starts_with("SIP/2.0 513 Message Too Large\r\n")
+            && answer.contains("Call-ID: oversized"),
+        "{answer}"
+    );
+    assert!(
+        bindings(&mut c, "102").await.is_empty(),
+        "nothing was stored"
+    );
+    let metrics = node.scrape_metrics().await;
+    for reason in ["malformed", "oversized"] {
+        let line = format!("callgrid_sip_requests_refused_total{{reason=\"{reason}\"}} ");
+        assert!(metrics.contains(&line), "{line} is counted:\n{metrics}");
+    }
+    // The edge keeps serving.
     p102.register();
     assert_eq!(bindings(&mut c, "102").await.len(), 1);
 }

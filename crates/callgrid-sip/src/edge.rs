@@ -45,7 +45,7 @@ pub struct Shared {
     pub calls: Calls,
     pub watchers: Watchers,
     pub subscriptions: Subscriptions,
-    pub flood: crate::guard::Flood,
+    pub flood: Arc<crate::guard::Flood>,
     pub relays: crate::hop::Relays,
 }
 
@@ -87,7 +87,8 @@ impl Edge {
     pub async fn bind(config: EdgeConfig) -> anyhow::Result<Edge> {
         let stop = CancellationToken::new();
         let transports = TransportLayer::new(stop.clone());
-        let (udp, addr) = bind_udp_and_tcp_port(config.listen, &stop).await?;
+        let flood = Arc::new(crate::guard::Flood::default());
+        let (udp, addr) = bind_udp_and_tcp_port(config.listen, &stop, &flood).await?;
         let tcp = TcpListenerConnection::new(addr, None).await?;
         transports.add_transport(udp.into());
         transports.add_transport(tcp.into());
@@ -122,7 +123,7 @@ impl Edge {
             calls: Calls::default(),
             watchers: Watchers::default(),
             subscriptions: Subscriptions::default(),
-            flood: crate::guard::Flood::default(),
+            flood,
             relays: crate::hop::Relays::default(),
         });
         Ok(Edge {
@@ -187,20 +188,25 @@ impl Edge {
 const DIALOG_SETTLE_TRIES: u32 = 10;
 const DIALOG_SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
 
-/// Binds UDP on `listen` and checks that TCP can have the same port (the
+/// Binds UDP on `listen` (behind the screen, see [`crate::screen`]) and checks that TCP can have the same port (the
 /// TCP listener itself binds when the endpoint serves, and only logs a
 /// failure there). Asked for any port, it tries again when the port UDP got
 /// is taken for TCP.
 async fn bind_udp_and_tcp_port(
     listen: SocketAddr,
     stop: &CancellationToken,
+    flood: &Arc<crate::guard::Flood>,
 ) -> anyhow::Result<(UdpConnection, SocketAddr)> {
     let attempts = if listen.port() == 0 { 20 } else { 1 };
     let mut last = None;
     for _ in 0..attempts {
-        let udp = UdpConnection::create_connection(listen, None, Some(stop.child_token()))
+        let socket = tokio::net::UdpSocket::bind(listen)
             .await
             .with_context(|| format!("sip {listen}: cannot bind UDP"))?;
+        let screened = crate::screen::ScreenedUdp::new(socket, flood.clone());
+        let udp = UdpConnection::from_socket(Arc::new(screened), None, Some(stop.child_token()))
+            .await
+            .with_context(|| format!("sip {listen}: cannot serve UDP"))?;
         let port = udp
             .get_addr()
             .addr

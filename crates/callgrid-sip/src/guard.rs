@@ -1,9 +1,9 @@
 //! Floods: what one source address may send before the edge stops doing
 //! work for it (requests past a per-address rate are dropped and counted).
 //!
-//! Messages whose core headers (Via, From, To, Call-ID, CSeq) do not parse
-//! never reach the edge: the SIP stack drops them, and the edge keeps
-//! serving.
+//! Malformed and oversized datagrams are answered before the stack sees
+//! them ([`crate::screen`]); those answers count against the same
+//! allowance.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -19,6 +19,8 @@
 //! # Layout
 //! - [`edge`]: the SIP endpoint (UDP and TCP on one address), the incoming
 //!   request loop, and dispatch by method.
+//! - [`screen`]: every UDP datagram before the stack: malformed requests
+//!   get 400 naming the header, oversized ones 513.
 //! - [`guard`]: floods from one address, dropped before any work.
 //! - [`digest`]: challenges and the digest answers handed to the cluster.
 //! - [`register`]: REGISTER → `Registrar.Register`, and the notification
@@ -47,6 +49,7 @@ pub mod hop;
 pub mod outcomes;
 pub mod park;
 pub mod register;
+pub mod screen;
 pub mod sdp;
 
 pub use edge::{Edge, EdgeConfig};
