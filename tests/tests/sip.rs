@@ -340,6 +340,58 @@ async fn a_blf_subscription_notifies_the_full_state_then_each_lamp_change_with_a
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_slow_blf_phone_gets_the_newest_lamp_state_once_not_a_backlog() {
+    let Some((node, mut c)) = office().await else {
+        return;
+    };
+    let (p102, p104) = (phone(&node, "102"), phone(&node, "104"));
+    p102.register();
+    let watcher = p104.start("blf_slow.xml", "102", &[]);
+    watcher.wait_logged("NOTIFY version=0 full", Duration::from_secs(10));
+    let first = c.ring(T, "101", "102").await;
+    // The phone sits on the ringing NOTIFY; meanwhile the lamp goes idle,
+    // rings again and goes idle again.
+    watcher.wait_logged("SLOW NOTIFY version=1 state=early", Duration::from_secs(10));
+    let calls = c.calls.clone();
+    let hang_up = |call: u64| {
+        let mut calls = calls.clone();
+        async move {
+            calls
+                .hangup(api::HangupRequest {
+                    tenant: T.into(),
+                    call_id: call,
+                    by: Some(api::Party {
+                        kind: Some(api::party::Kind::Extension("101".into())),
+                    }),
+                })
+                .await
+                .expect("hang-up")
+        }
+    };
+    hang_up(first).await;
+    let second = c.ring(T, "101", "102").await;
+    hang_up(second).await;
+    let watcher = watcher.wait();
+    assert!(
+        watcher.success,
+        "a NOTIFY was queued behind the slow one: {watcher:?}"
+    );
+    // One NOTIFY with the newest state (idle), then the terminated one.
+    assert!(
+        watcher.log.contains("CAUGHT UP version=2 state= END"),
+        "{}",
+        watcher.log
+    );
+    assert!(
+        watcher
+            .log
+            .contains("NOTIFY version=3 Subscription-State: terminated"),
+        "{}",
+        watcher.log
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_blf_refresh_is_capped_and_notified_and_expires_0_ends_with_a_terminated_notify() {
     let Some((node, _c)) = office().await else {
         return;

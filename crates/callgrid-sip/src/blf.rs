@@ -387,7 +387,15 @@ struct Subscription {
     expires_at: Instant,
 }
 
+/// A NOTIFY on its way: true once the phone took it.
+type Notifying = std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>;
+
 impl Subscription {
+    /// One NOTIFY at a time per subscription (a phone answers them in
+    /// order), but never a queue of them: lamp changes while one is out
+    /// only update the state, and the newest state goes next, so a slow
+    /// phone skips the states it was too slow for instead of falling
+    /// behind.
     async fn serve(
         mut self,
         mut lamps: tonic::Streaming<LampEvent>,
@@ -396,44 +404,56 @@ impl Subscription {
     ) {
         if self.expires_at <= Instant::now() {
             // A fetch (`Expires: 0`): one NOTIFY, and done.
-            self.notify("terminated;reason=timeout").await;
+            self.send("terminated;reason=timeout").await;
             return;
         }
-        if !self.notify_active().await {
-            return;
-        }
+        let mut out: Option<Notifying> = Some(self.send_active());
+        let mut behind = false;
         let mut dialog_open = true;
         loop {
             tokio::select! {
+                taken = async { out.as_mut().expect("guarded").await }, if out.is_some() => {
+                    out = None;
+                    if !taken {
+                        return;
+                    }
+                    if std::mem::take(&mut behind) {
+                        out = Some(self.send_active());
+                    }
+                }
                 event = lamps.next() => match event {
                     Some(Ok(event)) => {
                         self.lamp = Lamp::of(&event);
-                        if !self.notify_active().await {
-                            return;
+                        if out.is_none() {
+                            out = Some(self.send_active());
+                        } else {
+                            behind = true;
                         }
                     }
                     // The node went away: the phone should subscribe again.
                     _ => {
-                        self.notify("terminated;reason=deactivated").await;
+                        self.finish(out, "terminated;reason=deactivated").await;
                         return;
                     }
                 },
                 refresh = refreshes.recv() => match refresh {
                     Some(0) => {
-                        self.notify("terminated").await;
+                        self.finish(out, "terminated").await;
                         return;
                     }
                     Some(expires) => {
                         self.expires_at = Instant::now() + Duration::from_secs(expires.into());
-                        if !self.notify_active().await {
-                            return;
+                        if out.is_none() {
+                            out = Some(self.send_active());
+                        } else {
+                            behind = true;
                         }
                     }
                     // The edge is stopping.
                     None => return,
                 },
                 () = tokio::time::sleep_until(self.expires_at) => {
-                    self.notify("terminated;reason=timeout").await;
+                    self.finish(out, "terminated;reason=timeout").await;
                     return;
                 }
                 state = states.recv(), if dialog_open => match state {
@@ -445,18 +465,29 @@ impl Subscription {
         }
     }
 
-    async fn notify_active(&mut self) -> bool {
+    /// Waits for the NOTIFY that is out, if any, then sends the last one.
+    async fn finish(&mut self, out: Option<Notifying>, subscription_state: &str) {
+        if let Some(out) = out
+            && !out.await
+        {
+            return;
+        }
+        self.send(subscription_state).await;
+    }
+
+    fn send_active(&mut self) -> Notifying {
         let left = self
             .expires_at
             .saturating_duration_since(Instant::now())
             .as_millis()
             .div_ceil(1000);
-        self.notify(&format!("active;expires={left}")).await
+        self.send(&format!("active;expires={left}"))
     }
 
-    /// Sends the lamp's full state; false once the phone no longer takes
-    /// NOTIFYs for this subscription (481, no answer).
-    async fn notify(&mut self, subscription_state: &str) -> bool {
+    /// Sends the lamp's full state with the next version; the future is
+    /// false once the phone no longer takes NOTIFYs for this subscription
+    /// (481, no answer).
+    fn send(&mut self, subscription_state: &str) -> Notifying {
         let body = dialog_info(&self.tenant, &self.watched, self.version, &self.lamp);
         self.version += 1;
         let headers = vec![
@@ -464,21 +495,20 @@ impl Subscription {
             Header::SubscriptionState(subscription_state.into()),
             Header::ContentType("application/dialog-info+xml".into()),
         ];
-        match self
-            .dialog
-            .notify(Some(headers), Some(body.into_bytes()))
-            .await
-        {
-            Ok(Some(r)) if r.status_code.kind() == StatusCodeKind::Successful => true,
-            Ok(r) => {
-                tracing::debug!(status = ?r.map(|r| r.status_code), "NOTIFY refused");
-                false
+        let dialog = self.dialog.clone();
+        Box::pin(async move {
+            match dialog.notify(Some(headers), Some(body.into_bytes())).await {
+                Ok(Some(r)) if r.status_code.kind() == StatusCodeKind::Successful => true,
+                Ok(r) => {
+                    tracing::debug!(status = ?r.map(|r| r.status_code), "NOTIFY refused");
+                    false
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "NOTIFY failed");
+                    false
+                }
             }
-            Err(e) => {
-                tracing::debug!(error = %e, "NOTIFY failed");
-                false
-            }
-        }
+        })
     }
 }
 
