@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::{
     AlertMode, AlertReason, AnswerHow, AnswerOutcome, Binding, CallGroup, CallId, DialOutcome,
     DirectoryError, Extension, ExtensionRecord, GroupName, HangupOutcome, LampState, ParkCode,
-    ParkOutcome, ParkPolicy, Party, PickupOutcome, PolicyName, Registration, RetrieveOutcome,
-    ShardMap, TenantConfig, TenantId,
+    ParkOutcome, ParkPolicy, Party, PickupOutcome, PolicyName, Registration, RequestId,
+    RetrieveOutcome, ShardMap, TenantConfig, TenantId,
 };
 
 /// Which pickup the picker asked for.
@@ -42,6 +42,18 @@ pub enum Command {
     /// `parts_per_million / 1e6`. A test setting; validation ranges stay as specified.
     SetTimerScale {
         parts_per_million: u32,
+    },
+    /// `cmd`, at most once per (`tenant`, `request`): applied and its
+    /// response remembered the first time; every later copy answers the
+    /// remembered response and changes nothing. `fingerprint` says what
+    /// the request asked, so an id reused for another request is refused
+    /// ([`Response::RequestReused`]) instead of answered with another
+    /// request's outcome.
+    Once {
+        tenant: TenantId,
+        request: RequestId,
+        fingerprint: u64,
+        cmd: Box<Command>,
     },
     /// Moves shards between nodes. Applied only if `map.epoch` is the next
     /// epoch, so two leaders' concurrent proposals cannot both take effect.
@@ -152,6 +164,38 @@ pub enum Command {
 }
 
 impl Command {
+    /// Wraps `cmd` so that it takes effect at most once per request id.
+    pub fn once(request: RequestId, fingerprint: u64, cmd: Command) -> Command {
+        match cmd.tenant().cloned() {
+            Some(tenant) => Command::Once {
+                tenant,
+                request,
+                fingerprint,
+                cmd: Box::new(cmd),
+            },
+            // Cluster housekeeping has no tenant to remember it under.
+            None => cmd,
+        }
+    }
+
+    /// The command itself, without its request id.
+    pub fn inner(&self) -> &Command {
+        match self {
+            Command::Once { cmd, .. } => cmd.inner(),
+            other => other,
+        }
+    }
+
+    /// True when committing this command twice has the effect of
+    /// committing it once: every part of it carries a request id.
+    pub fn is_idempotent(&self) -> bool {
+        match self {
+            Command::Once { .. } | Command::Noop => true,
+            Command::Batch(cmds) => cmds.iter().all(Command::is_idempotent),
+            _ => false,
+        }
+    }
+
     /// The tenant a command concerns, for tracing and metrics.
     pub fn tenant(&self) -> Option<&TenantId> {
         match self {
@@ -160,7 +204,8 @@ impl Command {
             | Command::SetTimerScale { .. }
             | Command::SetShardMap { .. }
             | Command::Tick { .. } => None,
-            Command::PutTenant { tenant, .. }
+            Command::Once { tenant, .. }
+            | Command::PutTenant { tenant, .. }
             | Command::DeleteTenant { tenant }
             | Command::PutExtension { tenant, .. }
             | Command::DeleteExtension { tenant, .. }
@@ -185,6 +230,7 @@ impl Command {
         match self {
             Command::Noop => "noop",
             Command::Batch(_) => "batch",
+            Command::Once { cmd, .. } => cmd.kind(),
             Command::SetTimerScale { .. } => "set_timer_scale",
             Command::SetShardMap { .. } => "set_shard_map",
             Command::PutTenant { .. } => "put_tenant",
@@ -226,6 +272,9 @@ pub enum Response {
     Register(Result<Vec<Binding>, DirectoryError>),
     /// One response per command of a [`Command::Batch`], in order.
     Batch(Vec<Response>),
+    /// A [`Command::Once`] whose request id the tenant already used for a
+    /// different request: nothing was changed.
+    RequestReused,
 }
 
 /// What a BLF lamp shows.

@@ -17,6 +17,7 @@ mod ids;
 mod names;
 mod outcome;
 mod registration;
+pub mod request;
 mod shards;
 mod sip;
 mod switchboard;
@@ -38,6 +39,7 @@ pub use outcome::{
     PickupOutcome, RetrieveOutcome,
 };
 pub use registration::{Binding, Bindings, Contact, Registration};
+pub use request::{RequestId, RequestOutcomes, fingerprint};
 pub use shards::{SHARD_COUNT, Shard, ShardMap, shard_of};
 pub use sip::{DigestAnswer, Qop, SipHa1};
 pub use switchboard::{Switchboard, Tenant};

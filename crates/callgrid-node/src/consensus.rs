@@ -5,23 +5,42 @@ use std::time::{Duration, Instant};
 
 use callgrid_model::{Command, Response, Switchboard};
 use callgrid_raft::{CallgridRaft, ClientWriteError, RaftError, SharedState};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 
-use crate::cluster::{Peers, ProposeReply};
+use crate::cluster::{Peers, ProposeReply, never_sent};
 
-/// Why a command was not decided. Every case is retryable: nothing was
-/// decided, or the outcome is unknown and the caller must look.
-#[derive(Debug, Clone, Error)]
+/// Why a command got no decided answer. The two cases are what a client
+/// may conclude: retry freely, or retry with the same request id to learn
+/// what happened.
+#[derive(Debug, Clone, Error, Serialize, Deserialize)]
 pub enum ProposeError {
-    #[error(
-        "no leader reachable (last known: {leader:?}); this node may be cut off from the majority"
-    )]
-    NotLeader { leader: Option<u64> },
-    #[error("raft: {0}")]
-    Raft(String),
+    /// This attempt certainly did not take effect and never will: it was
+    /// never handed to a Raft leader that could commit it, or the entry it
+    /// became was removed from the log.
+    #[error("not decided: {0}")]
+    NotDecided(String),
+    /// This attempt was (or may have been) handed to Raft and is not known
+    /// to have committed: it may have taken effect, or may yet.
+    #[error("outcome unknown: {0}")]
+    OutcomeUnknown(String),
 }
+
+impl ProposeError {
+    fn not_leader(leader: Option<u64>) -> Self {
+        ProposeError::NotDecided(format!(
+            "no leader reachable (last known: {leader:?}); this node may be cut off from the majority"
+        ))
+    }
+}
+
+/// A leader that has heard from no majority for this long refuses new
+/// proposals, and answers the ones it holds "outcome unknown". Heartbeats
+/// go every 100 ms and followers elect a new leader after 300–600 ms of
+/// silence, so by then the majority may well have moved on without it.
+pub const QUORUM_LOST_AFTER: Duration = Duration::from_millis(1_500);
 
 /// How long a proposal looks for a leader before giving up (an election
 /// takes well under a second; a minority side never finds one).
@@ -40,6 +59,24 @@ const BATCHES_IN_FLIGHT: usize = 4;
 struct Pending {
     cmd: Command,
     reply: oneshot::Sender<Result<Response, ProposeError>>,
+}
+
+/// What writing through this node's Raft came to.
+pub enum Written {
+    /// Committed and applied at this log index.
+    Committed(Response, u64),
+    /// Not appended here (or removed from the log): this node does not
+    /// lead; here is who it thinks does.
+    NotLeader(Option<u64>),
+    Failed(ProposeError),
+}
+
+fn quorum_lost_in(metrics: &callgrid_raft::RaftMetrics, me: u64) -> Option<Duration> {
+    if metrics.current_leader != Some(me) {
+        return None;
+    }
+    let silent = Duration::from_millis(metrics.millis_since_quorum_ack?);
+    (silent > QUORUM_LOST_AFTER).then_some(silent)
 }
 
 /// A node's handle on the replicated state.
@@ -80,12 +117,15 @@ impl Consensus {
         );
         let start = Instant::now();
         let (reply, answer) = oneshot::channel();
-        let gone = || ProposeError::Raft("the node is shutting down".into());
         let result = async {
             self.batcher
                 .send(Pending { cmd, reply })
-                .map_err(|_| gone())?;
-            answer.await.map_err(|_| gone())?
+                .map_err(|_| ProposeError::NotDecided("the node is shutting down".into()))?;
+            answer.await.map_err(|_| {
+                ProposeError::OutcomeUnknown(
+                    "the node shut down with the proposal in flight".into(),
+                )
+            })?
         }
         .instrument(span)
         .await;
@@ -126,8 +166,8 @@ impl Consensus {
         tokio::time::timeout(PROPOSE_TIMEOUT, self.propose_anywhere(cmd))
             .await
             .unwrap_or_else(|_| {
-                Err(ProposeError::Raft(format!(
-                    "not committed within {PROPOSE_TIMEOUT:?}; the outcome is unknown"
+                Err(ProposeError::OutcomeUnknown(format!(
+                    "not committed within {PROPOSE_TIMEOUT:?}"
                 )))
             })
     }
@@ -148,7 +188,9 @@ impl Consensus {
                 }
                 return;
             }
-            Ok(other) => ProposeError::Raft(format!("a batch was answered with {other:?}")),
+            Ok(other) => {
+                ProposeError::OutcomeUnknown(format!("a batch was answered with {other:?}"))
+            }
             Err(e) => e,
         };
         for reply in replies {
@@ -165,12 +207,10 @@ impl Consensus {
             let known = self.raft.metrics().borrow().current_leader;
             let forward_to = match known {
                 Some(id) if id != self.node_id => Some(id),
-                _ => match self.raft.client_write(cmd.clone()).await {
-                    Ok(written) => return Ok(written.data),
-                    Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                        f.leader_id.filter(|id| *id != self.node_id)
-                    }
-                    Err(e) => return Err(ProposeError::Raft(e.to_string())),
+                _ => match self.write_here(cmd.clone()).await {
+                    Written::Committed(response, _) => return Ok(response),
+                    Written::NotLeader(id) => id.filter(|id| *id != self.node_id),
+                    Written::Failed(e) => return Err(e),
                 },
             };
             if let Some(id) = forward_to {
@@ -184,20 +224,84 @@ impl Consensus {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(ProposeError::NotLeader { leader });
+                return Err(ProposeError::not_leader(leader));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// Sends `cmd` to the leader at `addr`. `Ok(None)`: not delivered or
-    /// that node no longer leads — safe to try again.
+    /// How long this node has led without hearing from a majority, if it
+    /// leads and that is longer than [`QUORUM_LOST_AFTER`].
+    pub fn quorum_lost(&self) -> Option<Duration> {
+        quorum_lost_in(&self.raft.metrics().borrow(), self.node_id)
+    }
+
+    /// Fails with `NotDecided` at once if this node leads without a
+    /// majority: whatever it proposed now could not commit.
+    pub fn check_quorum(&self) -> Result<(), ProposeError> {
+        match self.quorum_lost() {
+            Some(silent) => Err(ProposeError::NotDecided(format!(
+                "this node leads but has heard from no majority for {} ms",
+                silent.as_millis()
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Completes when this node leads and has heard from no majority for
+    /// [`QUORUM_LOST_AFTER`]; never, otherwise.
+    async fn until_quorum_lost(&self) -> Duration {
+        let mut metrics = self.raft.metrics();
+        loop {
+            if let Some(silent) = quorum_lost_in(&metrics.borrow_and_update(), self.node_id) {
+                return silent;
+            }
+            if metrics.changed().await.is_err() {
+                return std::future::pending().await;
+            }
+        }
+    }
+
+    /// Writes `cmd` through this node's Raft, if it leads. A leader
+    /// without a majority refuses at once (`NotDecided`); one that loses
+    /// its majority while the entry is pending answers `OutcomeUnknown`
+    /// within [`QUORUM_LOST_AFTER`], instead of waiting for a majority that
+    /// may never come back (the entry commits if it does).
+    pub async fn write_here(&self, cmd: Command) -> Written {
+        if let Err(e) = self.check_quorum() {
+            return Written::Failed(e);
+        }
+        tokio::select! {
+            written = self.raft.client_write(cmd) => match written {
+                Ok(w) => Written::Committed(w.data, w.log_id.index),
+                // Refused before it was appended, or its entry was removed
+                // from the log by a new leader: it will never commit.
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    Written::NotLeader(f.leader_id)
+                }
+                Err(e) => Written::Failed(ProposeError::OutcomeUnknown(format!("raft: {e}"))),
+            },
+            silent = self.until_quorum_lost() => Written::Failed(ProposeError::OutcomeUnknown(format!(
+                "this node led but heard from no majority for {} ms while the entry was pending; \
+                 it commits if a majority comes back before another leader replaces it",
+                silent.as_millis()
+            ))),
+        }
+    }
+
+    /// Sends `cmd` to the leader at `addr`. `Ok(None)`: certainly not
+    /// committed there (not delivered, or that node no longer leads) —
+    /// safe to try again. A reply lost after the leader may have taken
+    /// the command is retried only for a command that carries request
+    /// ids (a second copy is then answered from the first); any other is
+    /// `OutcomeUnknown`.
     async fn forward(&self, addr: &str, cmd: &Command) -> Result<Option<Response>, ProposeError> {
-        let data = postcard::to_allocvec(cmd).map_err(|e| ProposeError::Raft(e.to_string()))?;
+        let data =
+            postcard::to_allocvec(cmd).map_err(|e| ProposeError::NotDecided(e.to_string()))?;
         let mut client = self
             .peers
             .client(addr)
-            .map_err(|s| ProposeError::Raft(s.message().to_owned()))?;
+            .map_err(|s| ProposeError::NotDecided(s.message().to_owned()))?;
         metrics::counter!("callgrid_forwarded_proposals_total").increment(1);
         match client
             .propose(callgrid_proto::internal::Payload { data })
@@ -210,11 +314,17 @@ impl Consensus {
                     Ok(Some(response))
                 }
                 Ok(ProposeReply::NotLeader(_)) => Ok(None),
-                Ok(ProposeReply::Failed(why)) => Err(ProposeError::Raft(why)),
-                Err(e) => Err(ProposeError::Raft(format!("leader's reply: {e}"))),
+                Ok(ProposeReply::Failed(e)) => Err(e),
+                Err(e) => Err(ProposeError::OutcomeUnknown(format!("leader's reply: {e}"))),
             },
-            Err(status) if status.code() == tonic::Code::Unavailable => Ok(None),
-            Err(status) => Err(ProposeError::Raft(format!("leader: {}", status.message()))),
+            Err(status) if never_sent(&status) => Ok(None),
+            Err(status) if status.code() == tonic::Code::Unavailable && cmd.is_idempotent() => {
+                Ok(None)
+            }
+            Err(status) => Err(ProposeError::OutcomeUnknown(format!(
+                "leader: {}",
+                status.message()
+            ))),
         }
     }
 

@@ -12,6 +12,7 @@
 //! clock. A rule that is not a field's shape belongs in the model.
 
 pub mod convert;
+pub mod retry;
 
 /// The encoded `FileDescriptorSet` of every `callgrid.v1` file (and none of
 /// the node-to-node service), for tonic-reflection, so `grpcurl` and

@@ -195,12 +195,20 @@ impl StateMachineStore {
             .inner
             .write()
             .unwrap_or_else(PoisonError::into_inner);
+        remembered_gauge(&switchboard);
         *state = AppliedState {
             last_applied: meta.last_log_id,
             last_membership: meta.last_membership.clone(),
             switchboard,
         };
     }
+}
+
+/// How many request outcomes the state machine remembers for retries
+/// (bounded: see `callgrid_model::request`).
+fn remembered_gauge(switchboard: &Switchboard) {
+    metrics::gauge!("callgrid_request_outcomes_remembered")
+        .set(switchboard.remembered_requests() as f64);
 }
 
 /// Snapshot bytes are postcard of `(last_applied, last_membership,
@@ -300,6 +308,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                 };
                 responses.push(response);
             }
+            remembered_gauge(&state.switchboard);
         }
         // Sent after the lock is released, so a consumer reacting to an
         // event already reads the state that produced it. A closed sink

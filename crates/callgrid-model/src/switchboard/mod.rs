@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     Applied, Bindings, Call, CallGroup, CallId, Command, Extension, ExtensionRecord, LampState,
-    ParkCode, ParkPolicy, PolicyName, Response, ShardMap, TenantConfig, TenantId,
+    ParkCode, ParkPolicy, PolicyName, RequestOutcomes, Response, ShardMap, TenantConfig, TenantId,
 };
 
 /// How long after a call is answered a late pickup is told
@@ -44,6 +44,8 @@ pub struct Switchboard {
     /// Ended calls, oldest first, for pruning.
     ended: VecDeque<(u64, CallId)>,
     shard_map: ShardMap,
+    /// What requests with ids were answered, for their retries.
+    requests: RequestOutcomes,
 }
 
 /// How a park code was last released, so that a late retrieve learns why
@@ -112,6 +114,25 @@ impl Switchboard {
                     })
                     .collect(),
             ),
+            Command::Once {
+                tenant,
+                request,
+                fingerprint,
+                cmd,
+            } => match self.requests.recall(tenant, request, *fingerprint) {
+                Some(first) => first,
+                None => {
+                    let applied = self.apply(cmd);
+                    events.extend(applied.events);
+                    self.requests.remember(
+                        tenant,
+                        request.clone(),
+                        *fingerprint,
+                        applied.response.clone(),
+                    );
+                    applied.response
+                }
+            },
             Command::SetTimerScale { parts_per_million } => {
                 self.timer_scale_ppm = *parts_per_million;
                 Response::Done
@@ -197,6 +218,26 @@ impl Switchboard {
             )),
         };
         Applied { response, events }
+    }
+
+    /// The response a retry of `cmd` gets without a commit: the outcome
+    /// remembered for its request id (`None` for a command without an id,
+    /// or whose id is not remembered).
+    pub fn recall(&self, cmd: &Command) -> Option<Response> {
+        match cmd {
+            Command::Once {
+                tenant,
+                request,
+                fingerprint,
+                ..
+            } => self.requests.recall(tenant, request, *fingerprint),
+            _ => None,
+        }
+    }
+
+    /// How many request outcomes are remembered now.
+    pub fn remembered_requests(&self) -> usize {
+        self.requests.len()
     }
 
     /// The shard map now in force.

@@ -1246,3 +1246,94 @@ fn a_batch_applies_like_its_commands_one_by_one() {
     assert_eq!(batched.sb, one_by_one.sb);
     assert_eq!(batched.events, one_by_one.events);
 }
+
+fn once(id: &str, fingerprint: u64, cmd: Command) -> Command {
+    Command::once(
+        RequestId::parse("request-id", id).unwrap(),
+        fingerprint,
+        cmd,
+    )
+}
+
+#[test]
+fn a_pickup_retried_with_its_request_id_after_it_won_answers_picked_up_again() {
+    let mut f = Fixture::new();
+    let call = f.call("103", "102", T0);
+    let pickup = |picker: &str, now| Command::Pickup {
+        tenant: t("acme"),
+        picker: e(picker),
+        kind: directed("102"),
+        now_ms: now,
+        random: 0,
+    };
+    let won = Response::Pickup(PickupOutcome::PickedUp {
+        call,
+        from: e("102"),
+        how: AnswerHow::DirectedPickup,
+    });
+    assert_eq!(f.run(once("p-1", 9, pickup("101", T0 + 10))), won);
+    f.events.clear();
+    let before = f.sb.clone();
+    // The retry carries its own clock: only the request id and what was asked match.
+    assert_eq!(f.run(once("p-1", 9, pickup("101", T0 + 900))), won);
+    assert_eq!(f.sb, before, "a retry changes nothing");
+    assert!(
+        f.events.is_empty(),
+        "a retry produces no events: {:?}",
+        f.events
+    );
+    assert_eq!(f.sb.recall(&once("p-1", 9, pickup("101", 0))), Some(won));
+    // Without the id, the same picker would be told it lost.
+    assert_eq!(
+        f.pickup("101", directed("102"), T0 + 901),
+        PickupOutcome::AlreadyAnswered
+    );
+}
+
+#[test]
+fn a_request_id_reused_for_another_request_is_refused_and_changes_nothing() {
+    let mut f = Fixture::new();
+    let nothing = Command::Pickup {
+        tenant: t("acme"),
+        picker: e("104"),
+        kind: directed("105"),
+        now_ms: T0,
+        random: 0,
+    };
+    assert_eq!(
+        f.run(once("r", 1, nothing)),
+        Response::Pickup(PickupOutcome::NoAlertingCall)
+    );
+    let call = f.call("103", "102", T0 + 1);
+    let answer = Command::Answer {
+        tenant: t("acme"),
+        call,
+        by: e("102"),
+        now_ms: T0 + 5,
+    };
+    let before = f.sb.clone();
+    assert_eq!(f.run(once("r", 2, answer.clone())), Response::RequestReused);
+    assert_eq!(f.sb, before, "the refused request changed nothing");
+    assert!(matches!(f.state(call), CallState::Ringing { .. }));
+    // The same id in another tenant is another request.
+    f.ok(Command::PutTenant {
+        tenant: t("other"),
+        config: TenantConfig::default(),
+    });
+    let elsewhere = Command::Pickup {
+        tenant: t("other"),
+        picker: e("104"),
+        kind: directed("105"),
+        now_ms: T0,
+        random: 0,
+    };
+    assert_eq!(
+        f.run(once("r", 2, elsewhere)),
+        Response::Pickup(PickupOutcome::NotPermitted),
+        "applied afresh in the other tenant (whose picker does not exist)"
+    );
+    assert!(matches!(
+        f.run(once("r2", 2, answer)),
+        Response::Answer(AnswerOutcome::Answered { .. })
+    ));
+}

@@ -6,6 +6,11 @@
 //! waiting claim that has already lost is answered from the applied state
 //! without a commit. So the common race costs one commit.
 //!
+//! A request whose id the state machine remembers is answered from that
+//! memory at once, claim or not. A claim that has lost and carries a
+//! request id is still committed (beside the gate, not through it), so
+//! that its loss is remembered for its retries.
+//!
 //! Everything else (dials, hang-ups, parks, timer ticks) is proposed at
 //! once, without waiting for earlier decisions to commit: the state machine
 //! decides each in log order, so an owner with many calls (a park lot, a
@@ -50,7 +55,7 @@ pub enum Gate {
 
 /// The gate of a claim; `None` for commands nobody races for.
 pub fn gate_of(cmd: &Command) -> Option<Gate> {
-    match cmd {
+    match cmd.inner() {
         Command::Retrieve { code, .. } => Some(Gate::Code(*code)),
         Command::Answer { .. } | Command::Pickup { .. } | Command::Dial { .. } => Some(Gate::Owner),
         _ => None,
@@ -89,7 +94,13 @@ impl OwnerState {
     /// Takes up a claim whose gate is free: answered from the applied state
     /// if it has already lost, else proposed, closing the gate.
     fn claim(&mut self, myself: &ActorRef<OwnerMsg>, cmd: Command, reply: Reply, gate: Gate) {
-        if let Some(lost) = self.consensus.read(|sb| sb.already_answered(&cmd)) {
+        if let Some(lost) = self.consensus.read(|sb| sb.already_answered(cmd.inner())) {
+            if matches!(cmd, Command::Once { .. }) {
+                // It cannot win, so it need not hold the gate; but its
+                // retries must hear this loss, so it is committed.
+                self.propose(myself, cmd, reply, None);
+                return;
+            }
             metrics::counter!("callgrid_decisions_without_commit_total", "command" => cmd.kind())
                 .increment(1);
             let _ = reply.send(Ok(lost));
@@ -156,6 +167,12 @@ impl Actor for OwnerActor {
                 metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => state.key.kind())
                     .decrement(1.0);
                 let cmd = *cmd;
+                if let Some(first) = state.consensus.read(|sb| sb.recall(&cmd)) {
+                    metrics::counter!("callgrid_decisions_without_commit_total", "command" => "retry")
+                        .increment(1);
+                    let _ = reply.send(Ok(first));
+                    return Ok(());
+                }
                 match gate_of(&cmd) {
                     None => state.propose(&myself, cmd, reply, None),
                     Some(gate) if state.busy.contains(&gate) => {

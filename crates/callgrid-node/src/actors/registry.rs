@@ -44,7 +44,9 @@ impl Owners {
         }
         let (started, _) = Actor::spawn(None, OwnerActor, (key.clone(), self.consensus.clone()))
             .await
-            .map_err(|e| ProposeError::Raft(format!("owner actor {key} did not start: {e}")))?;
+            .map_err(|e| {
+                ProposeError::NotDecided(format!("owner actor {key} did not start: {e}"))
+            })?;
         let mut actors = self.actors.lock().expect("owners lock poisoned");
         match actors.get(key) {
             // Another request started it first: use that one, so one owner has one queue.
@@ -86,10 +88,12 @@ impl Owners {
             .await
         {
             Ok(ractor::rpc::CallResult::Success(outcome)) => outcome,
-            Ok(_) => Err(ProposeError::Raft(format!(
-                "owner {key} did not answer in time; the outcome is unknown"
+            Ok(_) => Err(ProposeError::OutcomeUnknown(format!(
+                "owner {key} did not answer in time"
             ))),
-            Err(e) => Err(ProposeError::Raft(format!("owner {key} is gone: {e}"))),
+            Err(e) => Err(ProposeError::OutcomeUnknown(format!(
+                "owner {key} is gone: {e}"
+            ))),
         }
     }
 

@@ -60,7 +60,7 @@ pub fn home_of_call(sb: &Switchboard, call: CallId) -> Option<OwnerKey> {
 /// The owner that decides `cmd`; `None` for directory writes (and for
 /// commands about unknown calls, which the state machine answers itself).
 pub fn owner_of(cmd: &Command, sb: &Switchboard) -> Option<OwnerKey> {
-    match cmd {
+    match cmd.inner() {
         Command::Dial {
             tenant,
             from,

@@ -5,7 +5,7 @@ use callgrid_proto::convert;
 use callgrid_proto::v1::{self, calls_server::Calls};
 use tonic::{Request, Response, Status};
 
-use super::{Api, handle, unexpected};
+use super::{Api, handle, once, unexpected};
 use crate::clock::now_ms;
 
 /// Counts a pickup's outcome under its kind.
@@ -51,7 +51,11 @@ impl Calls for Api {
             if let Some(codes) = codes {
                 codes.parse(&r.digits).map_err(super::invalid)?;
             }
-            let cmd = convert::dial(r, now_ms(), rand::random());
+            let cmd = once(
+                "Calls/Dial",
+                &request,
+                convert::dial(r, now_ms(), rand::random()),
+            );
             match self.decide(cmd).await? {
                 Decided::Dial(outcome) => {
                     match &outcome {
@@ -81,7 +85,11 @@ impl Calls for Api {
     ) -> Result<Response<v1::AnswerResponse>, Status> {
         handle!("Calls/Answer", {
             match self
-                .decide(convert::answer(request.get_ref(), now_ms()))
+                .decide(once(
+                    "Calls/Answer",
+                    &request,
+                    convert::answer(request.get_ref(), now_ms()),
+                ))
                 .await?
             {
                 Decided::Answer(outcome) => {
@@ -107,7 +115,11 @@ impl Calls for Api {
     ) -> Result<Response<v1::HangupResponse>, Status> {
         handle!("Calls/Hangup", {
             match self
-                .decide(convert::hangup(request.get_ref(), now_ms()))
+                .decide(once(
+                    "Calls/Hangup",
+                    &request,
+                    convert::hangup(request.get_ref(), now_ms()),
+                ))
                 .await?
             {
                 Decided::Hangup(outcome) => Ok(v1::HangupResponse::from(&outcome)),

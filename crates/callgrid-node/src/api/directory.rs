@@ -5,7 +5,7 @@ use callgrid_proto::convert;
 use callgrid_proto::v1::{self, directory_server::Directory};
 use tonic::{Request, Response, Status};
 
-use super::{Api, handle, invalid};
+use super::{Api, handle, invalid, once};
 
 impl Api {
     fn read_tenant<R>(
@@ -28,8 +28,12 @@ impl Directory for Api {
         request: Request<v1::PutTenantRequest>,
     ) -> Result<Response<v1::PutTenantResponse>, Status> {
         handle!("Directory/PutTenant", {
-            let r = request.into_inner();
-            self.write(convert::put_tenant(&r), Some("config")).await?;
+            let r = request.get_ref().clone();
+            self.write(
+                once("Directory/PutTenant", &request, convert::put_tenant(&r)),
+                Some("config"),
+            )
+            .await?;
             let tenant = convert::tenant(&r.tenant).map_err(invalid)?;
             let config = self.read_tenant(&tenant, |t| Some(v1::TenantConfig::from(&t.config)));
             Ok(v1::PutTenantResponse { config })
@@ -69,8 +73,15 @@ impl Directory for Api {
         request: Request<v1::DeleteTenantRequest>,
     ) -> Result<Response<v1::DeleteTenantResponse>, Status> {
         handle!("Directory/DeleteTenant", {
-            self.write(convert::delete_tenant(request.get_ref()), None)
-                .await?;
+            self.write(
+                once(
+                    "Directory/DeleteTenant",
+                    &request,
+                    convert::delete_tenant(request.get_ref()),
+                ),
+                None,
+            )
+            .await?;
             Ok(v1::DeleteTenantResponse {})
         })
     }
@@ -80,7 +91,7 @@ impl Directory for Api {
         request: Request<v1::PutExtensionRequest>,
     ) -> Result<Response<v1::PutExtensionResponse>, Status> {
         handle!("Directory/PutExtension", {
-            let r = request.into_inner();
+            let r = request.get_ref().clone();
             let cmd = convert::put_extension(&r);
             let stored = match &cmd {
                 Ok(callgrid_model::Command::PutExtension { tenant, record, .. }) => {
@@ -88,7 +99,11 @@ impl Directory for Api {
                 }
                 _ => None,
             };
-            self.write(cmd, Some("extension")).await?;
+            self.write(
+                once("Directory/PutExtension", &request, cmd),
+                Some("extension"),
+            )
+            .await?;
             let extension = stored.and_then(|(t, n)| {
                 self.read_tenant(&t, |t| t.extension(&n).map(v1::Extension::from))
             });
@@ -135,8 +150,15 @@ impl Directory for Api {
         request: Request<v1::DeleteExtensionRequest>,
     ) -> Result<Response<v1::DeleteExtensionResponse>, Status> {
         handle!("Directory/DeleteExtension", {
-            self.write(convert::delete_extension(request.get_ref()), None)
-                .await?;
+            self.write(
+                once(
+                    "Directory/DeleteExtension",
+                    &request,
+                    convert::delete_extension(request.get_ref()),
+                ),
+                None,
+            )
+            .await?;
             Ok(v1::DeleteExtensionResponse {})
         })
     }
@@ -146,8 +168,15 @@ impl Directory for Api {
         request: Request<v1::SetOnlineRequest>,
     ) -> Result<Response<v1::SetOnlineResponse>, Status> {
         handle!("Directory/SetOnline", {
-            self.write(convert::set_online(request.get_ref()), None)
-                .await?;
+            self.write(
+                once(
+                    "Directory/SetOnline",
+                    &request,
+                    convert::set_online(request.get_ref()),
+                ),
+                None,
+            )
+            .await?;
             Ok(v1::SetOnlineResponse {})
         })
     }
@@ -157,7 +186,7 @@ impl Directory for Api {
         request: Request<v1::PutCallGroupRequest>,
     ) -> Result<Response<v1::PutCallGroupResponse>, Status> {
         handle!("Directory/PutCallGroup", {
-            let r = request.into_inner();
+            let r = request.get_ref().clone();
             let cmd = convert::put_call_group(&r);
             let owner = match &cmd {
                 Ok(callgrid_model::Command::PutCallGroup { tenant, group }) => {
@@ -165,7 +194,8 @@ impl Directory for Api {
                 }
                 _ => None,
             };
-            self.write(cmd, Some("group")).await?;
+            self.write(once("Directory/PutCallGroup", &request, cmd), Some("group"))
+                .await?;
             let group = owner.and_then(|(t, o)| {
                 self.read_tenant(&t, |t| t.call_groups.get(&o).map(v1::CallGroup::from))
             });
@@ -197,8 +227,15 @@ impl Directory for Api {
         request: Request<v1::DeleteCallGroupRequest>,
     ) -> Result<Response<v1::DeleteCallGroupResponse>, Status> {
         handle!("Directory/DeleteCallGroup", {
-            self.write(convert::delete_call_group(request.get_ref()), None)
-                .await?;
+            self.write(
+                once(
+                    "Directory/DeleteCallGroup",
+                    &request,
+                    convert::delete_call_group(request.get_ref()),
+                ),
+                None,
+            )
+            .await?;
             Ok(v1::DeleteCallGroupResponse {})
         })
     }
@@ -208,7 +245,7 @@ impl Directory for Api {
         request: Request<v1::PutParkPolicyRequest>,
     ) -> Result<Response<v1::PutParkPolicyResponse>, Status> {
         handle!("Directory/PutParkPolicy", {
-            let r = request.into_inner();
+            let r = request.get_ref().clone();
             let cmd = convert::put_park_policy(&r);
             let name = match &cmd {
                 Ok(callgrid_model::Command::PutParkPolicy { tenant, policy }) => {
@@ -216,7 +253,11 @@ impl Directory for Api {
                 }
                 _ => None,
             };
-            self.write(cmd, Some("policy")).await?;
+            self.write(
+                once("Directory/PutParkPolicy", &request, cmd),
+                Some("policy"),
+            )
+            .await?;
             let policy = name.and_then(|(t, n)| {
                 self.read_tenant(&t, |t| t.park_policies.get(&n).map(v1::ParkPolicy::from))
             });
@@ -265,8 +306,15 @@ impl Directory for Api {
         request: Request<v1::DeleteParkPolicyRequest>,
     ) -> Result<Response<v1::DeleteParkPolicyResponse>, Status> {
         handle!("Directory/DeleteParkPolicy", {
-            self.write(convert::delete_park_policy(request.get_ref()), None)
-                .await?;
+            self.write(
+                once(
+                    "Directory/DeleteParkPolicy",
+                    &request,
+                    convert::delete_park_policy(request.get_ref()),
+                ),
+                None,
+            )
+            .await?;
             Ok(v1::DeleteParkPolicyResponse {})
         })
     }
@@ -276,8 +324,15 @@ impl Directory for Api {
         request: Request<v1::GrantParkPolicyRequest>,
     ) -> Result<Response<v1::GrantParkPolicyResponse>, Status> {
         handle!("Directory/GrantParkPolicy", {
-            self.write(convert::grant_park_policy(request.get_ref()), None)
-                .await?;
+            self.write(
+                once(
+                    "Directory/GrantParkPolicy",
+                    &request,
+                    convert::grant_park_policy(request.get_ref()),
+                ),
+                None,
+            )
+            .await?;
             Ok(v1::GrantParkPolicyResponse {})
         })
     }

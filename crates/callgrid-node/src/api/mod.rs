@@ -19,8 +19,8 @@ pub use streams::{StreamBudget, StreamLimits};
 use std::time::Instant;
 
 use callgrid_model::{Command, DirectoryError, Response, TenantId, ValidationError};
-use callgrid_proto::convert;
-use tonic::{Code, Status};
+use callgrid_proto::{convert, retry};
+use tonic::{Code, Request, Status};
 
 use crate::consensus::ProposeError;
 use crate::node::Node;
@@ -55,7 +55,10 @@ impl Api {
         if let Some(tenant) = cmd.tenant() {
             self.existing_tenant(tenant.as_str())?;
         }
-        self.node.router.decide(cmd).await.map_err(unavailable)
+        match self.node.router.decide(cmd).await.map_err(unavailable)? {
+            Response::RequestReused => Err(request_reused()),
+            decided => Ok(decided),
+        }
     }
 
     /// Commits a directory write; a refusal is a status naming the field.
@@ -71,6 +74,7 @@ impl Api {
         match self.node.router.decide(cmd).await.map_err(unavailable)? {
             Response::Directory(Ok(())) => Ok(()),
             Response::Directory(Err(e)) => Err(convert::directory_status(&in_record(e, record))),
+            Response::RequestReused => Err(request_reused()),
             other => Err(unexpected(other)),
         }
     }
@@ -103,8 +107,41 @@ fn in_record(e: DirectoryError, record: Option<&str>) -> DirectoryError {
     }
 }
 
+/// `cmd`, to take effect at most once per the `request-id` the request
+/// carries (if it carries one). What the request asks — `method` and its
+/// message — is remembered with the id, so that a retry is told from
+/// another request reusing the id.
+fn once<M: prost::Message>(
+    method: &str,
+    request: &Request<M>,
+    cmd: Result<Command, ValidationError>,
+) -> Result<Command, ValidationError> {
+    let cmd = cmd?;
+    Ok(match retry::request_id(request.metadata())? {
+        Some(id) => Command::once(
+            id,
+            retry::request_fingerprint(method, request.get_ref()),
+            cmd,
+        ),
+        None => cmd,
+    })
+}
+
+/// An undecided request: `not decided` when it certainly took no effect,
+/// `outcome unknown` when it may have (see `callgrid_proto::retry`).
 fn unavailable(e: ProposeError) -> Status {
-    Status::unavailable(format!("not decided, retry: {e}"))
+    match e {
+        ProposeError::NotDecided(why) => retry::not_decided(&why),
+        ProposeError::OutcomeUnknown(why) => retry::outcome_unknown(&why),
+    }
+}
+
+fn request_reused() -> Status {
+    Status::invalid_argument(format!(
+        "{}: this request id was already used for a different request of this tenant; \
+         a retry must repeat its request unchanged, and a new request needs a new id",
+        retry::REQUEST_ID
+    ))
 }
 
 fn unexpected(r: Response) -> Status {

@@ -6,7 +6,7 @@ use callgrid_proto::v1::{self, park_server::Park};
 use tonic::{Request, Response, Status};
 
 use super::calls::count_retrieve;
-use super::{Api, handle, unexpected};
+use super::{Api, handle, once, unexpected};
 use crate::clock::now_ms;
 
 #[tonic::async_trait]
@@ -17,7 +17,11 @@ impl Park for Api {
     ) -> Result<Response<v1::ParkResponse>, Status> {
         handle!("Park/Park", {
             match self
-                .decide(convert::park(request.get_ref(), now_ms()))
+                .decide(once(
+                    "Park/Park",
+                    &request,
+                    convert::park(request.get_ref(), now_ms()),
+                ))
                 .await?
             {
                 Decided::Park(outcome) => {
@@ -46,7 +50,11 @@ impl Park for Api {
     ) -> Result<Response<v1::RetrieveResponse>, Status> {
         handle!("Park/Retrieve", {
             match self
-                .decide(convert::retrieve(request.get_ref(), now_ms()))
+                .decide(once(
+                    "Park/Retrieve",
+                    &request,
+                    convert::retrieve(request.get_ref(), now_ms()),
+                ))
                 .await?
             {
                 Decided::Retrieve(outcome) => {

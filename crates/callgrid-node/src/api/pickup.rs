@@ -6,16 +6,18 @@ use callgrid_proto::v1::{self, pickup_server::Pickup};
 use tonic::{Request, Response, Status};
 
 use super::calls::count_pickup;
-use super::{Api, handle, unexpected};
+use super::{Api, handle, once, unexpected};
 use crate::clock::now_ms;
 
 impl Api {
-    async fn pickup(
+    async fn pickup<M: prost::Message>(
         &self,
         kind: &'static str,
+        method: &'static str,
+        request: &Request<M>,
         cmd: Result<Command, ValidationError>,
     ) -> Result<v1::PickupResponse, Status> {
-        match self.decide(cmd).await? {
+        match self.decide(once(method, request, cmd)).await? {
             Decided::Pickup(outcome) => {
                 count_pickup(kind, &outcome);
                 Ok(v1::PickupResponse::from(&outcome))
@@ -34,6 +36,8 @@ impl Pickup for Api {
         handle!("Pickup/DirectedPickup", {
             self.pickup(
                 "directed",
+                "Pickup/DirectedPickup",
+                &request,
                 convert::directed_pickup(request.get_ref(), now_ms(), rand::random()),
             )
             .await
@@ -47,6 +51,8 @@ impl Pickup for Api {
         handle!("Pickup/GroupPickup", {
             self.pickup(
                 "group",
+                "Pickup/GroupPickup",
+                &request,
                 convert::group_pickup(request.get_ref(), now_ms(), rand::random()),
             )
             .await
@@ -60,6 +66,8 @@ impl Pickup for Api {
         handle!("Pickup/NamedPickup", {
             self.pickup(
                 "named",
+                "Pickup/NamedPickup",
+                &request,
                 convert::named_pickup(request.get_ref(), now_ms(), rand::random()),
             )
             .await
@@ -73,6 +81,8 @@ impl Pickup for Api {
         handle!("Pickup/BlfPickup", {
             self.pickup(
                 "blf",
+                "Pickup/BlfPickup",
+                &request,
                 convert::blf_pickup(request.get_ref(), now_ms(), rand::random()),
             )
             .await

@@ -5,7 +5,7 @@ use callgrid_proto::convert;
 use callgrid_proto::v1::{self, registrar_server::Registrar};
 use tonic::{Request, Response, Status};
 
-use super::{Api, handle, invalid, unavailable, unexpected};
+use super::{Api, handle, invalid, once, request_reused, unavailable, unexpected};
 use crate::clock::now_ms;
 
 #[tonic::async_trait]
@@ -35,8 +35,14 @@ impl Registrar for Api {
         request: Request<v1::RegisterRequest>,
     ) -> Result<Response<v1::RegisterResponse>, Status> {
         handle!("Registrar/Register", {
-            let cmd = convert::register(request.get_ref(), now_ms()).map_err(invalid)?;
+            let cmd = once(
+                "Registrar/Register",
+                &request,
+                convert::register(request.get_ref(), now_ms()),
+            )
+            .map_err(invalid)?;
             match self.node.router.decide(cmd).await.map_err(unavailable)? {
+                Decided::RequestReused => Err(request_reused()),
                 Decided::Register(Ok(bindings)) => Ok(v1::RegisterResponse {
                     bindings: bindings.iter().map(v1::Binding::from).collect(),
                 }),

@@ -14,7 +14,7 @@ mod wire;
 
 pub use membership::{add_node, join, remove_node, voters_wanted};
 pub use network::PeerNetwork;
-pub use peers::Peers;
+pub use peers::{Peers, never_sent};
 pub use service::PeerService;
 pub use shards::{Placement, Router, hand_off_shards, place, run_shard_keeper};
 pub use wire::{DecideReply, ProposeReply};

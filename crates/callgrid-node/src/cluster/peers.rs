@@ -54,3 +54,44 @@ impl Peers {
         Ok(channel)
     }
 }
+
+/// True when `status` is a failure to reach the peer at all (refused or
+/// timed-out connection): the request was never sent, so it certainly
+/// took no effect there. Any other failure may have come after the peer
+/// took the request.
+pub fn never_sent(status: &tonic::Status) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(status);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::ConnectionRefused
+        {
+            return true;
+        }
+        if e.to_string().contains("connect error") {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
+}
+
+#[cfg(test)]
+mod never_sent_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refused_connection_is_known_never_sent() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let peers = Peers::default();
+        let mut client = peers.client(&format!("127.0.0.1:{port}")).expect("client");
+        let status = client
+            .ping(callgrid_proto::internal::PingRequest {})
+            .await
+            .expect_err("nothing listens there");
+        assert!(never_sent(&status), "{status:?}");
+        assert!(!never_sent(&tonic::Status::unavailable("connection reset")));
+    }
+}

@@ -4,14 +4,13 @@ use callgrid_model::Command;
 use callgrid_proto::internal::{
     DecideRequest, JoinRequest, JoinResponse, Payload, PingRequest, PingResponse, peer_server::Peer,
 };
-use callgrid_raft::{
-    AppendEntriesRequest, ClientWriteError, InstallSnapshotRequest, RaftError, VoteRequest,
-};
+use callgrid_raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use tonic::{Request, Response, Status};
 
 use super::membership::add_node;
 use super::shards::{Router, encode_reply};
 use super::wire::{ProposeReply, decode, encode};
+use crate::consensus::Written;
 
 /// Serves Raft traffic, forwarded proposals, routed decisions and joins.
 #[derive(Clone)]
@@ -47,12 +46,10 @@ impl Peer for PeerService {
 
     async fn propose(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
         let cmd: Command = decode(&request.get_ref().data)?;
-        let reply = match self.raft().client_write(cmd).await {
-            Ok(written) => ProposeReply::Committed(written.data, written.log_id.index),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                ProposeReply::NotLeader(f.leader_id)
-            }
-            Err(e) => ProposeReply::Failed(e.to_string()),
+        let reply = match self.router.consensus.write_here(cmd).await {
+            Written::Committed(response, index) => ProposeReply::Committed(response, index),
+            Written::NotLeader(leader) => ProposeReply::NotLeader(leader),
+            Written::Failed(e) => ProposeReply::Failed(e),
         };
         encode(&reply).map(Response::new)
     }

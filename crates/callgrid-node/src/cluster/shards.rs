@@ -25,6 +25,7 @@ use openraft::BasicNode;
 use tokio::sync::watch;
 
 use super::Peers;
+use super::peers::never_sent;
 use super::wire::{DecideReply, decode, encode};
 use crate::actors::{OwnerKey, Owners, owner_of};
 use crate::config::ShardPlacement;
@@ -97,12 +98,22 @@ impl Router {
     }
 
     /// Decides `cmd` on the node that owns it.
+    ///
+    /// A leader without a majority refuses at once: nothing it proposed
+    /// could commit. An owner that cannot be reached is waited out (its
+    /// shards move); one that was reached and then lost is retried only
+    /// for a command carrying request ids, whose second copy is answered
+    /// from the first — any other is answered `OutcomeUnknown`.
     pub async fn decide(&self, cmd: Command) -> Result<Response, ProposeError> {
         let me = self.consensus.node_id;
+        self.consensus.check_quorum()?;
         let Some(key) = self.consensus.read(|sb| owner_of(&cmd, sb)) else {
             return self.consensus.propose(cmd).await;
         };
         for attempt in 0..ROUTE_ATTEMPTS {
+            if attempt > 0 {
+                self.consensus.check_quorum()?;
+            }
             let members = self.members();
             let placement = self.consensus.read(|sb| place(&key, sb, me, &members));
             let Placement::Remote { node, addr, epoch } = placement else {
@@ -111,7 +122,7 @@ impl Router {
             metrics::counter!("callgrid_forwarded_requests_total", "to" => node.to_string())
                 .increment(1);
             let command =
-                postcard::to_allocvec(&cmd).map_err(|e| ProposeError::Raft(e.to_string()))?;
+                postcard::to_allocvec(&cmd).map_err(|e| ProposeError::NotDecided(e.to_string()))?;
             let reply = match self.peers.client(&addr) {
                 Ok(mut client) => {
                     let mut request = tonic::Request::new(DecideRequest {
@@ -139,16 +150,24 @@ impl Router {
                     // new shard map or the command's new owner will show.
                     self.consensus.await_applied(applied).await;
                 }
-                Ok(Ok(DecideReply::Failed(why))) => return Err(ProposeError::Raft(why)),
-                Ok(Err(status)) => return Err(ProposeError::Raft(status.message().to_owned())),
-                // Not delivered: the owner is down or cut off. Wait for its shards to move.
-                Err(status) if status.code() == tonic::Code::Unavailable => {
+                Ok(Ok(DecideReply::Failed(e))) => return Err(e),
+                Ok(Err(status)) => {
+                    return Err(ProposeError::OutcomeUnknown(format!(
+                        "owner {node}'s reply: {}",
+                        status.message()
+                    )));
+                }
+                // The owner is down or cut off. Wait for its shards to move.
+                Err(status)
+                    if never_sent(&status)
+                        || (status.code() == tonic::Code::Unavailable && cmd.is_idempotent()) =>
+                {
                     tracing::debug!(owner = node, attempt, error = %status, "shard owner unreachable");
                     self.await_epoch(epoch + 1, Duration::from_millis(1500))
                         .await;
                 }
                 Err(status) => {
-                    return Err(ProposeError::Raft(format!(
+                    return Err(ProposeError::OutcomeUnknown(format!(
                         "owner {node}: {}",
                         status.message()
                     )));
@@ -166,7 +185,9 @@ impl Router {
             return DecideReply::StaleEpoch { owner_epoch: mine };
         }
         if epoch > mine && !self.await_epoch(epoch, Duration::from_secs(2)).await {
-            return DecideReply::Failed(format!("owner has not applied shard epoch {epoch}"));
+            return DecideReply::Failed(ProposeError::NotDecided(format!(
+                "owner has not applied shard epoch {epoch}"
+            )));
         }
         let me = self.consensus.node_id;
         let members = self.members();
@@ -174,7 +195,7 @@ impl Router {
         let Some(key) = key else {
             return match self.consensus.propose(cmd).await {
                 Ok(r) => DecideReply::Decided(r, self.applied()),
-                Err(e) => DecideReply::Failed(e.to_string()),
+                Err(e) => DecideReply::Failed(e),
             };
         };
         if self.consensus.read(|sb| place(&key, sb, me, &members)) != Placement::Local {
@@ -184,7 +205,7 @@ impl Router {
         }
         match self.owners.decide_local(&key, cmd).await {
             Ok(r) => DecideReply::Decided(r, self.applied()),
-            Err(e) => DecideReply::Failed(e.to_string()),
+            Err(e) => DecideReply::Failed(e),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Encoding Rust values into `Payload` bytes and back.
 
 use callgrid_model::Response;
+
+use crate::consensus::ProposeError;
 use callgrid_proto::internal::Payload;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tonic::Status;
@@ -23,8 +25,8 @@ pub enum ProposeReply {
     Committed(Response, u64),
     /// The receiver is not the leader either; here is who it thinks is.
     NotLeader(Option<u64>),
-    /// Not decided (or unknown): retryable.
-    Failed(String),
+    /// Not committed: certainly not, or not known (the error says which).
+    Failed(ProposeError),
 }
 
 /// A shard owner's answer to a routed command.
@@ -33,16 +35,13 @@ pub enum DecideReply {
     /// Decided; the owner had applied up to this log index.
     Decided(Response, u64),
     /// The sender routed by an older shard map than the owner's.
-    StaleEpoch {
-        owner_epoch: u64,
-    },
+    StaleEpoch { owner_epoch: u64 },
     /// At the sender's epoch, the receiver does not own the command's
     /// owner. Either the sender's map is behind (a new epoch is coming), or
     /// the command's owner changed with state the sender has not applied
     /// yet (a call parked meanwhile moves to its park lot): the receiver
     /// had applied up to this log index.
-    NotOwner {
-        applied: u64,
-    },
-    Failed(String),
+    NotOwner { applied: u64 },
+    /// Not decided: certainly not, or not known (the error says which).
+    Failed(ProposeError),
 }
