@@ -1,7 +1,8 @@
 //! SIP registration against a real node: an extension's write-only SIP
 //! password, digest checks that cannot tell an unknown extension (or
-//! tenant) from a wrong password, bindings that light the lamp and survive
-//! a restart, and bad input refused naming its field (DESIGN §1 "SIP
+//! tenant) from a wrong password, bindings that light the lamp, go dark
+//! when they lapse and survive a restart, and bad input refused naming its
+//! field (DESIGN §1 "SIP
 //! edge", §3.2-3.4).
 //!
 //! One node serves the whole file: each behaviour below is a step of the
@@ -220,6 +221,11 @@ async fn bad_or_unregistrable_requests_are_refused_and_change_nothing(c: &mut Cl
             vec!["source", "64"],
         ),
         (
+            register_request("101", "sip:lapsed@callgrid.invalid", 60),
+            Code::InvalidArgument,
+            vec!["contact", "reserved"],
+        ),
+        (
             register_request("102", "sip:102@192.0.2.8", 60),
             Code::FailedPrecondition,
             vec!["102", "no SIP password"],
@@ -254,6 +260,29 @@ async fn bad_or_unregistrable_requests_are_refused_and_change_nothing(c: &mut Cl
         Code::NotFound,
         &["extension", "199"],
     );
+}
+
+/// Nobody unregisters a phone that was unplugged: its binding lapses, and
+/// the extension goes offline (its lamp too) within a sweep of the expiry,
+/// without another REGISTER.
+async fn a_binding_nobody_refreshes_takes_the_extension_offline_when_it_lapses(c: &mut Clients) {
+    c.put_extension(
+        T,
+        api::Extension {
+            online: Some(false),
+            sip_password: Some(PASSWORD.into()),
+            ..extension("160")
+        },
+    )
+    .await;
+    let mut lamps = c.try_watch_lamps(T, "", &["160"], &[]).await.unwrap();
+    assert_eq!(next_lamp(&mut lamps).await.state(), api::LampState::Offline);
+    assert_eq!(register(c, "160", "sip:160@192.0.2.10", 1).await.len(), 1);
+    assert_eq!(next_lamp(&mut lamps).await.state(), api::LampState::Idle);
+    // The lamp's next change is the lapse: bounded by next_lamp's timeout.
+    assert_eq!(next_lamp(&mut lamps).await.state(), api::LampState::Offline);
+    assert!(lookup(c, "160").await.is_empty());
+    assert_eq!(c.get_extension(T, "160").await.online, Some(false));
 }
 
 async fn deleting_the_extension_drops_its_bindings(c: &mut Clients) {
@@ -299,6 +328,7 @@ async fn sip_phones_authenticate_register_and_their_bindings_survive_a_restart()
     registering_binds_the_contact_and_brings_the_extension_online_until_removed(&mut c).await;
     bad_or_unregistrable_requests_are_refused_and_change_nothing(&mut c).await;
     deleting_the_extension_drops_its_bindings(&mut c).await;
+    a_binding_nobody_refreshes_takes_the_extension_offline_when_it_lapses(&mut c).await;
 
     // An acknowledged registration and the secret come back after SIGKILL.
     let before = lookup(&mut c, "101").await;

@@ -79,6 +79,27 @@ impl Registration {
     pub const MAX_EDGE_LEN: usize = 256;
     pub const MAX_SOURCE_LEN: usize = 64;
 
+    /// The contact of [`Registration::drop_lapsed`]: no phone has it
+    /// (`.invalid`, RFC 2606) and [`Registration::new`] refuses it.
+    const LAPSED_SWEEP_CONTACT: &'static str = "sip:lapsed@callgrid.invalid";
+
+    /// A registration that only drops an extension's lapsed bindings (and,
+    /// when none is left, takes it offline): what a node proposes once a
+    /// binding's time is up and its phone has not refreshed it.
+    pub fn drop_lapsed() -> Self {
+        Self {
+            contact: Contact(Self::LAPSED_SWEEP_CONTACT.to_owned()),
+            edge: "callgrid".to_owned(),
+            source: String::new(),
+            expires_s: 0,
+        }
+    }
+
+    /// True for [`Registration::drop_lapsed`].
+    pub fn is_drop_lapsed(&self) -> bool {
+        self.contact.0 == Self::LAPSED_SWEEP_CONTACT
+    }
+
     /// Checks each field, reporting it under its own name (`contact`,
     /// `edge`, `source`); `expires_s` is capped, not refused.
     pub fn new(
@@ -88,6 +109,12 @@ impl Registration {
         expires_s: u32,
     ) -> Result<Self, ValidationError> {
         let contact = Contact::parse("contact", contact)?;
+        if contact.0 == Self::LAPSED_SWEEP_CONTACT {
+            return Err(ValidationError::new(
+                "contact",
+                "this contact is reserved for dropping lapsed bindings",
+            ));
+        }
         if edge.is_empty() {
             return Err(ValidationError::new(
                 "edge",
@@ -185,6 +212,11 @@ impl Bindings {
     /// No binding at all, lapsed or not.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// True if a binding is stored that has lapsed at `now_ms`.
+    pub fn any_lapsed(&self, now_ms: u64) -> bool {
+        self.0.iter().any(|b| !b.is_live(now_ms))
     }
 }
 

@@ -17,11 +17,13 @@ pub mod cluster;
 pub mod config;
 pub mod config_file;
 pub mod connections;
+pub mod console;
 pub mod consensus;
 pub mod gate;
 pub mod hub;
 pub mod metrics;
 pub mod node;
+pub mod registrations;
 pub mod settings;
 pub mod tls;
 

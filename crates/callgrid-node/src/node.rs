@@ -94,6 +94,8 @@ pub async fn run(
 
     let sip = bind_sip(&args, &security, grpc_addr).await?;
     let sip_addr = sip.as_ref().map(|edge| edge.local_addr());
+    let console = crate::console::bind(&args, &security, grpc_addr, &advertise).await?;
+    let http_addr = console.as_ref().map(|console| console.local_addr());
 
     let (shutdown_tx, shutdown) = watch::channel(false);
     let consensus = Consensus::new(raft.clone(), state.clone(), args.node_id, peers.clone());
@@ -156,9 +158,19 @@ pub async fn run(
         shutdown.clone(),
     ));
     let lag_probe = tokio::spawn(crate::metrics::probe_runtime_lag(shutdown.clone()));
+    let sweeper = tokio::spawn(crate::registrations::drop_lapsed(
+        consensus.clone(),
+        shutdown.clone(),
+    ));
     let sip_task = sip.map(|edge| {
         let mut stop = shutdown.clone();
         tokio::spawn(edge.run(async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        }))
+    });
+    let console_task = console.map(|console| {
+        let mut stop = shutdown.clone();
+        tokio::spawn(console.run(async move {
             let _ = stop.wait_for(|stop| *stop).await;
         }))
     });
@@ -175,6 +187,7 @@ pub async fn run(
         grpc = %grpc_addr,
         metrics = %metrics_addr,
         sip = %sip_addr.map_or("off".to_owned(), |a| a.to_string()),
+        http = %http_addr.map_or("off".to_owned(), |a| a.to_string()),
         advertise = %advertise,
         data_dir = %args.data_dir.display(),
         timer_scale = args.timer_scale,
@@ -211,7 +224,11 @@ pub async fn run(
     let _ = metrics_task.await;
     let _ = sampler.await;
     let _ = lag_probe.await;
+    let _ = sweeper.await;
     if let Some(task) = sip_task {
+        let _ = task.await;
+    }
+    if let Some(task) = console_task {
         let _ = task.await;
     }
     db.flush_async().await.context("final flush")?;

@@ -32,7 +32,7 @@ impl Switchboard {
                 number: extension.to_string(),
             }
         })?;
-        if record.sip_ha1.is_none() {
+        if record.sip_ha1.is_none() && !registration.is_drop_lapsed() {
             return Err(DirectoryError::NoSipSecret {
                 field: "extension".into(),
                 number: extension.to_string(),
@@ -47,6 +47,20 @@ impl Switchboard {
         record.online = !live.is_empty();
         self.refresh_lamp(tenant_id, extension, now_ms, events);
         Ok(live)
+    }
+
+    /// Every extension that holds a binding lapsed at `now_ms`: what a
+    /// [`Registration::drop_lapsed`] should be proposed for.
+    pub fn lapsed_registrations(&self, now_ms: u64) -> Vec<(TenantId, Extension)> {
+        self.tenants
+            .iter()
+            .flat_map(|(id, t)| {
+                t.registrations
+                    .iter()
+                    .filter(move |(_, b)| b.any_lapsed(now_ms))
+                    .map(move |(n, _)| (id.clone(), n.clone()))
+            })
+            .collect()
     }
 
     /// The live bindings of an extension at `now_ms`, in contact order;
@@ -190,6 +204,46 @@ mod tests {
         assert_eq!(removed.response, Response::Register(Ok(vec![])));
         assert_eq!(lamp_events(&removed), [LampState::Offline]);
         assert!(!online(&sb, "101"));
+    }
+
+    #[test]
+    fn dropping_lapsed_bindings_takes_the_extension_offline_and_keeps_live_ones() {
+        let mut sb = switchboard();
+        sb.apply(&register("101", "sip:a@h", 10, T0));
+        sb.apply(&register("101", "sip:b@h", 60, T0));
+        let drop_lapsed = |now_ms| Command::Register {
+            tenant: t("acme"),
+            extension: e("101"),
+            registration: Registration::drop_lapsed(),
+            now_ms,
+        };
+        assert!(sb.lapsed_registrations(T0 + 9_999).is_empty());
+        assert_eq!(
+            sb.lapsed_registrations(T0 + 10_000),
+            [(t("acme"), e("101"))]
+        );
+        let swept = sb.apply(&drop_lapsed(T0 + 10_000));
+        assert!(
+            matches!(&swept.response, Response::Register(Ok(live)) if live.len() == 1),
+            "the live binding stays: {:?}",
+            swept.response
+        );
+        assert!(lamp_events(&swept).is_empty(), "still online");
+        assert!(sb.lapsed_registrations(T0 + 10_000).is_empty());
+
+        let swept = sb.apply(&drop_lapsed(T0 + 60_000));
+        assert_eq!(swept.response, Response::Register(Ok(vec![])));
+        assert_eq!(lamp_events(&swept), [LampState::Offline]);
+        assert!(!online(&sb, "101"));
+        assert!(sb.lapsed_registrations(T0 + 60_000).is_empty());
+    }
+
+    #[test]
+    fn the_sweep_contact_cannot_be_registered() {
+        let err =
+            Registration::new("sip:lapsed@callgrid.invalid", "edge1:5060", "", 60).unwrap_err();
+        assert!(err.to_string().contains("contact"), "{err}");
+        assert!(err.to_string().contains("reserved"), "{err}");
     }
 
     #[test]
