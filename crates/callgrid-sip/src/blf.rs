@@ -572,19 +572,19 @@ pub async fn pickup(
         }
     };
     let target = replaces.extension().unwrap_or(&uri_user).to_owned();
-    let picked = shared
-        .cluster
-        .pickup
-        .clone()
-        .blf_pickup(BlfPickupRequest {
-            tenant: tenant.clone(),
-            picker: picker.clone(),
-            target,
-            call_id: Some(call_id),
-        })
-        .await;
+    let pickup = BlfPickupRequest {
+        tenant: tenant.clone(),
+        picker: picker.clone(),
+        target,
+        call_id: Some(call_id),
+    };
+    let picked = crate::cluster::once(pickup, |r| {
+        let mut pickups = shared.cluster.pickup.clone();
+        async move { pickups.blf_pickup(r).await }
+    })
+    .await;
     let response = match picked {
-        Ok(r) => r.into_inner(),
+        Ok(r) => r,
         Err(status) => {
             tracing::debug!(%status, "blf pickup refused");
             reject(match status.code() {

@@ -227,18 +227,18 @@ pub async fn invite(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<
     let caller_uri = tx.original.from_header()?.uri()?;
     let (dialog, states) = serve_invite(&shared, tx)?;
 
-    let dialled = shared
-        .cluster
-        .calls
-        .clone()
-        .dial(DialRequest {
-            tenant: tenant.clone(),
-            from: Some(extension_party(&extension)),
-            digits,
-        })
-        .await;
+    let dial = DialRequest {
+        tenant: tenant.clone(),
+        from: Some(extension_party(&extension)),
+        digits,
+    };
+    let dialled = crate::cluster::once(dial, |r| {
+        let mut calls = shared.cluster.calls.clone();
+        async move { calls.dial(r).await }
+    })
+    .await;
     let outcome = match dialled {
-        Ok(r) => r.into_inner().outcome,
+        Ok(r) => r.outcome,
         Err(status) => {
             tracing::debug!(%status, "dial refused");
             let refusal = match status.code() {
@@ -334,16 +334,16 @@ async fn follow_caller(shared: Arc<Shared>, legs: Arc<CallLegs>, mut states: Dia
 }
 
 pub(crate) async fn hang_up(shared: &Shared, legs: &CallLegs, by: &str) {
-    let ended = shared
-        .cluster
-        .calls
-        .clone()
-        .hangup(HangupRequest {
-            tenant: legs.tenant.clone(),
-            call_id: legs.call_id,
-            by: Some(extension_party(by)),
-        })
-        .await;
+    let hangup = HangupRequest {
+        tenant: legs.tenant.clone(),
+        call_id: legs.call_id,
+        by: Some(extension_party(by)),
+    };
+    let ended = crate::cluster::once(hangup, |r| {
+        let mut calls = shared.cluster.calls.clone();
+        async move { calls.hangup(r).await }
+    })
+    .await;
     if let Err(status) = ended {
         tracing::warn!(call = legs.call_id, %status, "hangup not recorded");
     }
@@ -505,18 +505,18 @@ async fn follow_fork(
                     let _ = f.dialog.bye().await;
                     continue;
                 }
-                let answer = shared
-                    .cluster
-                    .calls
-                    .clone()
-                    .answer(AnswerRequest {
-                        tenant: legs.tenant.clone(),
-                        call_id: legs.call_id,
-                        by: f.extension.clone(),
-                    })
-                    .await;
+                let answer = AnswerRequest {
+                    tenant: legs.tenant.clone(),
+                    call_id: legs.call_id,
+                    by: f.extension.clone(),
+                };
+                let answer = crate::cluster::once(answer, |r| {
+                    let mut calls = shared.cluster.calls.clone();
+                    async move { calls.answer(r).await }
+                })
+                .await;
                 let won = answer
-                    .map(|r| r.into_inner().result == AnswerResult::Answered as i32)
+                    .map(|r| r.result == AnswerResult::Answered as i32)
                     .unwrap_or(false);
                 if !won {
                     let _ = f.dialog.bye().await;

@@ -69,20 +69,20 @@ pub(crate) async fn on_refer(
         return;
     }
     let _ = handle.reply(StatusCode::Accepted).await;
-    let parked = shared
-        .cluster
-        .park
-        .clone()
-        .park(ParkRequest {
-            tenant: legs.tenant.clone(),
-            call_id: legs.call_id,
-            by: parker.to_owned(),
-            code: None,
-        })
-        .await;
+    let park = ParkRequest {
+        tenant: legs.tenant.clone(),
+        call_id: legs.call_id,
+        by: parker.to_owned(),
+        code: None,
+    };
+    let parked = crate::cluster::once(park, |r| {
+        let mut lots = shared.cluster.park.clone();
+        async move { lots.park(r).await }
+    })
+    .await;
     let text_plain = || Some(vec![Header::ContentType("text/plain".into())]);
     let response = match parked {
-        Ok(r) => r.into_inner(),
+        Ok(r) => r,
         Err(status) => {
             tracing::debug!(%status, "park not decided");
             let _ = leg

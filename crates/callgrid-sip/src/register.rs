@@ -73,18 +73,21 @@ pub async fn register(shared: &Arc<Shared>, mut tx: Transaction) -> anyhow::Resu
         }
     }
     for (contact, expires_s) in changes {
-        let stored = registrar
-            .register(RegisterRequest {
-                tenant: tenant.clone(),
-                extension: extension.clone(),
-                contact,
-                edge: shared.edge_id.clone(),
-                source: source.clone(),
-                expires_s,
-            })
-            .await;
+        let register = RegisterRequest {
+            tenant: tenant.clone(),
+            extension: extension.clone(),
+            contact,
+            edge: shared.edge_id.clone(),
+            source: source.clone(),
+            expires_s,
+        };
+        let stored = crate::cluster::once(register, |r| {
+            let mut registrar = registrar.clone();
+            async move { registrar.register(r).await }
+        })
+        .await;
         match stored {
-            Ok(r) => bindings = r.into_inner().bindings,
+            Ok(r) => bindings = r.bindings,
             Err(status) => return refuse(tx, &status).await,
         }
     }
