@@ -14,6 +14,7 @@
 
 pub mod baseline;
 pub mod cli;
+pub mod cpu;
 pub mod lag;
 pub mod layout;
 pub mod outcome;

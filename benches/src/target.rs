@@ -31,6 +31,13 @@ pub struct SpawnedNode {
     _data: tempfile::TempDir,
 }
 
+impl SpawnedNode {
+    /// The node's process id (for its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for SpawnedNode {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -32,6 +32,8 @@ pub struct Ctx {
     pub seed: u64,
     /// SIP edges of the nodes this run spawned (learned from their logs).
     pub sip: Vec<String>,
+    /// Process ids of the nodes this run spawned (for their CPU time).
+    pub node_pids: Vec<u32>,
 }
 
 /// Extensions per worker block, and connections per target, a scenario needs.
@@ -154,6 +156,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         budget,
         seed: c.seed,
         sip: spawned.iter().filter_map(|n| n.sip.clone()).collect(),
+        node_pids: spawned.iter().map(|n| n.pid()).collect(),
     };
     let probes = lag::Probes::start();
     let mut result: ScenarioResult = match &cli.scenario {

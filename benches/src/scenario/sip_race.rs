@@ -39,6 +39,7 @@ use tokio::process::{Child, Command};
 
 use super::Ctx;
 use crate::cli::{RaceArgs, RaceKind, SipRaceArgs};
+use crate::cpu::Cpu;
 use crate::recorder::Recorder;
 use crate::report::{Check, Compared, Measured, ScenarioResult};
 use crate::runner::Budget;
@@ -667,6 +668,7 @@ pub async fn run(ctx: &Ctx, args: &SipRaceArgs) -> anyhow::Result<ScenarioResult
     let sipp = ensure_sipp(&args.sipp)?;
 
     // The gRPC race first, same process, same concurrency and racers.
+    let cpu_before_grpc = Cpu::now(&ctx.node_pids);
     let grpc = if args.no_grpc_race {
         None
     } else {
@@ -679,6 +681,7 @@ pub async fn run(ctx: &Ctx, args: &SipRaceArgs) -> anyhow::Result<ScenarioResult
         Some(super::race::run(ctx, &race).await?)
     };
 
+    let grpc_cpu = Cpu::now(&ctx.node_pids).since(&cpu_before_grpc);
     let (writes, took) = provision(ctx, args.racers).await?;
     eprintln!(
         "sip-race: {writes} SIP passwords set over gRPC in {:.2} s",
@@ -697,7 +700,9 @@ pub async fn run(ctx: &Ctx, args: &SipRaceArgs) -> anyhow::Result<ScenarioResult
             tmp.path().to_path_buf()
         }
     };
+    let cpu_before_sip = Cpu::now(&ctx.node_pids);
     let (rec, elapsed) = sip_phase(ctx, args, &sipp, &dir).await?;
+    let sip_cpu = Cpu::now(&ctx.node_pids).since(&cpu_before_sip);
     if rec.counter(ONE_WINNER) == 0 && rec.error_total() > 0 {
         bail!(
             "no SIP call completed: {:?}",
@@ -785,6 +790,30 @@ pub async fn run(ctx: &Ctx, args: &SipRaceArgs) -> anyhow::Result<ScenarioResult
             ms(setup.p99_us),
             ms(g_win.p99_us),
         ));
+        // Who spent the cores, per call decided: the node (edge included
+        // on the SIP side) and the load generator (SIPp phones against the
+        // in-process gRPC driver).
+        let (sip_calls, g_calls) = (decided as f64, g.headline.ops as f64);
+        if !ctx.node_pids.is_empty() && decided > 0 && g_calls > 0.0 {
+            compared.push(Compared::new(
+                "node CPU per call (ms)",
+                sip_cpu.nodes_ms / sip_calls,
+                grpc_cpu.nodes_ms / g_calls,
+            ));
+            compared.push(Compared::new(
+                "load generator CPU per call (ms)",
+                (sip_cpu.reaped_ms + sip_cpu.driver_ms) / sip_calls,
+                grpc_cpu.driver_ms / g_calls,
+            ));
+            eprintln!(
+                "sip-race: node CPU per call {:.2} ms (SIP, edge included) against {:.2} ms (gRPC); \
+                 load generator {:.2} ms (SIPp and driver) against {:.2} ms (driver)",
+                sip_cpu.nodes_ms / sip_calls,
+                grpc_cpu.nodes_ms / g_calls,
+                (sip_cpu.reaped_ms + sip_cpu.driver_ms) / sip_calls,
+                grpc_cpu.driver_ms / g_calls,
+            );
+        }
         for (op, s) in &g.operations {
             grpc_ops.push((format!("gRPC race: {op}"), *s));
         }
