@@ -28,6 +28,7 @@ pub use expect::*;
 pub use requests::*;
 
 pub mod baresip;
+pub mod browser;
 pub mod prometheus;
 pub mod sipp;
 
@@ -89,6 +90,8 @@ pub struct Node {
     pub metrics: SocketAddr,
     /// The embedded SIP edge (UDP and TCP), unless started with `--sip off`.
     pub sip: Option<SocketAddr>,
+    /// The browser console (HTTP), unless started with `--http off`.
+    pub http: Option<SocketAddr>,
     pub data_dir: PathBuf,
     options: NodeOptions,
     log: Arc<Mutex<String>>,
@@ -109,6 +112,7 @@ impl Node {
             grpc: "127.0.0.1:0".parse().expect("literal address"),
             metrics: "127.0.0.1:0".parse().expect("literal address"),
             sip: None,
+            http: None,
             data_dir: data_dir.to_path_buf(),
             options,
             log,
@@ -143,6 +147,12 @@ impl Node {
             } else {
                 &["--sip", "127.0.0.1:0"][..]
             })
+            // And its own console (the default, 7780, is one per machine).
+            .args(if self.options.extra_args.iter().any(|a| a == "--http") {
+                &[][..]
+            } else {
+                &["--http", "127.0.0.1:0"][..]
+            })
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(["--node-id", &self.options.node_id.to_string()])
@@ -163,6 +173,7 @@ impl Node {
                         field(&line, "grpc="),
                         field(&line, "metrics="),
                         field(&line, "sip="),
+                        field(&line, "http="),
                     ));
                 }
                 let mut log = log.lock().expect("log lock");
@@ -172,10 +183,11 @@ impl Node {
         });
         self.child = Some(child);
         match ready_rx.recv_timeout(START_TIMEOUT) {
-            Ok((Some(grpc), Some(metrics), sip)) => {
+            Ok((Some(grpc), Some(metrics), sip, http)) => {
                 self.grpc = grpc;
                 self.metrics = metrics;
                 self.sip = sip;
+                self.http = http;
             }
             _ => panic!(
                 "callgrid did not start serving in time; its log:\n{}",

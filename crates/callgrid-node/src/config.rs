@@ -42,6 +42,35 @@ impl std::fmt::Display for SipListen {
     }
 }
 
+/// Where the browser console listens (HTTP), or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpListen {
+    Off,
+    At(SocketAddr),
+}
+
+impl std::str::FromStr for HttpListen {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "off" => Ok(HttpListen::Off),
+            addr => addr
+                .parse()
+                .map(HttpListen::At)
+                .map_err(|e| format!("{addr:?}: give host:port (HTTP) or `off`: {e}")),
+        }
+    }
+}
+
+impl std::fmt::Display for HttpListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpListen::Off => f.write_str("off"),
+            HttpListen::At(addr) => addr.fmt(f),
+        }
+    }
+}
+
 /// Where the shard keeper puts shard owners.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum ShardPlacement {
@@ -127,6 +156,14 @@ pub struct ServeArgs {
     /// `callgrid sip` instead.
     #[arg(long, env = "CALLGRID_SIP", default_value = "127.0.0.1:5060")]
     pub sip: SipListen,
+
+    /// The browser console (HTTP): attendant lamps and the operator's view
+    /// of the cluster, at `/attendant` and `/operator`; `off` disables it.
+    /// Every page request is a gRPC request to this node with the page's
+    /// bearer token. It speaks plain HTTP: expose it beyond loopback only
+    /// behind a TLS-terminating proxy.
+    #[arg(long, env = "CALLGRID_HTTP", default_value = "127.0.0.1:7780")]
+    pub http: HttpListen,
 
     /// Label the park-code gauges of `/metrics` by tenant and park policy.
     /// Off by default: `/metrics` is unauthenticated, and tenant and policy
