@@ -46,6 +46,19 @@ pub struct Cli {
     #[arg(long, global = true, env = "CALLGRID_TLS_DOMAIN")]
     pub tls_domain: Option<String>,
 
+    /// The request id of the (first) request that changes something; a
+    /// further one in the same run gets `<id>.2`, `<id>.3`, ... Default: a
+    /// new id per run. Run a command again with the id an undecided
+    /// answer named to learn what became of it, without a second effect.
+    #[arg(long, global = true, env = "CALLGRID_REQUEST_ID")]
+    pub request_id: Option<String>,
+
+    /// How many times a request that changes something is sent again,
+    /// with the same request id, while the answer is UNAVAILABLE or
+    /// DEADLINE_EXCEEDED.
+    #[arg(long, global = true, default_value_t = 3)]
+    pub retries: u32,
+
     #[command(subcommand)]
     pub command: Command,
 }

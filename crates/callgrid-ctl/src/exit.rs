@@ -28,8 +28,9 @@ pub enum Exit {
     /// A value was refused (by the node, or by callgridctl before sending);
     /// nothing changed.
     InvalidArgument = 6,
-    /// The cluster could not decide now; the request may or may not have
-    /// taken effect. Check, then retry.
+    /// The cluster could not decide, even after retries with the same
+    /// request id; the request may or may not have taken effect. Run it
+    /// again with its `--request-id` to learn which.
     Unavailable = 7,
     /// The state does not allow it now: the call is not answered by the
     /// parker, a code is taken, a range or limit is full, a record is in use.
@@ -53,8 +54,10 @@ Exit status (results as --json prints them; gRPC statuses as the node sends them
   5  lost a race: already_answered (another answer, pickup or retrieve won)
   6  invalid argument: code_out_of_range; INVALID_ARGUMENT; or a value
      callgridctl itself refuses. Nothing changed
-  7  unavailable: UNAVAILABLE, DEADLINE_EXCEEDED. The request may or may
-     not have taken effect: check, then retry
+  7  unavailable: UNAVAILABLE, DEADLINE_EXCEEDED, still so after --retries
+     tries with the same request id. Unless every try said 'not decided',
+     the request may or may not have taken effect: run it again with the
+     --request-id that stderr names to learn which
   8  conflict: not_answered, code_in_use, range_full; FAILED_PRECONDITION,
      RESOURCE_EXHAUSTED
 A refused result (3-8) is still printed on stdout, as text or --json; a

@@ -11,6 +11,7 @@ mod commands;
 mod exit;
 mod output;
 mod render;
+mod retry;
 
 use std::process::ExitCode;
 

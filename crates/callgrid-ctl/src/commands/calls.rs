@@ -48,18 +48,26 @@ fn dial_request(tenant: String, args: DialArgs) -> anyhow::Result<v1::DialReques
 
 pub async fn dial(ctx: &Ctx, args: DialArgs) -> anyhow::Result<()> {
     let request = dial_request(ctx.tenant.clone(), args)?;
-    let r = client(ctx).dial(request).await?.into_inner();
+    let r = ctx
+        .retry
+        .send(request, |r| async move { client(ctx).dial(r).await })
+        .await?
+        .into_inner();
     ctx.out.show(&r);
     r.exit().into_result()
 }
 
 pub async fn answer(ctx: &Ctx, call: u64, by: String) -> anyhow::Result<()> {
-    let r = client(ctx)
-        .answer(v1::AnswerRequest {
-            tenant: ctx.tenant.clone(),
-            call_id: call,
-            by: by.clone(),
-        })
+    let r = ctx
+        .retry
+        .send(
+            v1::AnswerRequest {
+                tenant: ctx.tenant.clone(),
+                call_id: call,
+                by: by.clone(),
+            },
+            |r| async move { client(ctx).answer(r).await },
+        )
         .await?
         .into_inner();
     ctx.out.show(&Titled {
@@ -85,12 +93,16 @@ pub async fn hangup(
     party: String,
     force_outside: bool,
 ) -> anyhow::Result<()> {
-    let r = client(ctx)
-        .hangup(v1::HangupRequest {
-            tenant: ctx.tenant.clone(),
-            call_id: call,
-            by: Some(hangup_party(party.clone(), force_outside)),
-        })
+    let r = ctx
+        .retry
+        .send(
+            v1::HangupRequest {
+                tenant: ctx.tenant.clone(),
+                call_id: call,
+                by: Some(hangup_party(party.clone(), force_outside)),
+            },
+            |r| async move { client(ctx).hangup(r).await },
+        )
         .await?
         .into_inner();
     ctx.out.show(&Titled {

@@ -28,11 +28,18 @@ pub async fn tenant(ctx: &Ctx, cmd: TenantCommand) -> anyhow::Result<()> {
     match cmd {
         TenantCommand::Put(args) => {
             let config = tenant_config(args);
-            let r = c
-                .put_tenant(v1::PutTenantRequest {
-                    tenant: ctx.tenant.clone(),
-                    config: Some(config),
-                })
+            let r = ctx
+                .retry
+                .send(
+                    v1::PutTenantRequest {
+                        tenant: ctx.tenant.clone(),
+                        config: Some(config),
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.put_tenant(r).await }
+                    },
+                )
                 .await?
                 .into_inner();
             titled(&r.config.unwrap_or_default());
@@ -54,10 +61,17 @@ pub async fn tenant(ctx: &Ctx, cmd: TenantCommand) -> anyhow::Result<()> {
             ctx.out.show(&r);
         }
         TenantCommand::Delete => {
-            c.delete_tenant(v1::DeleteTenantRequest {
-                tenant: ctx.tenant.clone(),
-            })
-            .await?;
+            ctx.retry
+                .send(
+                    v1::DeleteTenantRequest {
+                        tenant: ctx.tenant.clone(),
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.delete_tenant(r).await }
+                    },
+                )
+                .await?;
             ctx.out
                 .show(&Done(format!("deleted tenant {}", ctx.tenant)));
         }
@@ -92,11 +106,18 @@ pub async fn ext(ctx: &Ctx, cmd: ExtCommand) -> anyhow::Result<()> {
     match cmd {
         ExtCommand::Put(args) => {
             let extension = extension(*args)?;
-            let r = c
-                .put_extension(v1::PutExtensionRequest {
-                    tenant,
-                    extension: Some(extension),
-                })
+            let r = ctx
+                .retry
+                .send(
+                    v1::PutExtensionRequest {
+                        tenant,
+                        extension: Some(extension),
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.put_extension(r).await }
+                    },
+                )
                 .await?
                 .into_inner();
             ctx.out.show(&r.extension.unwrap_or_default());
@@ -116,20 +137,34 @@ pub async fn ext(ctx: &Ctx, cmd: ExtCommand) -> anyhow::Result<()> {
             ctx.out.show(&r);
         }
         ExtCommand::Delete { number } => {
-            c.delete_extension(v1::DeleteExtensionRequest {
-                tenant,
-                number: number.clone(),
-            })
-            .await?;
+            ctx.retry
+                .send(
+                    v1::DeleteExtensionRequest {
+                        tenant,
+                        number: number.clone(),
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.delete_extension(r).await }
+                    },
+                )
+                .await?;
             ctx.out.show(&Done(format!("deleted extension {number}")));
         }
         ExtCommand::Online { number, online } => {
-            c.set_online(v1::SetOnlineRequest {
-                tenant,
-                number: number.clone(),
-                online,
-            })
-            .await?;
+            ctx.retry
+                .send(
+                    v1::SetOnlineRequest {
+                        tenant,
+                        number: number.clone(),
+                        online,
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.set_online(r).await }
+                    },
+                )
+                .await?;
             let state = if online { "online" } else { "offline" };
             ctx.out.show(&Done(format!("extension {number} {state}")));
         }
@@ -191,11 +226,18 @@ pub async fn call_group(ctx: &Ctx, cmd: CallGroupCommand) -> anyhow::Result<()> 
     match cmd {
         CallGroupCommand::Put(args) => {
             let group = call_group_of(args)?;
-            let r = c
-                .put_call_group(v1::PutCallGroupRequest {
-                    tenant,
-                    group: Some(group),
-                })
+            let r = ctx
+                .retry
+                .send(
+                    v1::PutCallGroupRequest {
+                        tenant,
+                        group: Some(group),
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.put_call_group(r).await }
+                    },
+                )
                 .await?
                 .into_inner();
             ctx.out.show(&r.group.unwrap_or_default());
@@ -208,11 +250,18 @@ pub async fn call_group(ctx: &Ctx, cmd: CallGroupCommand) -> anyhow::Result<()> 
             ctx.out.show(&r.group.unwrap_or_default());
         }
         CallGroupCommand::Delete { owner } => {
-            c.delete_call_group(v1::DeleteCallGroupRequest {
-                tenant,
-                owner: owner.clone(),
-            })
-            .await?;
+            ctx.retry
+                .send(
+                    v1::DeleteCallGroupRequest {
+                        tenant,
+                        owner: owner.clone(),
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.delete_call_group(r).await }
+                    },
+                )
+                .await?;
             ctx.out
                 .show(&Done(format!("deleted the call group of {owner}")));
         }
@@ -275,11 +324,18 @@ pub async fn policy(ctx: &Ctx, cmd: PolicyCommand) -> anyhow::Result<()> {
     match cmd {
         PolicyCommand::Put(args) => {
             let policy = park_policy(args);
-            let r = c
-                .put_park_policy(v1::PutParkPolicyRequest {
-                    tenant,
-                    policy: Some(policy),
-                })
+            let r = ctx
+                .retry
+                .send(
+                    v1::PutParkPolicyRequest {
+                        tenant,
+                        policy: Some(policy),
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.put_park_policy(r).await }
+                    },
+                )
                 .await?
                 .into_inner();
             ctx.out.show(&r.policy.unwrap_or_default());
@@ -299,30 +355,51 @@ pub async fn policy(ctx: &Ctx, cmd: PolicyCommand) -> anyhow::Result<()> {
             ctx.out.show(&r);
         }
         PolicyCommand::Delete { name } => {
-            c.delete_park_policy(v1::DeleteParkPolicyRequest {
-                tenant,
-                name: name.clone(),
-            })
-            .await?;
+            ctx.retry
+                .send(
+                    v1::DeleteParkPolicyRequest {
+                        tenant,
+                        name: name.clone(),
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.delete_park_policy(r).await }
+                    },
+                )
+                .await?;
             ctx.out.show(&Done(format!("deleted park policy {name}")));
         }
         PolicyCommand::Grant { ext, policy } => {
-            c.grant_park_policy(v1::GrantParkPolicyRequest {
-                tenant,
-                number: ext.clone(),
-                policy: policy.clone(),
-            })
-            .await?;
+            ctx.retry
+                .send(
+                    v1::GrantParkPolicyRequest {
+                        tenant,
+                        number: ext.clone(),
+                        policy: policy.clone(),
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.grant_park_policy(r).await }
+                    },
+                )
+                .await?;
             ctx.out
                 .show(&Done(format!("granted park policy {policy} to {ext}")));
         }
         PolicyCommand::Revoke { ext } => {
-            c.grant_park_policy(v1::GrantParkPolicyRequest {
-                tenant,
-                number: ext.clone(),
-                policy: String::new(),
-            })
-            .await?;
+            ctx.retry
+                .send(
+                    v1::GrantParkPolicyRequest {
+                        tenant,
+                        number: ext.clone(),
+                        policy: String::new(),
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.grant_park_policy(r).await }
+                    },
+                )
+                .await?;
             ctx.out
                 .show(&Done(format!("revoked the park policy of {ext}")));
         }

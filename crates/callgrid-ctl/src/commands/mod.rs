@@ -16,6 +16,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use crate::cli::{Cli, Command};
 use crate::output::Output;
+use crate::retry::Retry;
 
 /// Adds the bearer token, if any, to every request.
 #[derive(Clone)]
@@ -38,11 +39,13 @@ impl Interceptor for Bearer {
 /// The connection every client shares: the channel, with the token added.
 pub type Conn = InterceptedService<Channel, Bearer>;
 
-/// What every subcommand needs: a connection, the tenant, how to print.
+/// What every subcommand needs: a connection, the tenant, how to print,
+/// and request ids for what it changes.
 pub struct Ctx {
     pub channel: Conn,
     pub tenant: String,
     pub out: Output,
+    pub retry: Retry,
 }
 
 /// Connects to `cli.server` and runs the subcommand.
@@ -74,6 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         channel: InterceptedService::new(channel, Bearer(token)),
         tenant: cli.tenant,
         out: Output::new(cli.json),
+        retry: Retry::new(cli.request_id, cli.retries),
     };
     match cli.command {
         Command::Tenant(c) => directory::tenant(&ctx, c).await,

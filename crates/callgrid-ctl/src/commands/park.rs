@@ -12,13 +12,17 @@ fn client(ctx: &Ctx) -> ParkClient<super::Conn> {
 }
 
 pub async fn park(ctx: &Ctx, call: u64, by: String, code: Option<u32>) -> anyhow::Result<()> {
-    let r = client(ctx)
-        .park(v1::ParkRequest {
-            tenant: ctx.tenant.clone(),
-            call_id: call,
-            by,
-            code,
-        })
+    let r = ctx
+        .retry
+        .send(
+            v1::ParkRequest {
+                tenant: ctx.tenant.clone(),
+                call_id: call,
+                by,
+                code,
+            },
+            |r| async move { client(ctx).park(r).await },
+        )
         .await?
         .into_inner();
     ctx.out.show(&Titled {
@@ -30,12 +34,16 @@ pub async fn park(ctx: &Ctx, call: u64, by: String, code: Option<u32>) -> anyhow
 }
 
 pub async fn retrieve(ctx: &Ctx, by: String, code: u32) -> anyhow::Result<()> {
-    let r = client(ctx)
-        .retrieve(v1::RetrieveRequest {
-            tenant: ctx.tenant.clone(),
-            by,
-            code,
-        })
+    let r = ctx
+        .retry
+        .send(
+            v1::RetrieveRequest {
+                tenant: ctx.tenant.clone(),
+                by,
+                code,
+            },
+            |r| async move { client(ctx).retrieve(r).await },
+        )
         .await?
         .into_inner();
     ctx.out.show(&Titled {

@@ -7,41 +7,66 @@ use crate::cli::PickupCommand;
 use crate::exit::Outcome as _;
 
 pub async fn pickup(ctx: &Ctx, cmd: PickupCommand) -> anyhow::Result<()> {
-    let mut c = PickupClient::new(ctx.channel.clone());
+    let c = PickupClient::new(ctx.channel.clone());
     let tenant = ctx.tenant.clone();
     let r = match cmd {
         PickupCommand::Directed { picker, target } => {
-            c.directed_pickup(v1::DirectedPickupRequest {
-                tenant,
-                picker,
-                target,
-            })
-            .await?
+            ctx.retry
+                .send(
+                    v1::DirectedPickupRequest {
+                        tenant,
+                        picker,
+                        target,
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.directed_pickup(r).await }
+                    },
+                )
+                .await?
         }
         PickupCommand::Group { picker } => {
-            c.group_pickup(v1::GroupPickupRequest { tenant, picker })
+            ctx.retry
+                .send(v1::GroupPickupRequest { tenant, picker }, |r| {
+                    let mut c = c.clone();
+                    async move { c.group_pickup(r).await }
+                })
                 .await?
         }
         PickupCommand::Named { picker, name } => {
-            c.named_pickup(v1::NamedPickupRequest {
-                tenant,
-                picker,
-                group_name: name,
-            })
-            .await?
+            ctx.retry
+                .send(
+                    v1::NamedPickupRequest {
+                        tenant,
+                        picker,
+                        group_name: name,
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.named_pickup(r).await }
+                    },
+                )
+                .await?
         }
         PickupCommand::Blf {
             picker,
             target,
             call_id,
         } => {
-            c.blf_pickup(v1::BlfPickupRequest {
-                tenant,
-                picker,
-                target,
-                call_id,
-            })
-            .await?
+            ctx.retry
+                .send(
+                    v1::BlfPickupRequest {
+                        tenant,
+                        picker,
+                        target,
+                        call_id,
+                    },
+                    |r| {
+                        let mut c = c.clone();
+                        async move { c.blf_pickup(r).await }
+                    },
+                )
+                .await?
         }
     };
     let r = r.into_inner();
