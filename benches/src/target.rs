@@ -86,6 +86,8 @@ pub fn spawn_node(
             "127.0.0.1:0",
             "--sip",
             "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
         ])
         .arg("--data-dir")
         .arg(data.path())

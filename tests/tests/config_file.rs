@@ -305,7 +305,7 @@ async fn a_node_started_from_a_config_file_alone_uses_its_values_and_logs_json_w
         "callgrid.toml",
         &format!(
             "listen = \"127.0.0.1:{grpc}\"\nmetrics = \"127.0.0.1:{metrics}\"\ndata_dir = \"{}\"\n\
-             node_id = 4\nlog_format = \"json\"\n",
+             node_id = 4\nlog_format = \"json\"\nhttp = \"127.0.0.1:0\"\n",
             dir.path().join("data").display()
         ),
     );
@@ -397,7 +397,7 @@ async fn the_environment_overrides_the_file_in_a_running_node() {
         dir.path(),
         "callgrid.toml",
         &format!(
-            "listen = \"127.0.0.1:{from_file}\"\nmetrics = \"127.0.0.1:{metrics}\"\ndata_dir = \"{}\"\nnode_id = 3\n",
+            "listen = \"127.0.0.1:{from_file}\"\nmetrics = \"127.0.0.1:{metrics}\"\ndata_dir = \"{}\"\nnode_id = 3\nhttp = \"127.0.0.1:0\"\n",
             dir.path().join("data").display()
         ),
     );
@@ -488,7 +488,7 @@ async fn a_node_warns_at_start_about_a_config_file_others_can_read() {
         "callgrid.toml",
         &format!(
             "listen = \"127.0.0.1:{grpc}\"\nmetrics = \"127.0.0.1:{metrics}\"\n\
-             data_dir = \"{}\"\nsip = \"off\"\n",
+             data_dir = \"{}\"\nsip = \"off\"\nhttp = \"off\"\n",
             dir.path().join("data").display()
         ),
         0o644,
