@@ -5,11 +5,12 @@
 
 use std::time::{Duration, Instant};
 
+use callgrid_proto::retry::with_request_id;
 use callgrid_proto::v1::{
     self, calls_client::CallsClient, dial_response::Outcome, pickup_client::PickupClient,
 };
-use tonic::Status;
 use tonic::transport::Channel;
+use tonic::{Code, Status};
 
 use super::Ctx;
 use crate::cli::{RaceArgs, RaceKind};
@@ -25,8 +26,15 @@ const SEVERAL_WINNERS: &str = "calls_with_several_winners";
 const UNDECIDED: &str = "calls_undecided_by_error";
 const FOREIGN: &str = "pickups_of_another_call";
 const VERIFY_MISMATCH: &str = "calls_read_back_wrong";
+const RETRIED: &str = "pickups_retried_with_their_request_id";
 
-/// One racer's attempt: how long it took and what it heard.
+/// How many times a racer sends its pickup again, with the same request
+/// id, while the answer is undecided (`UNAVAILABLE`, `DEADLINE_EXCEEDED`).
+const RETRIES: usize = 4;
+
+/// One racer's attempt, under a request id of its own and retried with it
+/// while undecided: how long it took, what it finally heard, and how many
+/// retries that took.
 async fn race_one(
     mut client: PickupClient<Channel>,
     kind: RaceKind,
@@ -34,35 +42,55 @@ async fn race_one(
     picker: String,
     callee: String,
     call_id: u64,
-) -> (Duration, Result<v1::PickupResponse, Status>) {
+) -> (Duration, Result<v1::PickupResponse, Status>, usize) {
+    let id = format!("race-{call_id}-{picker}");
     let start = Instant::now();
-    let result = match kind {
-        RaceKind::Directed => {
-            client
-                .directed_pickup(v1::DirectedPickupRequest {
-                    tenant,
-                    picker,
-                    target: callee,
-                })
-                .await
-        }
-        RaceKind::Group => {
-            client
-                .group_pickup(v1::GroupPickupRequest { tenant, picker })
-                .await
-        }
-        RaceKind::Blf => {
-            client
-                .blf_pickup(v1::BlfPickupRequest {
-                    tenant,
-                    picker,
-                    target: callee,
+    let mut retries = 0;
+    let mut backoff = Duration::from_millis(100);
+    let result = loop {
+        let attempt = match kind {
+            RaceKind::Directed => {
+                let request = v1::DirectedPickupRequest {
+                    tenant: tenant.clone(),
+                    picker: picker.clone(),
+                    target: callee.clone(),
+                };
+                client.directed_pickup(with_request_id(request, &id)).await
+            }
+            RaceKind::Group => {
+                let request = v1::GroupPickupRequest {
+                    tenant: tenant.clone(),
+                    picker: picker.clone(),
+                };
+                client.group_pickup(with_request_id(request, &id)).await
+            }
+            RaceKind::Blf => {
+                let request = v1::BlfPickupRequest {
+                    tenant: tenant.clone(),
+                    picker: picker.clone(),
+                    target: callee.clone(),
                     call_id: Some(call_id),
-                })
-                .await
+                };
+                client.blf_pickup(with_request_id(request, &id)).await
+            }
+        };
+        match attempt {
+            Err(status)
+                if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
+                    && retries < RETRIES =>
+            {
+                retries += 1;
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+            answered => break answered,
         }
     };
-    (start.elapsed(), result.map(tonic::Response::into_inner))
+    (
+        start.elapsed(),
+        result.map(tonic::Response::into_inner),
+        retries,
+    )
 }
 
 /// Rings the callee; returns the call id when it rings.
@@ -161,7 +189,10 @@ async fn worker(
         rec.latency("decision (all racers answered)", started.elapsed());
         let mut winners = Vec::new();
         let mut errored = false;
-        for ((elapsed, result), picker) in results.into_iter().zip(pickers) {
+        for ((elapsed, result, retries), picker) in results.into_iter().zip(pickers) {
+            if retries > 0 {
+                rec.count(RETRIED, retries as u64);
+            }
             match result {
                 Ok(r) => {
                     rec.latency("pickup", elapsed);
