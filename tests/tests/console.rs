@@ -150,7 +150,7 @@ async fn attendant_sees_a_call_ring_picks_it_up_parks_and_retrieves_it() {
         browser.text("[data-lamp='102']").await.contains("from 104"),
         "the ringing lamp names the caller"
     );
-    browser.screenshot("attendant").await;
+    browser.screenshot("attendant-ringing").await;
 
     // Clicking the lamp picks the call up as 101 (BLF pickup).
     click(&browser, "[data-lamp='102'][data-state='ringing']").await;
@@ -194,7 +194,13 @@ async fn attendant_sees_a_call_ring_picks_it_up_parks_and_retrieves_it() {
         c.call_info("acme", call).await.state(),
         api::CallState::Parked
     );
-    browser.screenshot("attendant-parked").await;
+    // The whole view at work: a parked call counting down, a missed call in
+    // the feed, and another call ringing.
+    c.ring("acme", "103", "102").await;
+    browser
+        .wait_for("[data-lamp='102'][data-state='ringing']", LAMP_DEADLINE)
+        .await;
+    browser.screenshot("attendant").await;
 
     // Retrieve it from the park lot.
     click(&browser, "#parked tr[data-park-code='10'] button.retrieve").await;

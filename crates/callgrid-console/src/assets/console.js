@@ -168,7 +168,9 @@ function renderLamps() {
   if (!state.directory.extensions.length) grid.append(el("p", { class: "empty", text: "No extensions in this tenant." }));
   for (const ext of state.directory.extensions) {
     const lamp = state.lamps.get(ext.number) || { state: "unknown" };
-    const caller = lamp.state === "ringing" || lamp.state === "busy" ? (lamp.caller ? "from " + lamp.caller : "") : "";
+    // A lamp lit by the extension's own outgoing call names nobody.
+    const shown = (lamp.state === "ringing" || lamp.state === "busy") && lamp.caller && lamp.caller !== ext.number;
+    const caller = shown ? "from " + lamp.caller : "";
     grid.append(el("button", {
       type: "button", class: "lamp" + (ext.number === state.acting ? " me" : ""),
       "data-lamp": ext.number, "data-state": lamp.state, "data-call": lamp.call_id,
