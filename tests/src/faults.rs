@@ -6,8 +6,13 @@
 //! The checks are DESIGN.md §3: at most one winner per call (pickups) and
 //! per park (retrieves); every acknowledged park is retrieved exactly once
 //! (or is still retrievable at the end); nothing is decided on a minority
-//! side. gRPC errors and timeouts are recorded as indeterminate: they may
-//! or may not have taken effect, and the checker allows both.
+//! side. Every operation carries a request id. An answer "not decided" is
+//! recorded as such (it certainly took no effect); any other gRPC error or
+//! timeout is indeterminate, and once the faults are over it is sent
+//! again, unchanged, under its id until it is decided: the cluster answers
+//! with what the first attempt came to (or decides it now, if it never
+//! took effect). The report counts what they resolved to, and the checker
+//! counts a resolved winner, park or retrieve like any other.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +22,8 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tonic::Request;
+
+use callgrid_proto::retry::{is_not_decided, with_request_id};
 
 use crate::cluster::TestCluster;
 use crate::netns::Netns;
@@ -61,6 +68,88 @@ pub enum OpKind {
     Hangup { call: u64 },
 }
 
+/// The request an operation sent, kept so that it can be sent again,
+/// unchanged, under its request id.
+#[derive(Debug, Clone)]
+pub enum Sent {
+    Dial(api::DialRequest),
+    Pickup(api::DirectedPickupRequest),
+    Park(api::ParkRequest),
+    Retrieve(api::RetrieveRequest),
+    Hangup(api::HangupRequest),
+}
+
+impl Sent {
+    fn kind(&self) -> OpKind {
+        match self {
+            Sent::Dial(_) => OpKind::Dial,
+            Sent::Pickup(_) => OpKind::Pickup,
+            Sent::Park(r) => OpKind::Park { call: r.call_id },
+            Sent::Retrieve(r) => OpKind::Retrieve { code: r.code },
+            Sent::Hangup(r) => OpKind::Hangup { call: r.call_id },
+        }
+    }
+
+    /// Sends the request under `id` and classes the answer.
+    async fn send(&self, c: &mut Clients, id: &str) -> Outcome {
+        fn answered<T>(
+            r: Result<tonic::Response<T>, tonic::Status>,
+            f: impl FnOnce(T) -> Outcome,
+        ) -> Outcome {
+            match r {
+                Ok(r) => f(r.into_inner()),
+                Err(s) if is_not_decided(&s) => Outcome::NotDecided(s.to_string()),
+                Err(s) => Outcome::Indeterminate(s.to_string()),
+            }
+        }
+        match self {
+            Sent::Dial(r) => answered(c.calls.dial(timed(r.clone(), id)).await, |r| {
+                match r.outcome {
+                    Some(api::dial_response::Outcome::Call(c)) => Outcome::Decided {
+                        result: name_of(api::CallResult::try_from(c.result).ok()),
+                        call: Some(c.call_id),
+                        code: None,
+                    },
+                    other => panic!("dialling 100 was not an ordinary call: {other:?}"),
+                }
+            }),
+            Sent::Pickup(r) => {
+                answered(c.pickup.directed_pickup(timed(r.clone(), id)).await, |r| {
+                    let won = r.result == api::PickupResult::PickedUp as i32;
+                    Outcome::Decided {
+                        result: name_of(api::PickupResult::try_from(r.result).ok()),
+                        call: won.then_some(r.call_id),
+                        code: None,
+                    }
+                })
+            }
+            Sent::Park(p) => answered(c.park.park(timed(p.clone(), id)).await, |r| {
+                let parked = r.result == api::ParkResult::Parked as i32;
+                Outcome::Decided {
+                    result: name_of(api::ParkResult::try_from(r.result).ok()),
+                    call: Some(p.call_id),
+                    code: parked.then_some(r.code),
+                }
+            }),
+            Sent::Retrieve(q) => answered(c.park.retrieve(timed(q.clone(), id)).await, |r| {
+                let got = r.result == api::RetrieveResult::Retrieved as i32;
+                Outcome::Decided {
+                    result: name_of(api::RetrieveResult::try_from(r.result).ok()),
+                    call: got.then_some(r.call_id),
+                    code: Some(q.code),
+                }
+            }),
+            Sent::Hangup(h) => answered(c.calls.hangup(timed(h.clone(), id)).await, |r| {
+                Outcome::Decided {
+                    result: name_of(api::HangupResult::try_from(r.result).ok()),
+                    call: Some(h.call_id),
+                    code: None,
+                }
+            }),
+        }
+    }
+}
+
 /// What it got back.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -70,7 +159,9 @@ pub enum Outcome {
         call: Option<u64>,
         code: Option<u32>,
     },
-    /// A gRPC error: may or may not have taken effect.
+    /// `UNAVAILABLE` "not decided": certainly took no effect.
+    NotDecided(String),
+    /// Any other error: may or may not have taken effect.
     Indeterminate(String),
 }
 
@@ -80,9 +171,22 @@ pub struct Op {
     pub lane: usize,
     pub node: usize,
     pub kind: OpKind,
+    /// Its request id (unique in its lane's tenant) and the request.
+    pub id: String,
+    pub sent: Sent,
     pub invoked: Instant,
     pub completed: Instant,
     pub outcome: Outcome,
+    /// For an indeterminate operation: what the retry with its request id,
+    /// after the faults, learned it came to.
+    pub resolved: Option<Outcome>,
+}
+
+impl Op {
+    /// What the operation came to: its answer, or what resolving it learned.
+    pub fn settled(&self) -> &Outcome {
+        self.resolved.as_ref().unwrap_or(&self.outcome)
+    }
 }
 
 /// A window in which `node` was cut off from the majority.
@@ -98,7 +202,13 @@ pub struct MinorityWindow {
 pub struct Report {
     pub operations: usize,
     pub racing_operations: usize,
+    /// Answered with an error that may or may not have taken effect.
     pub indeterminate: usize,
+    /// Answered "not decided": certainly no effect.
+    pub not_decided: usize,
+    /// Indeterminate operations by what the retry with their id learned
+    /// (`pickup PickedUp`, `dial Ringing`, ...).
+    pub resolved: BTreeMap<String, usize>,
     pub faults: BTreeMap<String, usize>,
     pub calls: usize,
     pub parks: usize,
@@ -110,8 +220,13 @@ impl std::fmt::Display for Report {
         let faults: usize = self.faults.values().sum();
         writeln!(
             f,
-            "fault suite: {} operations checked ({} racing, {} indeterminate)",
-            self.operations, self.racing_operations, self.indeterminate
+            "fault suite: {} operations checked ({} racing, {} indeterminate, {} not decided)",
+            self.operations, self.racing_operations, self.indeterminate, self.not_decided
+        )?;
+        writeln!(
+            f,
+            "  indeterminate, resolved by a retry with the same request id: {:?}",
+            self.resolved
         )?;
         writeln!(
             f,
@@ -151,14 +266,39 @@ impl History {
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 
-fn timed<T>(msg: T) -> Request<T> {
-    let mut r = Request::new(msg);
+fn timed<T>(msg: T, id: &str) -> Request<T> {
+    let mut r = with_request_id(msg, id);
     r.set_timeout(REQUEST_TIMEOUT);
     r
 }
 
 fn name_of<E: std::fmt::Debug>(e: Option<E>) -> String {
     e.map_or_else(|| "UNSPECIFIED".into(), |e| format!("{e:?}"))
+}
+
+/// Sends one operation from `node` and records it.
+async fn operate(
+    history: &History,
+    lane: usize,
+    node: usize,
+    c: &mut Clients,
+    id: String,
+    sent: Sent,
+) -> Outcome {
+    let invoked = Instant::now();
+    let outcome = sent.send(c, &id).await;
+    history.push(Op {
+        lane,
+        node,
+        kind: sent.kind(),
+        id,
+        sent,
+        invoked,
+        completed: Instant::now(),
+        outcome: outcome.clone(),
+        resolved: None,
+    });
+    outcome
 }
 
 /// One lane: its own tenant, racing in rounds until told to stop.
@@ -174,171 +314,99 @@ async fn lane(
     let n = clients.len();
     // Seeded per lane: a run's choices can be replayed.
     let mut rng = StdRng::seed_from_u64(0xCA11_0000 + lane as u64);
-    let record = |node: usize, kind: OpKind, invoked: Instant, outcome: Outcome| {
-        history.push(Op {
-            lane,
-            node,
-            kind,
-            invoked,
-            completed: Instant::now(),
-            outcome,
-        });
-    };
+    // Request ids are unique within the lane's tenant: `<round>-<what>`.
+    let mut round = 0u64;
     while !stop.load(Ordering::Relaxed) {
+        round += 1;
         // Dial.
         let node = rng.random_range(0..n);
-        let mut c = clients[node].clone();
-        let t0 = Instant::now();
-        let dial = c
-            .calls
-            .dial(timed(api::DialRequest {
-                tenant: tenant.clone(),
-                from: Some(crate::ext("200")),
-                digits: "100".into(),
-            }))
-            .await;
-        let call = match dial {
-            Ok(r) => match r.into_inner().outcome {
-                Some(api::dial_response::Outcome::Call(c)) => {
-                    let result = name_of(api::CallResult::try_from(c.result).ok());
-                    record(
-                        node,
-                        OpKind::Dial,
-                        t0,
-                        Outcome::Decided {
-                            result,
-                            call: Some(c.call_id),
-                            code: None,
-                        },
-                    );
-                    Some(c.call_id)
-                }
-                other => panic!("dialling 100 was not an ordinary call: {other:?}"),
-            },
-            Err(s) => {
-                record(
-                    node,
-                    OpKind::Dial,
-                    t0,
-                    Outcome::Indeterminate(s.to_string()),
-                );
-                None
-            }
+        let dial = Sent::Dial(api::DialRequest {
+            tenant: tenant.clone(),
+            from: Some(crate::ext("200")),
+            digits: "100".into(),
+        });
+        let call = match operate(
+            &history,
+            lane,
+            node,
+            &mut clients[node].clone(),
+            format!("{round}-dial"),
+            dial,
+        )
+        .await
+        {
+            Outcome::Decided { call, .. } => call,
+            _ => None,
         };
         // Racing pickups (of whatever rings on 100: leftovers of failed rounds too).
         let tasks = (0..racers).map(|r| {
             let node = (r + lane) % n;
             let mut c = clients[node].clone();
-            let tenant = tenant.clone();
+            let history = history.clone();
             let picker = (101 + r).to_string();
+            let sent = Sent::Pickup(api::DirectedPickupRequest {
+                tenant: tenant.clone(),
+                picker: picker.clone(),
+                target: "100".into(),
+            });
+            let id = format!("{round}-pickup-{picker}");
             tokio::spawn(async move {
-                let t0 = Instant::now();
-                let out = c
-                    .pickup
-                    .directed_pickup(timed(api::DirectedPickupRequest {
-                        tenant,
-                        picker: picker.clone(),
-                        target: "100".into(),
-                    }))
-                    .await;
-                let outcome = match out {
-                    Ok(r) => {
-                        let r = r.into_inner();
-                        let won = r.result == api::PickupResult::PickedUp as i32;
-                        Outcome::Decided {
-                            result: name_of(api::PickupResult::try_from(r.result).ok()),
-                            call: won.then_some(r.call_id),
-                            code: None,
-                        }
-                    }
-                    Err(s) => Outcome::Indeterminate(s.to_string()),
-                };
-                (node, picker, t0, outcome)
+                let outcome = operate(&history, lane, node, &mut c, id, sent).await;
+                (node, picker, outcome)
             })
         });
         let mut winner: Option<(String, u64, usize)> = None;
         for joined in futures::future::join_all(tasks).await {
-            let (node, picker, t0, outcome) = joined.expect("racer task");
+            let (node, picker, outcome) = joined.expect("racer task");
             if let Outcome::Decided {
                 call: Some(won), ..
-            } = &outcome
+            } = outcome
             {
-                winner = Some((picker.clone(), *won, node));
+                winner = Some((picker, won, node));
             }
-            record(node, OpKind::Pickup, t0, outcome);
         }
         // Sometimes the winner parks, and racers retrieve.
         if let Some((picker, won, node)) = winner.clone()
             && rng.random_bool(0.5)
         {
-            let mut c = clients[node].clone();
-            let t0 = Instant::now();
-            let park = c
-                .park
-                .park(timed(api::ParkRequest {
-                    tenant: tenant.clone(),
-                    call_id: won,
-                    by: picker.clone(),
-                    code: None,
-                }))
-                .await;
-            match park {
-                Ok(r) => {
-                    let r = r.into_inner();
-                    let parked = r.result == api::ParkResult::Parked as i32;
-                    record(
-                        node,
-                        OpKind::Park { call: won },
-                        t0,
-                        Outcome::Decided {
-                            result: name_of(api::ParkResult::try_from(r.result).ok()),
-                            call: Some(won),
-                            code: parked.then_some(r.code),
-                        },
-                    );
-                    if parked {
-                        parks.lock().expect("parks lock").push((lane, won, r.code));
-                        let tasks = (0..racers).map(|r2| {
-                            let node = (r2 + lane + 1) % n;
-                            let mut c = clients[node].clone();
-                            let tenant = tenant.clone();
-                            let by = (101 + r2).to_string();
-                            let code = r.code;
-                            tokio::spawn(async move {
-                                let t0 = Instant::now();
-                                let out = c
-                                    .park
-                                    .retrieve(timed(api::RetrieveRequest { tenant, by, code }))
-                                    .await;
-                                let outcome = match out {
-                                    Ok(x) => {
-                                        let x = x.into_inner();
-                                        let got = x.result == api::RetrieveResult::Retrieved as i32;
-                                        Outcome::Decided {
-                                            result: name_of(
-                                                api::RetrieveResult::try_from(x.result).ok(),
-                                            ),
-                                            call: got.then_some(x.call_id),
-                                            code: Some(code),
-                                        }
-                                    }
-                                    Err(s) => Outcome::Indeterminate(s.to_string()),
-                                };
-                                (node, code, t0, outcome)
-                            })
-                        });
-                        for joined in futures::future::join_all(tasks).await {
-                            let (node, code, t0, outcome) = joined.expect("retriever task");
-                            record(node, OpKind::Retrieve { code }, t0, outcome);
-                        }
-                    }
+            let park = Sent::Park(api::ParkRequest {
+                tenant: tenant.clone(),
+                call_id: won,
+                by: picker.clone(),
+                code: None,
+            });
+            let parked = operate(
+                &history,
+                lane,
+                node,
+                &mut clients[node].clone(),
+                format!("{round}-park"),
+                park,
+            )
+            .await;
+            if let Outcome::Decided {
+                code: Some(code), ..
+            } = parked
+            {
+                parks.lock().expect("parks lock").push((lane, won, code));
+                let tasks = (0..racers).map(|r2| {
+                    let node = (r2 + lane + 1) % n;
+                    let mut c = clients[node].clone();
+                    let history = history.clone();
+                    let by = (101 + r2).to_string();
+                    let id = format!("{round}-retrieve-{by}");
+                    let sent = Sent::Retrieve(api::RetrieveRequest {
+                        tenant: tenant.clone(),
+                        by,
+                        code,
+                    });
+                    tokio::spawn(async move {
+                        operate(&history, lane, node, &mut c, id, sent).await;
+                    })
+                });
+                for joined in futures::future::join_all(tasks).await {
+                    joined.expect("retriever task");
                 }
-                Err(s) => record(
-                    node,
-                    OpKind::Park { call: won },
-                    t0,
-                    Outcome::Indeterminate(s.to_string()),
-                ),
             }
         }
         // The caller hangs up whatever it placed (a parked call nobody
@@ -350,32 +418,61 @@ async fn lane(
                 .iter()
                 .any(|(l, c, _)| *l == lane && *c == call);
             let node = rng.random_range(0..n);
-            let mut c = clients[node].clone();
-            let t0 = Instant::now();
             if !still_parked {
-                let out = c
-                    .calls
-                    .hangup(timed(api::HangupRequest {
-                        tenant: tenant.clone(),
-                        call_id: call,
-                        by: Some(crate::ext("200")),
-                    }))
-                    .await;
-                let outcome = match out {
-                    Ok(r) => Outcome::Decided {
-                        result: format!(
-                            "{:?}",
-                            api::HangupResult::try_from(r.into_inner().result).ok()
-                        ),
-                        call: Some(call),
-                        code: None,
-                    },
-                    Err(s) => Outcome::Indeterminate(s.to_string()),
-                };
-                record(node, OpKind::Hangup { call }, t0, outcome);
+                let hangup = Sent::Hangup(api::HangupRequest {
+                    tenant: tenant.clone(),
+                    call_id: call,
+                    by: Some(crate::ext("200")),
+                });
+                operate(
+                    &history,
+                    lane,
+                    node,
+                    &mut clients[node].clone(),
+                    format!("{round}-hangup"),
+                    hangup,
+                )
+                .await;
             }
         }
     }
+}
+
+/// After the faults: sends every indeterminate operation again, unchanged,
+/// under its request id, until it is decided (bounded), and records what
+/// it came to. Lanes resolve in parallel, each in order.
+async fn resolve(ops: &mut [Op], clients: &[Clients]) {
+    const WITHIN: Duration = Duration::from_secs(60);
+    let mut by_lane: BTreeMap<usize, Vec<&mut Op>> = BTreeMap::new();
+    for op in ops.iter_mut() {
+        if matches!(op.outcome, Outcome::Indeterminate(_)) {
+            by_lane.entry(op.lane).or_default().push(op);
+        }
+    }
+    let lanes = by_lane.into_values().enumerate().map(|(i, lane_ops)| {
+        let mut c = clients[i % clients.len()].clone();
+        async move {
+            for op in lane_ops {
+                let deadline = Instant::now() + WITHIN;
+                loop {
+                    match op.sent.send(&mut c, &op.id).await {
+                        decided @ Outcome::Decided { .. } => {
+                            op.resolved = Some(decided);
+                            break;
+                        }
+                        _ if Instant::now() < deadline => {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        undecided => {
+                            op.resolved = Some(undecided);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    futures::future::join_all(lanes).await;
 }
 
 /// Sets up each lane's tenant: callee 100, caller 200, pickers 101.., all
@@ -467,7 +564,11 @@ pub async fn run(tag: u8, budget: Budget) -> Report {
     for l in lanes {
         l.await.expect("lane task");
     }
-    let ops = history.take();
+    let mut ops = history.take();
+    cluster
+        .wait_converged(&[0, 1, 2], Duration::from_secs(60))
+        .await;
+    resolve(&mut ops, &per_node).await;
     let parked = parks.lock().expect("parks lock").clone();
     check(&ops, &parked, &windows, &per_node, &mut report).await;
     report
@@ -547,6 +648,47 @@ async fn check(
         .iter()
         .filter(|o| matches!(o.outcome, Outcome::Indeterminate(_)))
         .count();
+    report.not_decided = ops
+        .iter()
+        .filter(|o| matches!(o.outcome, Outcome::NotDecided(_)))
+        .count();
+    // 0. Every indeterminate operation was resolved by its retry.
+    for op in ops {
+        match &op.resolved {
+            Some(Outcome::Decided { result, .. }) => {
+                let kind = match op.kind {
+                    OpKind::Dial => "dial",
+                    OpKind::Pickup => "pickup",
+                    OpKind::Park { .. } => "park",
+                    OpKind::Retrieve { .. } => "retrieve",
+                    OpKind::Hangup { .. } => "hangup",
+                };
+                *report
+                    .resolved
+                    .entry(format!("{kind} {result}"))
+                    .or_default() += 1;
+            }
+            Some(undecided) => report.violations.push(format!(
+                "lane {} {}: still undecided when retried with its request id: {undecided:?}",
+                op.lane, op.id
+            )),
+            None => {}
+        }
+    }
+    // Parks acknowledged at once, and those a retry learned were made.
+    let mut parks: Vec<(usize, u64, u32, bool)> =
+        parks.iter().map(|(l, c, p)| (*l, *c, *p, false)).collect();
+    for op in ops {
+        if let (
+            OpKind::Park { call },
+            Some(Outcome::Decided {
+                code: Some(code), ..
+            }),
+        ) = (&op.kind, &op.resolved)
+        {
+            parks.push((op.lane, *call, *code, true));
+        }
+    }
     report.parks = parks.len();
 
     // 1. At most one pickup winner per call.
@@ -555,7 +697,7 @@ async fn check(
     for op in ops {
         if let Outcome::Decided {
             call: Some(call), ..
-        } = &op.outcome
+        } = op.settled()
         {
             match op.kind {
                 OpKind::Pickup => *pickup_wins.entry((op.lane, *call)).or_default() += 1,
@@ -581,11 +723,18 @@ async fn check(
     }
     // 2. Every acknowledged park was retrieved once, or still is retrievable
     //    (an indeterminate retrieve may have taken it: then the call says so).
-    for (lane, call, code) in parks {
-        let lost = ops.iter().any(|o| {
+    //    A park only its retry acknowledged was never raced for: the caller
+    //    hung up (ending it), or it is still parked.
+    for (lane, call, code, late) in &parks {
+        let ended_by_caller = ops.iter().any(|o| {
+            o.lane == *lane
+                && matches!(o.kind, OpKind::Hangup { call: c } if c == *call)
+                && matches!(o.settled(), Outcome::Decided { result, .. } if result == "Ended")
+        });
+        let lost = !late && ops.iter().any(|o| {
             o.lane == *lane
                 && matches!(o.kind, OpKind::Retrieve { code: c } if c == *code)
-                && matches!(&o.outcome, Outcome::Decided { result, .. } if result == "UnknownCode")
+                && matches!(o.settled(), Outcome::Decided { result, .. } if result == "UnknownCode")
         });
         if lost {
             report.violations.push(format!(
@@ -618,10 +767,11 @@ async fn check(
                             .await;
                         matches!(r, Ok(r) if r.get_ref().result == api::RetrieveResult::Retrieved as i32)
                     } else {
-                        retrieved
+                        retrieved || (*late && ended_by_caller)
                     }
                 }
-                Err(_) => false,
+                // Ended calls are forgotten after a while.
+                Err(_) => *late && ended_by_caller,
             };
             if !ok {
                 report.violations.push(format!("lane {lane} call {call}: acknowledged park {code} neither retrieved nor retrievable"));
