@@ -500,6 +500,18 @@ async fn a_tenant_scoped_token_never_sees_another_tenants_lamps() {
         .wait_for("#link[data-state='refused']", PAGE_TIMEOUT)
         .await;
     assert_eq!(browser.count("#members tr").await, 0);
+    // An extension user's page acts as that extension only.
+    browser
+        .client
+        .goto(&format!("http://{console}/attendant"))
+        .await
+        .expect("navigate");
+    click(&browser, "#sign-out").await;
+    browser.sign_in(ACME_101).await;
+    browser.wait_for("#acting[disabled]", PAGE_TIMEOUT).await;
+    browser.wait_for("[data-lamp='101'].me", PAGE_TIMEOUT).await;
+    assert!(browser.text("#who").await.contains("extension 101 of acme"));
+    assert_eq!(browser.count("[data-lamp]").await, 2);
     browser.close().await;
 
     // Below the page: the same refusals, and the forgery checks.
@@ -555,6 +567,43 @@ async fn a_tenant_scoped_token_never_sees_another_tenants_lamps() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("no_alerting_call"), "{body}");
+    // An action carries the page's request id: asked again, the cluster
+    // answers with the first outcome instead of acting twice.
+    c.calls
+        .dial(admin(api::DialRequest {
+            tenant: "acme".into(),
+            from: Some(callgrid_tests::outside("+15551234")),
+            digits: "102".into(),
+        }))
+        .await
+        .expect("acme call");
+    let same_click = [
+        &acme as &str,
+        json,
+        "X-Callgrid-Console: 1",
+        "Request-Id: page-click-1",
+    ];
+    let (status, first) = http(
+        console,
+        "POST",
+        "/api/tenants/acme/pickup",
+        &same_click,
+        pickup,
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert!(first.contains(r#""result":"picked_up""#), "{first}");
+    let (status, again) = http(
+        console,
+        "POST",
+        "/api/tenants/acme/pickup",
+        &same_click,
+        pickup,
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, first, "the same click, the same outcome");
+
     // An extension user acts only as itself, whatever the page asks.
     let user = format!("Authorization: Bearer {ACME_101}");
     let as_102 = r#"{"kind":"group","picker":"102"}"#;

@@ -1,6 +1,5 @@
-//! The attendant view of one tenant: lamps, park lot, groups and notices,
-//! live; pickup, park, retrieve and hang-up as an extension the page acts
-//! as.
+//! The attendant view of one tenant, live: lamps, park lot, groups and
+//! notices (the actions on them are in [`actions`](crate::actions)).
 //!
 //! Everything here is one or more public API requests made with the page's
 //! token: a tenant-scoped token asking for another tenant is refused by the
@@ -13,7 +12,6 @@ use std::convert::Infallible;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use callgrid_proto::v1;
 use futures::{Stream, StreamExt};
@@ -215,7 +213,7 @@ async fn read_directory(
 }
 
 /// `LAMP_STATE_RINGING` with prefix `LAMP_STATE_` is `ringing`.
-fn name_of(name: Option<&str>, prefix: &str) -> String {
+pub(crate) fn name_of(name: Option<&str>, prefix: &str) -> String {
     name.map(|n| n.strip_prefix(prefix).unwrap_or(n).to_ascii_lowercase())
         .unwrap_or_default()
 }
@@ -407,213 +405,4 @@ async fn pump_notices(
         }
     }
     let _ = tx.try_send(None);
-}
-
-/// A call id as the page sends it: a decimal string.
-fn call_id(raw: &str) -> Result<u64, Refusal> {
-    raw.parse().map_err(|_| {
-        Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_argument",
-            format!("call_id: expected a decimal call id, got {raw:?}"),
-        )
-    })
-}
-
-/// The answer to every action: whether it did what was asked, and the
-/// outcome's name (`picked_up`, `already_answered`, ...).
-#[derive(Debug, Serialize)]
-pub struct Outcome {
-    pub ok: bool,
-    pub result: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub call_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-}
-
-/// `POST /api/tenants/{tenant}/pickup`: which pickup, by whom.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Pickup {
-    /// A click on a ringing lamp: BLF pickup of the call the lamp showed.
-    Blf {
-        picker: String,
-        target: String,
-        call_id: Option<String>,
-    },
-    Directed {
-        picker: String,
-        target: String,
-    },
-    /// `*98`.
-    Group {
-        picker: String,
-    },
-    /// `88<name>`.
-    Named {
-        picker: String,
-        group: String,
-    },
-}
-
-pub async fn pickup(
-    State(shared): State<Shared>,
-    Path(tenant): Path<String>,
-    bearer: Bearer,
-    Json(action): Json<Pickup>,
-) -> Result<Json<Outcome>, Refusal> {
-    let mut pickup = shared.upstream.pickup();
-    let response = match action {
-        Pickup::Blf {
-            picker,
-            target,
-            call_id: id,
-        } => {
-            let call_id = id.as_deref().map(call_id).transpose()?;
-            pickup
-                .blf_pickup(bearer.unary(v1::BlfPickupRequest {
-                    tenant,
-                    picker,
-                    target,
-                    call_id,
-                }))
-                .await?
-        }
-        Pickup::Directed { picker, target } => {
-            pickup
-                .directed_pickup(bearer.unary(v1::DirectedPickupRequest {
-                    tenant,
-                    picker,
-                    target,
-                }))
-                .await?
-        }
-        Pickup::Group { picker } => {
-            pickup
-                .group_pickup(bearer.unary(v1::GroupPickupRequest { tenant, picker }))
-                .await?
-        }
-        Pickup::Named { picker, group } => {
-            pickup
-                .named_pickup(bearer.unary(v1::NamedPickupRequest {
-                    tenant,
-                    picker,
-                    group_name: group,
-                }))
-                .await?
-        }
-    }
-    .into_inner();
-    let result = v1::PickupResult::try_from(response.result).unwrap_or_default();
-    let ok = result == v1::PickupResult::PickedUp;
-    Ok(Json(Outcome {
-        ok,
-        result: name_of(Some(result.as_str_name()), "PICKUP_RESULT_"),
-        call_id: ok.then(|| response.call_id.to_string()),
-        code: None,
-        from: ok.then_some(response.from),
-    }))
-}
-
-/// `POST /api/tenants/{tenant}/park`.
-#[derive(Debug, Deserialize)]
-pub struct Park {
-    pub by: String,
-    pub call_id: String,
-}
-
-pub async fn park(
-    State(shared): State<Shared>,
-    Path(tenant): Path<String>,
-    bearer: Bearer,
-    Json(Park { by, call_id: id }): Json<Park>,
-) -> Result<Json<Outcome>, Refusal> {
-    let response = shared
-        .upstream
-        .park()
-        .park(bearer.unary(v1::ParkRequest {
-            tenant,
-            call_id: call_id(&id)?,
-            by,
-            code: None,
-        }))
-        .await?
-        .into_inner();
-    let result = v1::ParkResult::try_from(response.result).unwrap_or_default();
-    let ok = result == v1::ParkResult::Parked;
-    Ok(Json(Outcome {
-        ok,
-        result: name_of(Some(result.as_str_name()), "PARK_RESULT_"),
-        call_id: Some(id),
-        code: ok.then_some(response.code),
-        from: None,
-    }))
-}
-
-/// `POST /api/tenants/{tenant}/retrieve`.
-#[derive(Debug, Deserialize)]
-pub struct Retrieve {
-    pub by: String,
-    pub code: u32,
-}
-
-pub async fn retrieve(
-    State(shared): State<Shared>,
-    Path(tenant): Path<String>,
-    bearer: Bearer,
-    Json(Retrieve { by, code }): Json<Retrieve>,
-) -> Result<Json<Outcome>, Refusal> {
-    let response = shared
-        .upstream
-        .park()
-        .retrieve(bearer.unary(v1::RetrieveRequest { tenant, by, code }))
-        .await?
-        .into_inner();
-    let result = v1::RetrieveResult::try_from(response.result).unwrap_or_default();
-    let ok = result == v1::RetrieveResult::Retrieved;
-    Ok(Json(Outcome {
-        ok,
-        result: name_of(Some(result.as_str_name()), "RETRIEVE_RESULT_"),
-        call_id: ok.then(|| response.call_id.to_string()),
-        code: Some(code),
-        from: None,
-    }))
-}
-
-/// `POST /api/tenants/{tenant}/hangup`: the acting extension ends its call.
-#[derive(Debug, Deserialize)]
-pub struct Hangup {
-    pub by: String,
-    pub call_id: String,
-}
-
-pub async fn hangup(
-    State(shared): State<Shared>,
-    Path(tenant): Path<String>,
-    bearer: Bearer,
-    Json(Hangup { by, call_id: id }): Json<Hangup>,
-) -> Result<Json<Outcome>, Refusal> {
-    let response = shared
-        .upstream
-        .calls()
-        .hangup(bearer.unary(v1::HangupRequest {
-            tenant,
-            call_id: call_id(&id)?,
-            by: Some(v1::Party {
-                kind: Some(v1::party::Kind::Extension(by)),
-            }),
-        }))
-        .await?
-        .into_inner();
-    let result = v1::HangupResult::try_from(response.result).unwrap_or_default();
-    Ok(Json(Outcome {
-        ok: result == v1::HangupResult::Ended,
-        result: name_of(Some(result.as_str_name()), "HANGUP_RESULT_"),
-        call_id: Some(id),
-        code: None,
-        from: None,
-    }))
 }

@@ -20,11 +20,13 @@
 //!   bearer token, cross-origin forgery checks, security headers.
 //! - [`upstream`]: the gRPC clients of the node (and, for the operator
 //!   view, of its peers), with the page's token on each request.
-//! - [`attendant`]: one tenant's lamps, park lot, groups and notices, and
-//!   the pickup, park and retrieve actions.
+//! - [`attendant`]: one tenant's lamps, park lot, groups and notices.
+//! - [`actions`]: pickup, park, retrieve and hang-up, each under a request
+//!   id asked again while the cluster cannot decide.
 //! - [`operator`]: the cluster's members, leader, indexes and shard owners.
 //! - [`page`]: the embedded page.
 
+pub mod actions;
 pub mod attendant;
 pub mod guard;
 pub mod operator;
@@ -156,10 +158,10 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/session", get(guard::session))
         .route("/api/tenants", get(attendant::tenants))
         .route("/api/tenants/{tenant}/events", get(attendant::events))
-        .route("/api/tenants/{tenant}/pickup", post(attendant::pickup))
-        .route("/api/tenants/{tenant}/park", post(attendant::park))
-        .route("/api/tenants/{tenant}/retrieve", post(attendant::retrieve))
-        .route("/api/tenants/{tenant}/hangup", post(attendant::hangup))
+        .route("/api/tenants/{tenant}/pickup", post(actions::pickup))
+        .route("/api/tenants/{tenant}/park", post(actions::park))
+        .route("/api/tenants/{tenant}/retrieve", post(actions::retrieve))
+        .route("/api/tenants/{tenant}/hangup", post(actions::hangup))
         .route("/api/cluster/events", get(operator::events))
         .layer(axum::middleware::from_fn_with_state(
             shared.clone(),

@@ -31,12 +31,17 @@ impl Bearer {
     /// `message` as a request carrying this page's token.
     pub fn request<T>(&self, message: T) -> Request<T> {
         let mut request = Request::new(message);
+        self.authorize(&mut request);
+        request
+    }
+
+    /// Puts this page's token on `request`.
+    pub fn authorize<T>(&self, request: &mut Request<T>) {
         if let Some(token) = &self.0 {
             request
                 .metadata_mut()
                 .insert("authorization", token.clone());
         }
-        request
     }
 
     /// Like [`request`](Self::request), bounded by [`REQUEST_TIMEOUT`].

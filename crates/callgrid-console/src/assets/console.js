@@ -103,14 +103,29 @@ function refused(message) {
   p.hidden = false;
 }
 
-async function post(path, body) {
-  const res = await fetch(path, {
-    method: "POST",
-    headers: authHeaders({ "Content-Type": "application/json", "X-Callgrid-Console": "1" }),
-    body: JSON.stringify(body),
-  });
+// One id per click: asking again about the same click reuses it, so the
+// cluster answers with the first outcome and never acts twice.
+function newRequestId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return "page-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function post(path, body, requestId) {
+  let res;
+  try {
+    res = await fetch(path, {
+      method: "POST",
+      headers: authHeaders({ "Content-Type": "application/json", "X-Callgrid-Console": "1", "Request-Id": requestId }),
+      body: JSON.stringify(body),
+    });
+  } catch (e) {
+    return { ok: false, result: "outcome_unknown", message: "the node did not answer", undecided: true };
+  }
   const json = await res.json().catch(() => ({ message: res.statusText }));
-  if (!res.ok) return { ok: false, result: json.code || "error", message: json.message };
+  if (!res.ok) {
+    const undecided = json.code === "outcome_unknown" || json.code === "not_decided";
+    return { ok: false, result: json.code || "error", message: json.message, undecided };
+  }
   return json;
 }
 
@@ -137,10 +152,12 @@ const OUTCOMES = {
   not_in_call: () => "Refused: this extension is not in that call",
 };
 
-function showOutcome(o) {
+function showOutcome(o, again) {
   const p = $("action-result");
   const say = OUTCOMES[o.result];
-  p.textContent = o.message ? "Refused: " + o.message : say ? say(o) : o.result;
+  if (o.undecided) p.textContent = "Not decided yet (" + o.message + ") ";
+  else p.textContent = o.message ? "Refused: " + o.message : say ? say(o) : o.result;
+  if (o.undecided && again) p.append(el("button", { type: "button", id: "ask-again", onclick: again }, "Ask again"));
   p.dataset.ok = String(!!o.ok);
   p.dataset.result = o.result;
 }
@@ -151,8 +168,10 @@ function requireActing() {
   return false;
 }
 
-async function act(path, body) {
-  showOutcome(await post(`/api/tenants/${encodeURIComponent(state.tenant)}/${path}`, body));
+async function act(path, body, requestId) {
+  const id = requestId || newRequestId();
+  const url = `/api/tenants/${encodeURIComponent(state.tenant)}/${path}`;
+  showOutcome(await post(url, body, id), () => act(path, body, id));
 }
 
 function pickLamp(number) {
