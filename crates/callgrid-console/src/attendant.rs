@@ -279,17 +279,14 @@ async fn read_parked(up: &Upstream, bearer: &Bearer, tenant: &str) -> Result<Val
     }))
 }
 
-/// Sends `item` unless the page has gone or the console stops; `false`
-/// means stop pumping.
-async fn forward(
+/// Sends `item` unless the page has gone, is too far behind, or the
+/// console stops; `false` means stop pumping.
+fn forward(
     tx: &mpsc::Sender<Option<Event>>,
-    stopping: &mut tokio::sync::watch::Receiver<bool>,
+    stopping: &tokio::sync::watch::Receiver<bool>,
     item: Event,
 ) -> bool {
-    if *stopping.borrow() {
-        return false;
-    }
-    tx.try_send(Some(item)).is_ok()
+    !*stopping.borrow() && tx.try_send(Some(item)).is_ok()
 }
 
 /// Waits for the next item of `stream`, or for the page to go or the
@@ -341,13 +338,13 @@ async fn pump_lamps(
             "caller": party(&lamp.caller),
             "sequence": lamp.sequence,
         });
-        if !forward(&tx, &mut stopping, event("lamp", &data)).await {
+        if !forward(&tx, &stopping, event("lamp", &data)) {
             break;
         }
         if park_code.is_some() {
             match read_parked(&up, &bearer, &tenant).await {
                 Ok(parked) => {
-                    if !forward(&tx, &mut stopping, event("parked", &parked)).await {
+                    if !forward(&tx, &stopping, event("parked", &parked)) {
                         break;
                     }
                 }
@@ -400,7 +397,7 @@ async fn pump_notices(
             None => continue,
         };
         let data = json!({ "extension": n.extension, "kind": kind, "detail": detail });
-        if !forward(&tx, &mut stopping, event("notice", &data)).await {
+        if !forward(&tx, &stopping, event("notice", &data)) {
             break;
         }
     }

@@ -34,6 +34,7 @@ function authHeaders(extra) {
 function setLink(s, text) {
   const link = $("link");
   link.dataset.state = s;
+  document.body.dataset.link = s;
   link.textContent = text || { live: "live", reconnecting: "reconnecting…", refused: "refused", connecting: "connecting…" }[s];
 }
 
