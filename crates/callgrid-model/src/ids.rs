@@ -150,13 +150,45 @@ impl fmt::Display for Party {
     }
 }
 
-/// A call, numbered by the cluster in commit order; unique across tenants.
+/// A call, unique across tenants. Clients see only its [`number`]: its
+/// place in its own tenant's sequence (1, 2, 3, ...), which says nothing
+/// of other tenants' calls. Inside, the high bits hold the tenant's id
+/// space ([`CallId::in_tenant`]), so that numbers of different tenants
+/// never meet in one map.
+///
+/// [`number`]: CallId::number
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CallId(pub u64);
 
+impl CallId {
+    /// The largest number a tenant's call gets; after it, numbering starts
+    /// again at 1 (numbers of calls the cluster still holds are skipped).
+    pub const MAX_NUMBER: u64 = 0xFFFF_FFFF;
+
+    /// The call `number` of `tenant`, as a client names it. A number no
+    /// call can have gives an id no call has.
+    pub fn in_tenant(tenant: &TenantId, number: u64) -> CallId {
+        if number == 0 || number > Self::MAX_NUMBER {
+            return CallId(u64::MAX);
+        }
+        CallId(id_space(tenant) << 32 | number)
+    }
+
+    /// The number clients see: the call's place in its tenant's sequence.
+    pub fn number(self) -> u64 {
+        self.0 & Self::MAX_NUMBER
+    }
+}
+
+/// A tenant's call-id space: 31 bits of a stable hash of its id. Two
+/// tenants may share a space; their calls then skip each other's numbers.
+fn id_space(tenant: &TenantId) -> u64 {
+    crate::fingerprint(&[tenant.as_str().as_bytes()]) & 0x7FFF_FFFF
+}
+
 impl fmt::Display for CallId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        write!(f, "{}", self.number())
     }
 }
 

@@ -86,9 +86,7 @@ impl Switchboard {
             }
         }
         let deadline_ms = self.ring_deadline(tenant, &plan, forwarded, now_ms);
-        // Ids start at 1: 0 is what an unset proto field reads as.
-        self.next_call += 1;
-        let id = CallId(self.next_call);
+        let id = self.next_call_id(tenant_id);
         let unavailable = plan.alerting.is_empty();
         self.calls.insert(
             id,

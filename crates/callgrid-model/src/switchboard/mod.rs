@@ -38,7 +38,6 @@ pub const ENDED_CALL_RETENTION_MS: u64 = 60_000;
 pub struct Switchboard {
     tenants: BTreeMap<TenantId, Tenant>,
     calls: BTreeMap<CallId, Call>,
-    next_call: u64,
     /// 0 means 1,000,000: real time.
     timer_scale_ppm: u32,
     /// Ended calls, oldest first, for pruning.
@@ -77,6 +76,9 @@ pub struct Tenant {
     recently_answered: VecDeque<(u64, CallId)>,
     /// SIP bindings of the extensions that have any.
     registrations: BTreeMap<Extension, Bindings>,
+    /// The number of the tenant's last call: each tenant numbers its own
+    /// calls, so ids say nothing of other tenants'.
+    last_call: u64,
 }
 
 impl Tenant {
@@ -303,6 +305,23 @@ impl Switchboard {
         self.calls.retain(|_, c| &c.tenant != tenant);
         let calls = &self.calls;
         self.ended.retain(|(_, id)| calls.contains_key(id));
+    }
+
+    /// The id of `tenant`'s next call: the next number of its own
+    /// sequence (from 1; 0 is what an unset proto field reads as), skipping
+    /// numbers whose id is taken (after wrapping, or by a tenant sharing
+    /// its id space).
+    fn next_call_id(&mut self, tenant: &TenantId) -> CallId {
+        let Some(t) = self.tenants.get_mut(tenant) else {
+            return CallId(u64::MAX);
+        };
+        loop {
+            t.last_call = t.last_call % CallId::MAX_NUMBER + 1;
+            let id = CallId::in_tenant(tenant, t.last_call);
+            if !self.calls.contains_key(&id) {
+                return id;
+            }
+        }
     }
 
     /// Forgets calls that ended long ago.

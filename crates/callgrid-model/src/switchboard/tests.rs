@@ -1337,3 +1337,46 @@ fn a_request_id_reused_for_another_request_is_refused_and_changes_nothing() {
         Response::Answer(AnswerOutcome::Answered { .. })
     ));
 }
+
+#[test]
+fn each_tenant_numbers_its_own_calls_whatever_other_tenants_do() {
+    let mut f = Fixture::new();
+    f.ok(Command::PutTenant {
+        tenant: t("other"),
+        config: TenantConfig::default(),
+    });
+    for n in ["201", "202"] {
+        f.ok(Command::PutExtension {
+            tenant: t("other"),
+            record: ExtensionRecord::new(e(n)),
+            keep_sip_secret: false,
+        });
+    }
+    let dial_other = |f: &mut Fixture, now| match f.run(Command::Dial {
+        tenant: t("other"),
+        from: Party::Extension(e("201")),
+        digits: "202".into(),
+        now_ms: now,
+        random: 0,
+    }) {
+        Response::Dial(DialOutcome::Call(CallOutcome::Ringing { call })) => call,
+        other => panic!("{other:?}"),
+    };
+    let first = dial_other(&mut f, T0);
+    for k in 0..5 {
+        f.call("103", "102", T0 + k);
+    }
+    let second = dial_other(&mut f, T0 + 10);
+    assert_eq!((first.number(), second.number()), (1, 2));
+    assert_eq!(f.call("104", "105", T0 + 11).number(), 6);
+    assert_ne!(
+        first,
+        CallId::in_tenant(&t("acme"), 1),
+        "unique across tenants"
+    );
+    assert_eq!(first, CallId::in_tenant(&t("other"), 1));
+    // A number no call can have names no call.
+    for n in [0, CallId::MAX_NUMBER + 1, u64::MAX] {
+        assert_eq!(f.sb.call(CallId::in_tenant(&t("other"), n)), None, "{n}");
+    }
+}

@@ -139,7 +139,7 @@ impl Calls for Api {
                 .node
                 .consensus
                 .read(|sb| {
-                    sb.call(CallId(r.call_id))
+                    sb.call(CallId::in_tenant(&tenant, r.call_id))
                         .filter(|c| c.tenant == tenant)
                         .map(convert::call_info)
                 })

@@ -14,7 +14,7 @@ use crate::v1;
 /// back.
 pub fn call_info(call: &Call) -> v1::CallInfo {
     let mut info = v1::CallInfo {
-        call_id: call.id.0,
+        call_id: call.id.number(),
         caller: party_from(&call.caller),
         callee: call.callee.to_string(),
         created_ms: call.created_ms,
@@ -97,7 +97,7 @@ pub fn parked_call(call: &Call) -> Option<v1::ParkedCall> {
             ringing_back_until_ms,
         } => Some(v1::ParkedCall {
             code: u32::from(code.get()),
-            call_id: call.id.0,
+            call_id: call.id.number(),
             policy: policy.to_string(),
             parked_by: by.to_string(),
             since_ms: *since_ms,

@@ -120,9 +120,10 @@ pub fn dial(r: &v1::DialRequest, now_ms: u64, random: u64) -> Result<Command, Va
 
 /// `Calls.Answer`.
 pub fn answer(r: &v1::AnswerRequest, now_ms: u64) -> Result<Command, ValidationError> {
+    let tenant = tenant(&r.tenant)?;
     Ok(Command::Answer {
-        tenant: tenant(&r.tenant)?,
-        call: CallId(r.call_id),
+        call: CallId::in_tenant(&tenant, r.call_id),
+        tenant,
         by: extension("by", &r.by)?,
         now_ms,
     })
@@ -130,9 +131,10 @@ pub fn answer(r: &v1::AnswerRequest, now_ms: u64) -> Result<Command, ValidationE
 
 /// `Calls.Hangup`.
 pub fn hangup(r: &v1::HangupRequest, now_ms: u64) -> Result<Command, ValidationError> {
+    let tenant = tenant(&r.tenant)?;
     Ok(Command::Hangup {
-        tenant: tenant(&r.tenant)?,
-        call: CallId(r.call_id),
+        call: CallId::in_tenant(&tenant, r.call_id),
+        tenant,
         by: party("by", r.by.as_ref())?,
         now_ms,
     })
@@ -203,18 +205,20 @@ pub fn blf_pickup(
     now_ms: u64,
     random: u64,
 ) -> Result<Command, ValidationError> {
+    let in_tenant = tenant(&r.tenant)?;
     let kind = PickupKind::Blf {
         target: extension("target", &r.target)?,
-        call: r.call_id.map(CallId),
+        call: r.call_id.map(|n| CallId::in_tenant(&in_tenant, n)),
     };
     pickup(&r.tenant, &r.picker, kind, now_ms, random)
 }
 
 /// `Park.Park`.
 pub fn park(r: &v1::ParkRequest, now_ms: u64) -> Result<Command, ValidationError> {
+    let tenant = tenant(&r.tenant)?;
     Ok(Command::Park {
-        tenant: tenant(&r.tenant)?,
-        call: CallId(r.call_id),
+        call: CallId::in_tenant(&tenant, r.call_id),
+        tenant,
         by: extension("by", &r.by)?,
         code: r.code.map(|c| park_code("code", c)).transpose()?,
         now_ms,

@@ -94,9 +94,9 @@ pub fn optional_policy(field: &str, raw: &str) -> Result<Option<PolicyName>, Val
     }
 }
 
-/// A call id as the API carries it.
-pub fn call_id(raw: u64) -> CallId {
-    CallId(raw)
+/// The call `raw` of `tenant`, as the API numbers it.
+pub fn call_id(tenant: &TenantId, raw: u64) -> CallId {
+    CallId::in_tenant(tenant, raw)
 }
 
 /// Decodes a proto enum field (carried as `i32`), rejecting numbers the

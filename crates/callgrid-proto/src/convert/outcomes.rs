@@ -25,7 +25,7 @@ impl From<&PickupOutcome> for v1::PickupResponse {
         match o {
             PickupOutcome::PickedUp { call, from, how } => v1::PickupResponse {
                 result: R::PickedUp as i32,
-                call_id: call.0,
+                call_id: call.number(),
                 from: from.to_string(),
                 how: v1::AnswerHow::from(*how) as i32,
             },
@@ -182,7 +182,7 @@ impl From<&RetrieveOutcome> for v1::RetrieveResponse {
     fn from(o: &RetrieveOutcome) -> Self {
         use v1::RetrieveResult as R;
         let (result, call_id) = match o {
-            RetrieveOutcome::Retrieved { call } => (R::Retrieved, call.0),
+            RetrieveOutcome::Retrieved { call } => (R::Retrieved, call.number()),
             RetrieveOutcome::UnknownCode => (R::UnknownCode, 0),
             RetrieveOutcome::AlreadyAnswered => (R::AlreadyAnswered, 0),
             RetrieveOutcome::CallEnded => (R::CallEnded, 0),
@@ -221,8 +221,8 @@ impl From<&CallOutcome> for v1::CallResponse {
     fn from(o: &CallOutcome) -> Self {
         use v1::CallResult as R;
         let (result, call_id) = match o {
-            CallOutcome::Ringing { call } => (R::Ringing, call.0),
-            CallOutcome::Unavailable { call } => (R::Unavailable, call.0),
+            CallOutcome::Ringing { call } => (R::Ringing, call.number()),
+            CallOutcome::Unavailable { call } => (R::Unavailable, call.number()),
             CallOutcome::NoSuchExtension => (R::NoSuchExtension, 0),
             CallOutcome::UnknownCaller => (R::UnknownCaller, 0),
         };

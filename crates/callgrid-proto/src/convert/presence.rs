@@ -30,7 +30,7 @@ pub fn lamp_event(
         tenant: tenant.to_string(),
         target: Some(target),
         state: v1::LampState::from(state) as i32,
-        call_id: call.map(|c| c.0),
+        call_id: call.map(CallId::number),
         caller: caller.and_then(party_from),
         sequence,
     }
@@ -92,14 +92,14 @@ pub fn notification(tenant: &TenantId, extension: &Extension, notice: &Notice) -
             mode,
             reason,
         } => Kind::Alert(v1::Alert {
-            call_id: call.0,
+            call_id: call.number(),
             caller: party_from(caller),
             callee: callee.to_string(),
             mode: v1::AlertMode::from(*mode) as i32,
             reason: v1::AlertReason::from(*reason) as i32,
         }),
         Notice::AlertStopped { call, answered_by } => Kind::AlertStopped(v1::AlertStopped {
-            call_id: call.0,
+            call_id: call.number(),
             answered_by: ext_or_empty(answered_by.as_ref()),
         }),
         Notice::MissedCall {
@@ -108,13 +108,13 @@ pub fn notification(tenant: &TenantId, extension: &Extension, notice: &Notice) -
             answered_by,
             how,
         } => Kind::MissedCall(v1::MissedCall {
-            call_id: call.0,
+            call_id: call.number(),
             caller: party_from(caller),
             answered_by: ext_or_empty(answered_by.as_ref()),
             how: how.map_or(v1::AnswerHow::Unspecified, v1::AnswerHow::from) as i32,
         }),
         Notice::ParkRingBack { call, code } => Kind::ParkRingBack(v1::ParkRingBack {
-            call_id: call.0,
+            call_id: call.number(),
             code: u32::from(code.get()),
         }),
     };
