@@ -1,8 +1,9 @@
 //! The browser console, in a real browser (headless Chromium through
 //! chromedriver): an attendant sees a call ring on a lamp within a second,
-//! picks it up with a click, parks and retrieves it, and is told why a
-//! refused pickup was refused; the page shows "reconnecting" while its
-//! node is away and recovers by itself; the operator view shows a killed
+//! picks it up with a click, parks and retrieves it, hangs up and takes a
+//! named group's call with its button, and is told why a refused pickup was
+//! refused; the page shows "reconnecting" while its node is away and
+//! recovers by itself; the operator view shows a killed
 //! member go down; and in secure mode a tenant-scoped token never sees
 //! another tenant's lamps, nor gets past the console's forgery checks.
 //!
@@ -196,7 +197,7 @@ async fn attendant_sees_a_call_ring_picks_it_up_parks_and_retrieves_it() {
     );
     // The whole view at work: a parked call counting down, a missed call in
     // the feed, and another call ringing.
-    c.ring("acme", "103", "102").await;
+    let second = c.ring("acme", "103", "102").await;
     browser
         .wait_for("[data-lamp='102'][data-state='ringing']", LAMP_DEADLINE)
         .await;
@@ -222,6 +223,29 @@ async fn attendant_sees_a_call_ring_picks_it_up_parks_and_retrieves_it() {
     browser
         .wait_for("#link[data-state='live']", Duration::from_secs(30))
         .await;
+    browser
+        .wait_for("[data-lamp='101'][data-state='busy']", PAGE_TIMEOUT)
+        .await;
+    let mut c = node.clients().await;
+
+    // Hang up from the page, then take a call of a named group with its button.
+    click(&browser, "#hangup-button").await;
+    outcome(&browser, "ended").await;
+    assert_eq!(
+        c.call_info("acme", call).await.state(),
+        api::CallState::Ended
+    );
+    c.hangup("acme", second, ext("103")).await;
+    browser
+        .wait_for("[data-lamp='102'][data-state='idle']", PAGE_TIMEOUT)
+        .await;
+    c.ring("acme", "104", "102").await;
+    browser
+        .wait_for("[data-lamp='102'][data-state='ringing']", LAMP_DEADLINE)
+        .await;
+    click(&browser, "button[data-named='sales']").await;
+    let said = outcome(&browser, "picked_up").await;
+    assert!(said.contains("ringing for 102"), "{said}");
     browser
         .wait_for("[data-lamp='101'][data-state='busy']", PAGE_TIMEOUT)
         .await;
