@@ -88,9 +88,27 @@ pub struct Common {
     #[arg(long, global = true, default_value_t = 1)]
     pub seed: u64,
 
+    /// Race a peer too, in the same run, at the same concurrency and
+    /// racers: `etcd` decides each call with one compare-and-swap Txn per
+    /// racer (race only; see benches/README.md).
+    #[arg(long, global = true, value_enum)]
+    pub peer: Option<Peer>,
+
+    /// etcd members for `--peer etcd` (`127.0.0.1:2379`, repeatable).
+    /// Default: a local 3-member cluster started for the run.
+    #[arg(long = "etcd", global = true, value_name = "ADDR")]
+    pub etcd: Vec<String>,
+
     /// Write the full report as JSON to this file.
     #[arg(long, global = true, value_name = "PATH")]
     pub json: Option<PathBuf>,
+}
+
+/// A replicated store that decides the same race.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Peer {
+    Etcd,
 }
 
 /// The scenarios.

@@ -15,9 +15,11 @@
 pub mod baseline;
 pub mod cli;
 pub mod cpu;
+pub mod install;
 pub mod lag;
 pub mod layout;
 pub mod outcome;
+pub mod peer;
 pub mod recorder;
 pub mod report;
 pub mod runner;

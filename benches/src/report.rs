@@ -116,8 +116,10 @@ pub struct ScenarioResult {
     pub counters: BTreeMap<String, u64>,
     pub checks: Vec<Check>,
     /// This scenario against another measured in the same run (sip-race
-    /// against the gRPC race).
+    /// against the gRPC race, race against its peer).
     pub compared: Vec<Compared>,
+    /// What `compared` compares with.
+    pub compared_with: String,
 }
 
 /// One figure of this scenario beside the same figure of another scenario
@@ -168,6 +170,7 @@ impl ScenarioResult {
             counters: rec.counters,
             checks,
             compared: Vec::new(),
+            compared_with: "gRPC race".to_owned(),
         }
     }
 }
@@ -341,7 +344,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "\nsame run, same concurrency    {:>12} {:>12} {:>8}",
-                "this", "gRPC race", "ratio"
+                "this", r.compared_with, "ratio"
             );
             for c in &r.compared {
                 let ratio = c

@@ -25,3 +25,51 @@ fn spawn_three_starts_a_cluster_and_races_across_it() {
     assert!(stdout.contains("3-node cluster, spawned"), "{stdout}");
     assert!(stdout.contains("exactly one winner per call"), "{stdout}");
 }
+
+/// `--peer etcd` spawns a 3-member etcd cluster beside the node and runs
+/// the same race there: both sides are checked for one winner per call and
+/// reported side by side.
+#[test]
+fn the_etcd_peer_races_beside_callgrid_with_one_winner_per_call() {
+    let out = Command::new(env!("CARGO_BIN_EXE_callgrid-bench"))
+        .args([
+            "--spawn",
+            "1",
+            "--ops",
+            "5",
+            "--concurrency",
+            "2",
+            "--baseline-duration",
+            "300ms",
+            "--peer",
+            "etcd",
+            "race",
+            "--racers",
+            "3",
+        ])
+        .output()
+        .expect("callgrid-bench runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("etcd-server") {
+        eprintln!("SKIPPED: etcd cannot be installed here: {stderr}");
+        return;
+    }
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("[ok  ] etcd: exactly one winner per call"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[ok  ] exactly one winner per call"),
+        "{stdout}"
+    );
+    let beside = stdout
+        .lines()
+        .find(|l| l.contains("same run, same concurrency"))
+        .unwrap_or_default();
+    assert!(beside.contains("etcd"), "{stdout}");
+    for row in ["calls decided /s", "racer p99 (ms)", "bare write /s"] {
+        assert!(stdout.contains(row), "{row} missing:\n{stdout}");
+    }
+}

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::cli::{Cli, Scenario};
+use crate::cli::{Cli, Peer, Scenario};
 use crate::layout::Layout;
-use crate::report::{Report, ScenarioResult, TargetInfo};
+use crate::report::{Compared, Measured, Report, ScenarioResult, TargetInfo};
 use crate::runner::Budget;
 use crate::target::{self, Pool, SpawnedNode};
-use crate::{baseline, lag, setup};
+use crate::{baseline, lag, peer, setup};
 
 /// The default run length when neither --duration nor --ops is given.
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -119,6 +119,10 @@ fn targets(cli: &Cli) -> anyhow::Result<(Vec<String>, Vec<SpawnedNode>, String)>
 pub async fn run(cli: Cli) -> anyhow::Result<Report> {
     let c = cli.common.clone();
     anyhow::ensure!(c.concurrency >= 1, "--concurrency must be at least 1");
+    anyhow::ensure!(
+        c.peer.is_none() || matches!(cli.scenario, Scenario::Race(_)),
+        "--peer races beside the race scenario only"
+    );
     let (endpoints, spawned, note) = targets(&cli)?;
     if spawned.len() > 1 {
         target::wait_cluster(&endpoints[0], spawned.len(), Duration::from_secs(60)).await?;
@@ -166,6 +170,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         Scenario::Mix(a) => mix::run(&ctx, a).await?,
         Scenario::SipRace(a) => sip_race::run(&ctx, a).await?,
     };
+    if let (Some(Peer::Etcd), Scenario::Race(a)) = (c.peer, &cli.scenario) {
+        let (members, _spawned) = peer::members(&c.etcd).await?;
+        let etcd = peer::race(
+            &members,
+            c.concurrency,
+            a.racers,
+            budget,
+            c.baseline_duration,
+        )
+        .await?;
+        beside_etcd(&mut result, &baselines, etcd);
+    }
     note_driver_lag(&mut result, probes.finish().await);
     let options = serde_json::json!({ "common": c, "scenario": cli.scenario });
     let target = TargetInfo {
@@ -188,4 +204,68 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         eprintln!("report written to {}", path.display());
     }
     Ok(report)
+}
+
+/// Puts etcd's figures of the same run beside callgrid's race: decided
+/// calls, racer latency, and the bare write (`Cluster.Noop` against an
+/// etcd `Put`).
+fn beside_etcd(result: &mut ScenarioResult, baselines: &[Measured], etcd: peer::PeerRace) {
+    let ms = |us: u64| us as f64 / 1000.0;
+    let ours = |op: &str| result.operations.get(op).copied().unwrap_or_default();
+    let (racer, winner) = (ours("pickup"), ours("pickup (winner)"));
+    let decided = result.rates.get("calls decided").copied().unwrap_or(0.0);
+    let mut compared = vec![
+        Compared::new("calls decided /s", decided, etcd.decided_per_sec),
+        Compared::new(
+            "racer p50 (ms)",
+            ms(racer.p50_us),
+            ms(etcd.racer.latency.p50_us),
+        ),
+        Compared::new(
+            "racer p99 (ms)",
+            ms(racer.p99_us),
+            ms(etcd.racer.latency.p99_us),
+        ),
+        Compared::new(
+            "winner p99 (ms)",
+            ms(winner.p99_us),
+            ms(etcd.winner.latency.p99_us),
+        ),
+    ];
+    if let Some(write) = baselines.iter().find(|b| b.name == baseline::RAFT_WRITE) {
+        compared.push(Compared::new(
+            "bare write /s",
+            write.throughput,
+            etcd.put.throughput,
+        ));
+        compared.push(Compared::new(
+            "bare write p50 (ms)",
+            ms(write.latency.p50_us),
+            ms(etcd.put.latency.p50_us),
+        ));
+    }
+    eprintln!(
+        "peer: {decided:.0} calls/s decided by callgrid against {:.0} by etcd: ratio {:.2}",
+        etcd.decided_per_sec,
+        if etcd.decided_per_sec > 0.0 {
+            decided / etcd.decided_per_sec
+        } else {
+            0.0
+        }
+    );
+    result.compared = compared;
+    result.compared_with = "etcd".to_owned();
+    result.checks.push(etcd.check);
+    for (op, l) in &etcd.rec.latency {
+        result.operations.insert(op.clone(), l.summary());
+    }
+    result
+        .operations
+        .insert("etcd: put (bare write)".into(), etcd.put.latency);
+    for (k, e) in etcd.rec.errors {
+        result.errors.insert(k, e);
+    }
+    result
+        .rates
+        .insert("etcd calls decided".into(), etcd.decided_per_sec);
 }

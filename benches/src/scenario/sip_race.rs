@@ -93,24 +93,7 @@ fn ensure_sipp(bin: &str) -> anyhow::Result<PathBuf> {
         return Ok(p);
     }
     eprintln!("{bin} is missing: installing sip-tester with apt-get");
-    let install = || {
-        std::process::Command::new("apt-get")
-            .args(["install", "-y", "-q", "sip-tester"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .output()
-    };
-    let first = install().context("sipp is not installed and apt-get cannot run")?;
-    if !first.status.success() {
-        let _ = std::process::Command::new("apt-get")
-            .args(["update", "-q"])
-            .output();
-        let again = install().context("apt-get")?;
-        anyhow::ensure!(
-            again.status.success(),
-            "apt-get install sip-tester failed: {}",
-            String::from_utf8_lossy(&again.stderr)
-        );
-    }
+    crate::install::debian_package("sip-tester")?;
     found(bin).context("sip-tester installed no sipp")
 }
 
