@@ -253,6 +253,55 @@ async fn attendant_sees_a_call_ring_picks_it_up_parks_and_retrieves_it() {
 }
 
 #[tokio::test]
+async fn a_parked_call_counts_down_on_the_page_and_its_ring_back_is_announced() {
+    if !browser_or_skip() {
+        return;
+    }
+    // Timers at 1/20: the default 300 s park timeout rings back after 15 s.
+    let node = callgrid_tests::TestNode::start(0.05);
+    let http = node.http.expect("the node serves its console");
+    let mut c = node.clients().await;
+    c.tenant_with("acme", &["101", "102"]).await;
+    c.lobby("acme", &["101"]).await;
+    let call = c.answered_call("acme", "102", "101").await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("http://{http}/attendant?tenant=acme&as=101"))
+        .await
+        .expect("open the attendant view");
+    browser
+        .wait_for("[data-lamp='101'][data-state='busy']", PAGE_TIMEOUT)
+        .await;
+    let parked = c.park_call("acme", call, "101", None).await;
+    assert_eq!(parked.result(), api::ParkResult::Parked);
+
+    let countdown = "#parked tr[data-park-code='10'] .countdown";
+    browser.wait_for(countdown, PAGE_TIMEOUT).await;
+    let first = browser.text(countdown).await;
+    assert!(first.starts_with("0:1"), "about 15 s to ring-back: {first}");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while browser.text(countdown).await == first {
+        assert!(Instant::now() < deadline, "the count-down stays at {first}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ring_back = browser
+        .wait_for(
+            "#feed li[data-kind='park_ring_back']",
+            Duration::from_secs(30),
+        )
+        .await
+        .text()
+        .await
+        .expect("feed text");
+    assert!(
+        ring_back.contains("parked on 10 rings back 101"),
+        "{ring_back}"
+    );
+    browser.close().await;
+}
+
+#[tokio::test]
 async fn operator_view_shows_three_members_then_two_after_one_is_killed() {
     if !browser_or_skip() {
         return;

@@ -59,7 +59,7 @@ pub struct Acting {
 /// order: `directory` (extensions, groups, park policies), `parked` (the
 /// park lot), then `lamp` for every lamp's current state and every change,
 /// `notice` for notifications, and `parked` again whenever a park lamp
-/// changes. The stream ends (and the page reconnects) when the node's
+/// changes or a parked call rings back. The stream ends (and the page reconnects) when the node's
 /// streams end. A refused request is an HTTP error before any event.
 pub async fn events(
     State(shared): State<Shared>,
@@ -85,16 +85,19 @@ pub async fn events(
     let (tx, rx) = mpsc::channel::<Option<Event>>(PAGE_BUFFER);
     let _ = tx.try_send(Some(event("directory", &directory.page)));
     let _ = tx.try_send(Some(event("parked", &parked)));
+    let lot = ParkLot {
+        up: up.clone(),
+        bearer: bearer.clone(),
+        tenant: tenant.clone(),
+    };
     tokio::spawn(pump_lamps(
         lamps,
         tx.clone(),
-        up.clone(),
-        bearer.clone(),
-        tenant.clone(),
+        lot.clone(),
         shared.stopping.clone(),
     ));
     if let Some(notices) = notices {
-        tokio::spawn(pump_notices(notices, tx, shared.stopping.clone()));
+        tokio::spawn(pump_notices(notices, tx, lot, shared.stopping.clone()));
     }
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
         .take_while(|e| std::future::ready(e.is_some()))
@@ -310,12 +313,36 @@ async fn next_or_gone<T>(
     }
 }
 
-async fn pump_lamps(
-    mut lamps: Streaming<v1::LampEvent>,
-    tx: mpsc::Sender<Option<Event>>,
+/// A page's park lot: listed again whenever it may have changed (a park
+/// code's lamp changed, or a parked call started ringing back).
+#[derive(Clone)]
+struct ParkLot {
     up: Upstream,
     bearer: Bearer,
     tenant: String,
+}
+
+impl ParkLot {
+    /// Sends the page the lot as it is now; `false` means stop pumping.
+    async fn send(
+        &self,
+        tx: &mpsc::Sender<Option<Event>>,
+        stopping: &tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        match read_parked(&self.up, &self.bearer, &self.tenant).await {
+            Ok(parked) => forward(tx, stopping, event("parked", &parked)),
+            Err(refusal) => {
+                tracing::debug!(reason = %refusal.message, "console could not list parked calls");
+                false
+            }
+        }
+    }
+}
+
+async fn pump_lamps(
+    mut lamps: Streaming<v1::LampEvent>,
+    tx: mpsc::Sender<Option<Event>>,
+    lot: ParkLot,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     while let Some(lamp) = next_or_gone(&mut lamps, &tx, &mut stopping).await {
@@ -341,18 +368,8 @@ async fn pump_lamps(
         if !forward(&tx, &stopping, event("lamp", &data)) {
             break;
         }
-        if park_code.is_some() {
-            match read_parked(&up, &bearer, &tenant).await {
-                Ok(parked) => {
-                    if !forward(&tx, &stopping, event("parked", &parked)) {
-                        break;
-                    }
-                }
-                Err(refusal) => {
-                    tracing::debug!(reason = %refusal.message, "console could not list parked calls");
-                    break;
-                }
-            }
+        if park_code.is_some() && !lot.send(&tx, &stopping).await {
+            break;
         }
     }
     // The stream is over: the page reconnects and starts from the current state.
@@ -362,6 +379,7 @@ async fn pump_lamps(
 async fn pump_notices(
     mut notices: Streaming<v1::Notification>,
     tx: mpsc::Sender<Option<Event>>,
+    lot: ParkLot,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
     use v1::notification::Kind;
@@ -398,6 +416,9 @@ async fn pump_notices(
         };
         let data = json!({ "extension": n.extension, "kind": kind, "detail": detail });
         if !forward(&tx, &stopping, event("notice", &data)) {
+            break;
+        }
+        if kind == "park_ring_back" && !lot.send(&tx, &stopping).await {
             break;
         }
     }
