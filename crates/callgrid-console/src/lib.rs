@@ -18,6 +18,7 @@
 //! # Layout
 //! - [`guard`]: what every HTTP request passes before a handler: the
 //!   bearer token, cross-origin forgery checks, security headers.
+//! - [`listener`]: the HTTP port, with a bound on open connections.
 //! - [`upstream`]: the gRPC clients of the node (and, for the operator
 //!   view, of its peers), with the page's token on each request.
 //! - [`attendant`]: one tenant's lamps, park lot, groups and notices.
@@ -29,6 +30,7 @@
 pub mod actions;
 pub mod attendant;
 pub mod guard;
+pub mod listener;
 pub mod operator;
 pub mod page;
 pub mod upstream;
@@ -125,6 +127,7 @@ impl Console {
         } = self;
         let app = router(shared);
         let (drained_tx, drained) = tokio::sync::oneshot::channel::<()>();
+        let listener = crate::listener::Bounded::new(listener);
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             stop.await;
             let _ = stop_tx.send(true);
