@@ -181,28 +181,38 @@ function pickLamp(number) {
   act("pickup", { kind: "blf", picker: state.acting, target: number, call_id: lamp.call_id });
 }
 
+function lampTile(ext) {
+  const lamp = state.lamps.get(ext.number) || { state: "unknown" };
+  // A lamp lit by the extension's own outgoing call names nobody.
+  const shown = (lamp.state === "ringing" || lamp.state === "busy") && lamp.caller && lamp.caller !== ext.number;
+  return el("button", {
+    type: "button", class: "lamp" + (ext.number === state.acting ? " me" : ""),
+    "data-lamp": ext.number, "data-state": lamp.state, "data-call": lamp.call_id,
+    title: lamp.state === "ringing" ? "Pick this call up" : lamp.state,
+    onclick: () => pickLamp(ext.number),
+  },
+    el("span", { class: "num", text: ext.number }),
+    el("span", { class: "name", text: ext.name || "" }),
+    el("span", { class: "state", text: lamp.state }),
+    el("span", { class: "caller", text: shown ? "from " + lamp.caller : "" }));
+}
+
 function renderLamps() {
   const grid = $("lamps");
   grid.replaceChildren();
   if (!state.directory) return;
   if (!state.directory.extensions.length) grid.append(el("p", { class: "empty", text: "No extensions in this tenant." }));
-  for (const ext of state.directory.extensions) {
-    const lamp = state.lamps.get(ext.number) || { state: "unknown" };
-    // A lamp lit by the extension's own outgoing call names nobody.
-    const shown = (lamp.state === "ringing" || lamp.state === "busy") && lamp.caller && lamp.caller !== ext.number;
-    const caller = shown ? "from " + lamp.caller : "";
-    grid.append(el("button", {
-      type: "button", class: "lamp" + (ext.number === state.acting ? " me" : ""),
-      "data-lamp": ext.number, "data-state": lamp.state, "data-call": lamp.call_id,
-      title: lamp.state === "ringing" ? "Pick this call up" : lamp.state,
-      onclick: () => pickLamp(ext.number),
-    },
-      el("span", { class: "num", text: ext.number }),
-      el("span", { class: "name", text: ext.name || "" }),
-      el("span", { class: "state", text: lamp.state }),
-      el("span", { class: "caller", text: caller })));
-  }
+  for (const ext of state.directory.extensions) grid.append(lampTile(ext));
   renderMyCall();
+}
+
+// One lamp changed: only its tile is drawn again.
+function renderLamp(number) {
+  const ext = state.directory && state.directory.extensions.find((e) => e.number === number);
+  const tile = ext && $("lamps").querySelector(`[data-lamp="${CSS.escape(number)}"]`);
+  if (!tile) return renderLamps();
+  tile.replaceWith(lampTile(ext));
+  if (number === state.acting) renderMyCall();
 }
 
 function renderMyCall() {
@@ -317,7 +327,7 @@ function followTenant() {
   follow(`/api/tenants/${encodeURIComponent(state.tenant)}/events?as=${encodeURIComponent(state.acting)}`, {
     directory(d) { state.directory = d; state.lamps.clear(); renderActing(); renderGroups(); renderLamps(); },
     parked(p) { parkClockOffset = p.now_ms - Date.now(); state.parked = p.parked; renderParked(); },
-    lamp(l) { if (l.extension) { state.lamps.set(l.extension, l); renderLamps(); } },
+    lamp(l) { if (l.extension) { state.lamps.set(l.extension, l); renderLamp(l.extension); } },
     notice,
     refused() { state.directory = null; state.lamps.clear(); renderLamps(); },
   });
