@@ -20,6 +20,7 @@ pub use callgrid_proto::v1 as api;
 pub mod cluster;
 pub mod faults;
 pub mod netns;
+pub mod pki;
 
 mod expect;
 mod requests;

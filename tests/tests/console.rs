@@ -12,20 +12,17 @@
 //! `SKIPPED: <why>` and passes.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use callgrid_tests::browser::{self, Browser};
 use callgrid_tests::cluster::{TestCluster, free_port};
+use callgrid_tests::pki::Pki;
 use callgrid_tests::{Clients, Node, NodeOptions, api, ext, extension};
 use fantoccini::Locator;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Request;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+use tonic::transport::{Channel, ClientTlsConfig};
 
 /// How long a lamp may take to show a change: the issue's "within a second".
 const LAMP_DEADLINE: Duration = Duration::from_secs(1);
@@ -346,63 +343,13 @@ const ACME_ADMIN: &str = "console-acme-admin-secret-1";
 const ACME_101: &str = "console-acme-101-user-secret";
 const GLOBEX_ADMIN: &str = "console-globex-admin-secret";
 
-/// A test CA and the node certificate it signs (valid on loopback).
-struct Pki {
-    dir: tempfile::TempDir,
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "console test CA");
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key"))
-            .expect("CA certificate");
-        let pki = Pki {
-            dir: tempfile::tempdir().expect("tempdir"),
-            ca,
-        };
-        std::fs::write(pki.path("ca.crt"), pki.ca.pem()).expect("write CA");
-        pki
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    /// The node's certificate and key files.
-    fn issue(&self) -> (PathBuf, PathBuf) {
-        let mut params =
-            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-                .expect("leaf params");
-        params.distinguished_name.push(DnType::CommonName, "node1");
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        let key = KeyPair::generate().expect("leaf key");
-        let cert = params.signed_by(&key, &self.ca).expect("leaf certificate");
-        std::fs::write(self.path("node.crt"), cert.pem()).expect("write cert");
-        std::fs::write(self.path("node.key"), key.serialize_pem()).expect("write key");
-        (self.path("node.crt"), self.path("node.key"))
-    }
-}
-
 fn path(p: &Path) -> String {
     p.to_str().expect("utf-8 path").to_string()
 }
 
 /// A node with TLS, mutual TLS between nodes and bearer tokens.
 fn secure_node(pki: &Pki, dir: &Path) -> Node {
-    let (cert, key) = pki.issue();
+    let (cert, key) = pki.issue("node1");
     let config = dir.join("callgrid.toml");
     std::fs::write(
         &config,
@@ -423,7 +370,7 @@ fn secure_node(pki: &Pki, dir: &Path) -> Node {
                 "--tls-key".into(),
                 path(&key),
                 "--tls-client-ca".into(),
-                path(&pki.path("ca.crt")),
+                path(&pki.ca_path()),
                 "--config".into(),
                 path(&config),
             ],
@@ -485,13 +432,13 @@ async fn a_tenant_scoped_token_never_sees_another_tenants_lamps() {
     if !browser_or_skip() {
         return;
     }
-    let pki = Pki::new();
+    let pki = Pki::new("console");
     let dir = tempfile::tempdir().expect("tempdir");
     let node = secure_node(&pki, dir.path());
     let console = node.http.expect("the console serves in secure mode");
     let channel = Channel::from_shared(format!("https://{}", node.grpc))
         .expect("endpoint")
-        .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pki.ca.pem())))
+        .tls_config(ClientTlsConfig::new().ca_certificate(pki.ca_certificate()))
         .expect("tls")
         .connect()
         .await

@@ -59,8 +59,9 @@ pub struct Acting {
 /// order: `directory` (extensions, groups, park policies), `parked` (the
 /// park lot), then `lamp` for every lamp's current state and every change,
 /// `notice` for notifications, and `parked` again whenever a park lamp
-/// changes or a parked call rings back. The stream ends (and the page reconnects) when the node's
-/// streams end. A refused request is an HTTP error before any event.
+/// changes or a parked call rings back. The stream ends (and the page
+/// reconnects) when the node's streams end. A refused request is an HTTP
+/// error before any event.
 pub async fn events(
     State(shared): State<Shared>,
     Path(tenant): Path<String>,
