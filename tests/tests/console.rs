@@ -1,7 +1,7 @@
 //! The browser console, in a real browser (headless Chromium through
 //! chromedriver): an attendant sees a call ring on a lamp within a second,
-//! picks it up with a click, parks and retrieves it, hangs up and takes a
-//! named group's call with its button, and is told why a refused pickup was
+//! picks it up with a click, parks and retrieves it, hangs up, takes a
+//! named group's call with its button and answers its own ringing lamp, and is told why a refused pickup was
 //! refused; the page shows "reconnecting" while its node is away and
 //! recovers by itself; the operator view shows a killed
 //! member go down; and in secure mode a tenant-scoped token never sees
@@ -246,6 +246,16 @@ async fn attendant_sees_a_call_ring_picks_it_up_parks_and_retrieves_it() {
     browser
         .wait_for("[data-lamp='101'][data-state='busy']", PAGE_TIMEOUT)
         .await;
+
+    // A call to the extension the page acts as: its own lamp answers it.
+    click(&browser, "#hangup-button").await;
+    outcome(&browser, "ended").await;
+    let to_me = c.ring("acme", "103", "101").await;
+    click(&browser, "[data-lamp='101'][data-state='ringing']").await;
+    outcome(&browser, "answered").await;
+    let info = c.call_info("acme", to_me).await;
+    assert_eq!(info.answered_by, "101");
+    assert_eq!(info.how(), api::AnswerHow::Direct);
     browser.close().await;
 }
 

@@ -1,5 +1,5 @@
-//! What an attendant does from the page: pick up, park, retrieve, hang
-//! up, each as the extension the page acts as, each one public API request
+//! What an attendant does from the page: pick up, answer, park, retrieve,
+//! hang up, each as the extension the page acts as, each one public API request
 //! with the page's token (so an extension user acts only as itself, as
 //! over gRPC).
 //!
@@ -275,6 +275,43 @@ pub async fn retrieve(
         result: name_of(Some(result.as_str_name()), "RETRIEVE_RESULT_"),
         call_id: ok.then(|| response.call_id.to_string()),
         code: Some(code),
+        from: None,
+    }))
+}
+
+/// `POST /api/tenants/{tenant}/answer`: the acting extension answers a call
+/// alerting it (its own ringing lamp: a call to it, or a parked call
+/// ringing back).
+#[derive(Debug, Deserialize)]
+pub struct Answer {
+    pub by: String,
+    pub call_id: String,
+}
+
+pub async fn answer(
+    State(shared): State<Shared>,
+    Path(tenant): Path<String>,
+    bearer: Bearer,
+    headers: HeaderMap,
+    Json(Answer { by, call_id: call }): Json<Answer>,
+) -> Result<Json<Outcome>, Refusal> {
+    let message = v1::AnswerRequest {
+        tenant,
+        call_id: call_id(&call)?,
+        by,
+    };
+    let client = shared.upstream.calls();
+    let response = decided(&bearer, &request_id(&headers), message, |r| {
+        let mut c = client.clone();
+        async move { c.answer(r).await }
+    })
+    .await?;
+    let result = v1::AnswerResult::try_from(response.result).unwrap_or_default();
+    Ok(Json(Outcome {
+        ok: result == v1::AnswerResult::Answered,
+        result: name_of(Some(result.as_str_name()), "ANSWER_RESULT_"),
+        call_id: Some(call),
+        code: None,
         from: None,
     }))
 }

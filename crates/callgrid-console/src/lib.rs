@@ -164,6 +164,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/api/tenants/{tenant}/pickup", post(actions::pickup))
         .route("/api/tenants/{tenant}/park", post(actions::park))
         .route("/api/tenants/{tenant}/retrieve", post(actions::retrieve))
+        .route("/api/tenants/{tenant}/answer", post(actions::answer))
         .route("/api/tenants/{tenant}/hangup", post(actions::hangup))
         .route("/api/cluster/events", get(operator::events))
         .layer(axum::middleware::from_fn_with_state(

@@ -148,6 +148,8 @@ const OUTCOMES = {
   unknown_code: () => "Refused: nothing is parked on that code",
   call_ended: () => "Refused: that call has ended",
   other_park_group: () => "Refused: that call is parked in another park group",
+  answered: () => "Answered",
+  not_alerting: () => "Refused: this extension is not alerted by that call",
   ended: () => "Hung up",
   already_ended: () => "The call had already ended",
   not_in_call: () => "Refused: this extension is not in that call",
@@ -175,10 +177,13 @@ async function act(path, body, requestId) {
   showOutcome(await post(url, body, id), () => act(path, body, id));
 }
 
+// A ringing lamp: the acting extension's own is answered, another's is
+// picked up (BLF pickup of the call the lamp showed).
 function pickLamp(number) {
   const lamp = state.lamps.get(number);
   if (!lamp || lamp.state !== "ringing" || !requireActing()) return;
-  act("pickup", { kind: "blf", picker: state.acting, target: number, call_id: lamp.call_id });
+  if (number === state.acting) act("answer", { by: state.acting, call_id: lamp.call_id });
+  else act("pickup", { kind: "blf", picker: state.acting, target: number, call_id: lamp.call_id });
 }
 
 function lampTile(ext) {
@@ -188,7 +193,7 @@ function lampTile(ext) {
   return el("button", {
     type: "button", class: "lamp" + (ext.number === state.acting ? " me" : ""),
     "data-lamp": ext.number, "data-state": lamp.state, "data-call": lamp.call_id,
-    title: lamp.state === "ringing" ? "Pick this call up" : lamp.state,
+    title: lamp.state !== "ringing" ? lamp.state : ext.number === state.acting ? "Answer this call" : "Pick this call up",
     onclick: () => pickLamp(ext.number),
   },
     el("span", { class: "num", text: ext.number }),
