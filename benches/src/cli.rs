@@ -99,6 +99,11 @@ pub struct Common {
     #[arg(long = "etcd", global = true, value_name = "ADDR")]
     pub etcd: Vec<String>,
 
+    /// Draw the run to this SVG file: latency percentile curves and
+    /// operations per second over time.
+    #[arg(long, global = true, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+
     /// Write the full report as JSON to this file.
     #[arg(long, global = true, value_name = "PATH")]
     pub json: Option<PathBuf>,

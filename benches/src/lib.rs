@@ -20,6 +20,7 @@ pub mod lag;
 pub mod layout;
 pub mod outcome;
 pub mod peer;
+pub mod plot;
 pub mod recorder;
 pub mod report;
 pub mod runner;

@@ -28,6 +28,8 @@ pub struct Recorder {
     pub errors: BTreeMap<String, ErrorCount>,
     /// Anything else worth counting (`calls_decided`, `winners_zero`, ...).
     pub counters: BTreeMap<String, u64>,
+    /// Operations finished in each second, per phase (`race`, ...).
+    pub timeline: BTreeMap<String, Vec<u64>>,
 }
 
 impl Recorder {
@@ -104,5 +106,6 @@ impl Recorder {
         for (k, n) in other.counters {
             *self.counters.entry(k).or_default() += n;
         }
+        self.timeline.extend(other.timeline);
     }
 }

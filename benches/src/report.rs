@@ -120,6 +120,12 @@ pub struct ScenarioResult {
     pub compared: Vec<Compared>,
     /// What `compared` compares with.
     pub compared_with: String,
+    /// Every operation's percentile curve, (quantile, microseconds).
+    pub curves: BTreeMap<String, Vec<(f64, u64)>>,
+    /// Operations finished in each second of each phase.
+    pub timeline: BTreeMap<String, Vec<u64>>,
+    /// The operations `--plot` draws (all when empty).
+    pub plotted: Vec<String>,
 }
 
 /// One figure of this scenario beside the same figure of another scenario
@@ -164,6 +170,13 @@ impl ScenarioResult {
                 .iter()
                 .map(|(k, l)| (k.clone(), l.summary()))
                 .collect(),
+            curves: rec
+                .latency
+                .iter()
+                .map(|(k, l)| (k.clone(), l.curve()))
+                .collect(),
+            timeline: rec.timeline,
+            plotted: Vec::new(),
             rates: BTreeMap::new(),
             outcomes: rec.outcomes,
             errors: rec.errors,

@@ -2,8 +2,8 @@
 //! spent, with a progress bar, and merges what they recorded.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,7 +23,12 @@ pub struct Work {
     started: Instant,
     claimed: AtomicU64,
     done: AtomicU64,
+    /// Operations finished in each second of the phase.
+    per_second: Mutex<Vec<u64>>,
 }
+
+/// Seconds of a phase the timeline keeps (an hour).
+const TIMELINE_SECS: usize = 3600;
 
 impl Work {
     pub fn new(budget: Budget) -> Self {
@@ -32,6 +37,7 @@ impl Work {
             started: Instant::now(),
             claimed: AtomicU64::new(0),
             done: AtomicU64::new(0),
+            per_second: Mutex::new(Vec::new()),
         }
     }
 
@@ -51,6 +57,19 @@ impl Work {
     /// Marks one claimed operation finished (for the progress bar).
     pub fn finished(&self) {
         self.done.fetch_add(1, Ordering::Relaxed);
+        let second = self.started.elapsed().as_secs() as usize;
+        if second < TIMELINE_SECS {
+            let mut per_second = self.per_second.lock().expect("timeline lock");
+            if per_second.len() <= second {
+                per_second.resize(second + 1, 0);
+            }
+            per_second[second] += 1;
+        }
+    }
+
+    /// Operations finished in each second so far.
+    pub fn per_second(&self) -> Vec<u64> {
+        self.per_second.lock().expect("timeline lock").clone()
     }
 
     pub fn done(&self) -> u64 {
@@ -137,6 +156,7 @@ where
     }
     let elapsed = work.elapsed();
     progress.finish().await;
+    merged.timeline.insert(label.to_owned(), work.per_second());
     Ok((merged, elapsed))
 }
 
@@ -150,6 +170,15 @@ mod tests {
         let claimed: Vec<_> = std::iter::from_fn(|| w.next()).collect();
         assert_eq!(claimed, vec![0, 1, 2]);
         assert_eq!(w.next(), None);
+    }
+
+    #[test]
+    fn finished_operations_are_counted_in_the_second_they_finish() {
+        let w = Work::new(Budget::Ops(5));
+        while w.next().is_some() {
+            w.finished();
+        }
+        assert_eq!(w.per_second(), vec![5]);
     }
 
     #[test]

@@ -37,6 +37,18 @@ impl Latency {
         self.0.len()
     }
 
+    /// The percentile curve: (quantile, microseconds) from the median to
+    /// the maximum, at the quantiles an HdrHistogram plot shows.
+    pub fn curve(&self) -> Vec<(f64, u64)> {
+        if self.0.is_empty() {
+            return Vec::new();
+        }
+        CURVE_QUANTILES
+            .iter()
+            .map(|&q| (q, self.0.value_at_quantile(q)))
+            .collect()
+    }
+
     pub fn summary(&self) -> Summary {
         let h = &self.0;
         if h.is_empty() {
@@ -53,6 +65,12 @@ impl Latency {
         }
     }
 }
+
+/// Where a percentile curve is sampled: 50%, 75%, 90%, 99%, 99.9%, ... up
+/// to the maximum.
+const CURVE_QUANTILES: [f64; 10] = [
+    0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 1.0,
+];
 
 /// What a report shows of one distribution.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]

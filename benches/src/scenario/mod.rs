@@ -16,7 +16,7 @@ use crate::layout::Layout;
 use crate::report::{Compared, Measured, Report, ScenarioResult, TargetInfo};
 use crate::runner::Budget;
 use crate::target::{self, Pool, SpawnedNode};
-use crate::{baseline, lag, peer, setup};
+use crate::{baseline, lag, peer, plot, setup};
 
 /// The default run length when neither --duration nor --ops is given.
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
@@ -170,6 +170,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         Scenario::Mix(a) => mix::run(&ctx, a).await?,
         Scenario::SipRace(a) => sip_race::run(&ctx, a).await?,
     };
+    if let Scenario::Race(_) = &cli.scenario {
+        result.plotted.push("pickup".into());
+    }
     if let (Some(Peer::Etcd), Scenario::Race(a)) = (c.peer, &cli.scenario) {
         let (members, _spawned) = peer::members(&c.etcd).await?;
         let etcd = peer::race(
@@ -198,6 +201,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         result,
     );
     println!("{}", report.render());
+    if let Some(path) = &c.plot {
+        let title = format!(
+            "callgrid-bench {} ({})",
+            report.scenario, report.target.note
+        );
+        plot::draw(path, &title, &report.result)?;
+        eprintln!("plot drawn to {}", path.display());
+    }
     if let Some(path) = &c.json {
         let json = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
@@ -255,6 +266,11 @@ fn beside_etcd(result: &mut ScenarioResult, baselines: &[Measured], etcd: peer::
     );
     result.compared = compared;
     result.compared_with = "etcd".to_owned();
+    result.plotted.push("etcd: txn".into());
+    result.timeline.extend(etcd.rec.timeline.clone());
+    for (op, l) in &etcd.rec.latency {
+        result.curves.insert(op.clone(), l.curve());
+    }
     result.checks.push(etcd.check);
     for (op, l) in &etcd.rec.latency {
         result.operations.insert(op.clone(), l.summary());
