@@ -7,6 +7,21 @@
 //! arrive inside [`Command`]s, so [`Switchboard::apply`] gives the same
 //! answer on every node that applies the same log. It must never read the
 //! wall clock, a random source, or anything outside its arguments.
+//!
+//! # Layout
+//! - `ids`, `names`, `error`: identifiers and names, each parsed by one
+//!   validator that names the field and the rule it broke.
+//! - `directory`: tenants, extensions, call groups and park policies.
+//! - `feature_codes`: the tenant's feature codes and the dial-string parser.
+//! - `call`: a call and its state machine.
+//! - `command`: the commands that change replicated state, and what
+//!   applying each answers; `outcome`: the business outcomes in them.
+//! - `switchboard`: the replicated state and its deterministic `apply`
+//!   (dial, answer, pickups, park, retrieve, timers, registrar, presence
+//!   events), one file per concern.
+//! - `registration`, `sip`: SIP bindings and digest checks.
+//! - `request`: the outcomes remembered per request id.
+//! - `shards`: which node owns which extensions, call groups and park lots.
 
 mod call;
 mod command;

@@ -10,6 +10,12 @@
 //!
 //! This crate must never decide anything: no call-control rule, no I/O, no
 //! clock. A rule that is not a field's shape belongs in the model.
+//!
+//! # Layout
+//! - [`v1`]: the generated messages, clients and servers of `callgrid.v1`;
+//!   [`internal`]: the node-to-node service.
+//! - [`convert`]: requests into model types, and model types into replies.
+//! - [`retry`]: request ids and the two undecided answers a client retries.
 
 pub mod convert;
 pub mod retry;

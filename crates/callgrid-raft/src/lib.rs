@@ -12,6 +12,14 @@
 //! `callgrid-model`'s deterministic `apply`), never talk to peers itself,
 //! and never report a write durable before sled has flushed it. It is the
 //! only place in callgrid that touches sled.
+//!
+//! # Layout
+//! - `types`: the openraft type configuration and its aliases.
+//! - `log_store`: the Raft log and vote, on sled.
+//! - `state_machine`: the [`Switchboard`](callgrid_model::Switchboard) in
+//!   memory, applied in log order, with snapshots on sled.
+//! - `network`: the network of a cluster of one (nodes bring their own).
+//! - `release`, `error`: knowing when every store handle is gone; errors.
 
 mod error;
 mod log_store;
