@@ -201,6 +201,7 @@ impl Consensus {
     async fn propose_anywhere(&self, cmd: Command) -> Result<Response, ProposeError> {
         let deadline = Instant::now() + FIND_LEADER_FOR;
         let mut leader = None;
+        let mut refused = None;
         loop {
             // A follower that knows its leader forwards at once, without
             // first asking its own Raft core to refuse the write.
@@ -219,12 +220,19 @@ impl Consensus {
                     match self.forward(&node.addr, &cmd).await {
                         Ok(Some(response)) => return Ok(response),
                         Ok(None) => {}
+                        // The leader it knew refused (it lost its majority,
+                        // say): nothing was proposed, so look again until a
+                        // leader that can decide shows up.
+                        Err(ProposeError::NotDecided(why)) => refused = Some(why),
                         Err(e) => return Err(e),
                     }
                 }
             }
             if Instant::now() >= deadline {
-                return Err(ProposeError::not_leader(leader));
+                return Err(match refused {
+                    Some(why) => ProposeError::NotDecided(format!("leader {leader:?}: {why}")),
+                    None => ProposeError::not_leader(leader),
+                });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
