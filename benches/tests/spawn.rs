@@ -2,26 +2,34 @@
 
 use std::process::Command;
 
-#[test]
-fn spawn_three_starts_a_cluster_and_races_across_it() {
+/// Runs the bench with `args`: whether it succeeded, its stdout, its stderr.
+fn bench(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_callgrid-bench"))
-        .args([
-            "--spawn",
-            "3",
-            "--ops",
-            "5",
-            "--concurrency",
-            "2",
-            "--no-baselines",
-            "race",
-            "--racers",
-            "3",
-        ])
+        .args(args)
         .output()
         .expect("callgrid-bench runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn spawn_three_starts_a_cluster_and_races_across_it() {
+    let (ok, stdout, stderr) = bench(&[
+        "--spawn",
+        "3",
+        "--ops",
+        "5",
+        "--concurrency",
+        "2",
+        "--no-baselines",
+        "race",
+        "--racers",
+        "3",
+    ]);
+    assert!(ok, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("3-node cluster, spawned"), "{stdout}");
     assert!(stdout.contains("exactly one winner per call"), "{stdout}");
 }
@@ -31,31 +39,26 @@ fn spawn_three_starts_a_cluster_and_races_across_it() {
 /// reported side by side.
 #[test]
 fn the_etcd_peer_races_beside_callgrid_with_one_winner_per_call() {
-    let out = Command::new(env!("CARGO_BIN_EXE_callgrid-bench"))
-        .args([
-            "--spawn",
-            "1",
-            "--ops",
-            "5",
-            "--concurrency",
-            "2",
-            "--baseline-duration",
-            "300ms",
-            "--peer",
-            "etcd",
-            "race",
-            "--racers",
-            "3",
-        ])
-        .output()
-        .expect("callgrid-bench runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && stderr.contains("etcd-server") {
+    let (ok, stdout, stderr) = bench(&[
+        "--spawn",
+        "1",
+        "--ops",
+        "5",
+        "--concurrency",
+        "2",
+        "--baseline-duration",
+        "300ms",
+        "--peer",
+        "etcd",
+        "race",
+        "--racers",
+        "3",
+    ]);
+    if !ok && stderr.contains("etcd-server") {
         eprintln!("SKIPPED: etcd cannot be installed here: {stderr}");
         return;
     }
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(ok, "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(
         stdout.contains("[ok  ] etcd: exactly one winner per call"),
         "{stdout}"
