@@ -488,6 +488,9 @@ async fn setup(c: &mut Clients, lanes: usize, racers: usize) {
                     name: "lot".into(),
                     code_start: 10,
                     code_end: 9999,
+                    // The longest timeout: within a run, a park nobody
+                    // retrieved is still parked at the final check.
+                    timeout_secs: 1800,
                     ..Default::default()
                 }),
             })
@@ -631,6 +634,13 @@ async fn inject(
     }
 }
 
+/// When the park of `call` in `lane` was sent (for reports).
+fn park_at(ops: &[Op], lane: usize, call: u64) -> Instant {
+    ops.iter()
+        .find(|o| o.lane == lane && matches!(o.kind, OpKind::Park { call: c } if c == call))
+        .map_or_else(Instant::now, |o| o.invoked)
+}
+
 /// Checks the history; adds every violation to the report.
 async fn check(
     ops: &[Op],
@@ -751,11 +761,21 @@ async fn check(
                     call_id: *call,
                 })
                 .await;
+            let mut seen = String::from("forgotten (ended over a minute ago)");
             let ok = match info {
                 Ok(i) => {
                     let i = i.into_inner().call.expect("call");
+                    seen = format!(
+                        "{:?}, how {:?}, end reason {:?}",
+                        i.state(),
+                        i.how(),
+                        i.end_reason()
+                    );
                     let retrieved = i.how == api::AnswerHow::Retrieve as i32;
                     let still_parked = i.state == api::CallState::Parked as i32;
+                    // Kept until its timeout, rung back, and not answered:
+                    // the park was honoured (a run longer than the timeout).
+                    let rang_back = i.end_reason == api::EndReason::RingBackUnanswered as i32;
                     if still_parked {
                         let r = c
                             .park
@@ -767,14 +787,27 @@ async fn check(
                             .await;
                         matches!(r, Ok(r) if r.get_ref().result == api::RetrieveResult::Retrieved as i32)
                     } else {
-                        retrieved || (*late && ended_by_caller)
+                        retrieved || rang_back || (*late && ended_by_caller)
                     }
                 }
                 // Ended calls are forgotten after a while.
                 Err(_) => *late && ended_by_caller,
             };
             if !ok {
-                report.violations.push(format!("lane {lane} call {call}: acknowledged park {code} neither retrieved nor retrievable"));
+                let retrieves: Vec<String> = ops
+                    .iter()
+                    .filter(|o| {
+                        o.lane == *lane
+                            && matches!(o.kind, OpKind::Retrieve { code: c } if c == *code)
+                    })
+                    .filter(|o| o.invoked >= park_at(ops, *lane, *call))
+                    .take(8)
+                    .map(|o| format!("{}: {:?} / {:?}", o.id, o.outcome, o.resolved))
+                    .collect();
+                report.violations.push(format!(
+                    "lane {lane} call {call}: acknowledged park {code} neither retrieved nor \
+                     retrievable (now {seen}; retrieves after it: {retrieves:?})"
+                ));
             }
         }
     }
