@@ -120,15 +120,25 @@ impl Browser {
             .unwrap_or_else(|e| panic!("no element {css:?} within {timeout:?}: {e}"))
     }
 
-    /// The text of the first element matching `css`, now.
+    /// The text of the first element matching `css`, now. An element the
+    /// page redrew between finding and reading it is found again.
     pub async fn text(&self, css: &str) -> String {
-        self.client
-            .find(fantoccini::Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("no element {css:?}: {e}"))
-            .text()
-            .await
-            .expect("element text")
+        let mut attempts = 3;
+        loop {
+            let found = self
+                .client
+                .find(fantoccini::Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no element {css:?}: {e}"));
+            match found.text().await {
+                Ok(text) => return text,
+                Err(e) if attempts > 1 => {
+                    attempts -= 1;
+                    eprintln!("reading {css:?} again: {e}");
+                }
+                Err(e) => panic!("the text of {css:?}: {e}"),
+            }
+        }
     }
 
     /// How many elements match `css`, now.
