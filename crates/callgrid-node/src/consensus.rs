@@ -29,6 +29,18 @@ pub enum ProposeError {
 }
 
 impl ProposeError {
+    /// This error, for a request an earlier attempt of which may have
+    /// been taken (`maybe_taken`): then a later "not decided" does not
+    /// settle it, and the request's outcome is unknown.
+    pub fn after(self, maybe_taken: bool) -> Self {
+        match self {
+            ProposeError::NotDecided(why) if maybe_taken => ProposeError::OutcomeUnknown(format!(
+                "an earlier attempt may have been taken; then: {why}"
+            )),
+            e => e,
+        }
+    }
+
     fn not_leader(leader: Option<u64>) -> Self {
         ProposeError::NotDecided(format!(
             "no leader reachable (last known: {leader:?}); this node may be cut off from the majority"
@@ -77,6 +89,16 @@ fn quorum_lost_in(metrics: &callgrid_raft::RaftMetrics, me: u64) -> Option<Durat
     }
     let silent = Duration::from_millis(metrics.millis_since_quorum_ack?);
     (silent > QUORUM_LOST_AFTER).then_some(silent)
+}
+
+/// What forwarding a proposal to the leader came to.
+enum Forwarded {
+    Answered(Response),
+    /// Certainly not committed there.
+    NotTaken,
+    /// Perhaps taken there (the reply was lost); the command carries
+    /// request ids, so trying it again is safe.
+    MaybeTaken,
 }
 
 /// A node's handle on the replicated state.
@@ -202,6 +224,10 @@ impl Consensus {
         let deadline = Instant::now() + FIND_LEADER_FOR;
         let mut leader = None;
         let mut refused = None;
+        // An earlier attempt may have reached a leader (a command with
+        // request ids is then tried again): no later refusal can say
+        // "not decided" for the request as a whole.
+        let mut maybe_taken = false;
         loop {
             // A follower that knows its leader forwards at once, without
             // first asking its own Raft core to refuse the write.
@@ -211,15 +237,16 @@ impl Consensus {
                 _ => match self.write_here(cmd.clone()).await {
                     Written::Committed(response, _) => return Ok(response),
                     Written::NotLeader(id) => id.filter(|id| *id != self.node_id),
-                    Written::Failed(e) => return Err(e),
+                    Written::Failed(e) => return Err(e.after(maybe_taken)),
                 },
             };
             if let Some(id) = forward_to {
                 leader = Some(id);
                 if let Some(node) = self.members().remove(&id) {
                     match self.forward(&node.addr, &cmd).await {
-                        Ok(Some(response)) => return Ok(response),
-                        Ok(None) => {}
+                        Ok(Forwarded::Answered(response)) => return Ok(response),
+                        Ok(Forwarded::NotTaken) => {}
+                        Ok(Forwarded::MaybeTaken) => maybe_taken = true,
                         // The leader it knew refused (it lost its majority,
                         // say): nothing was proposed, so look again until a
                         // leader that can decide shows up.
@@ -229,10 +256,11 @@ impl Consensus {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(match refused {
+                let e = match refused {
                     Some(why) => ProposeError::NotDecided(format!("leader {leader:?}: {why}")),
                     None => ProposeError::not_leader(leader),
-                });
+                };
+                return Err(e.after(maybe_taken));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -297,13 +325,13 @@ impl Consensus {
         }
     }
 
-    /// Sends `cmd` to the leader at `addr`. `Ok(None)`: certainly not
+    /// Sends `cmd` to the leader at `addr`. `NotTaken`: certainly not
     /// committed there (not delivered, or that node no longer leads) —
-    /// safe to try again. A reply lost after the leader may have taken
-    /// the command is retried only for a command that carries request
-    /// ids (a second copy is then answered from the first); any other is
-    /// `OutcomeUnknown`.
-    async fn forward(&self, addr: &str, cmd: &Command) -> Result<Option<Response>, ProposeError> {
+    /// safe to try again. A reply lost after the leader may have taken the
+    /// command is `MaybeTaken` (try again: a second copy is answered from
+    /// the first) for a command that carries request ids; for any other
+    /// it is `OutcomeUnknown`.
+    async fn forward(&self, addr: &str, cmd: &Command) -> Result<Forwarded, ProposeError> {
         let data =
             postcard::to_allocvec(cmd).map_err(|e| ProposeError::NotDecided(e.to_string()))?;
         let mut client = self
@@ -319,15 +347,15 @@ impl Consensus {
                 Ok(ProposeReply::Committed(response, index)) => {
                     // Read-your-writes: a client that reads from this node next sees it.
                     self.await_applied(index).await;
-                    Ok(Some(response))
+                    Ok(Forwarded::Answered(response))
                 }
-                Ok(ProposeReply::NotLeader(_)) => Ok(None),
+                Ok(ProposeReply::NotLeader(_)) => Ok(Forwarded::NotTaken),
                 Ok(ProposeReply::Failed(e)) => Err(e),
                 Err(e) => Err(ProposeError::OutcomeUnknown(format!("leader's reply: {e}"))),
             },
-            Err(status) if never_sent(&status) => Ok(None),
+            Err(status) if never_sent(&status) => Ok(Forwarded::NotTaken),
             Err(status) if status.code() == tonic::Code::Unavailable && cmd.is_idempotent() => {
-                Ok(None)
+                Ok(Forwarded::MaybeTaken)
             }
             Err(status) => Err(ProposeError::OutcomeUnknown(format!(
                 "leader: {}",
@@ -358,5 +386,28 @@ impl Consensus {
     /// Reads the applied switchboard (never across an await).
     pub fn read<R>(&self, f: impl FnOnce(&Switchboard) -> R) -> R {
         self.state.read(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ProposeError;
+
+    #[test]
+    fn a_refusal_after_an_attempt_that_may_have_been_taken_is_outcome_unknown() {
+        let refused = || ProposeError::NotDecided("no leader".into());
+        assert!(matches!(
+            refused().after(false),
+            ProposeError::NotDecided(_)
+        ));
+        assert!(matches!(
+            refused().after(true),
+            ProposeError::OutcomeUnknown(why) if why.contains("no leader")
+        ));
+        let unknown = ProposeError::OutcomeUnknown("timed out".into());
+        assert!(matches!(
+            unknown.after(false),
+            ProposeError::OutcomeUnknown(_)
+        ));
     }
 }

@@ -110,14 +110,24 @@ impl Router {
         let Some(key) = self.consensus.read(|sb| owner_of(&cmd, sb)) else {
             return self.consensus.propose(cmd).await;
         };
+        // An earlier attempt may have reached an owner that proposed it (a
+        // command with request ids is then routed again): no later refusal
+        // can say "not decided" for the request as a whole.
+        let mut maybe_taken = false;
         for attempt in 0..ROUTE_ATTEMPTS {
             if attempt > 0 {
-                self.consensus.check_quorum()?;
+                self.consensus
+                    .check_quorum()
+                    .map_err(|e| e.after(maybe_taken))?;
             }
             let members = self.members();
             let placement = self.consensus.read(|sb| place(&key, sb, me, &members));
             let Placement::Remote { node, addr, epoch } = placement else {
-                return self.owners.decide_local(&key, cmd).await;
+                return self
+                    .owners
+                    .decide_local(&key, cmd)
+                    .await
+                    .map_err(|e| e.after(maybe_taken));
             };
             metrics::counter!("callgrid_forwarded_requests_total", "to" => node.to_string())
                 .increment(1);
@@ -150,7 +160,7 @@ impl Router {
                     // new shard map or the command's new owner will show.
                     self.consensus.await_applied(applied).await;
                 }
-                Ok(Ok(DecideReply::Failed(e))) => return Err(e),
+                Ok(Ok(DecideReply::Failed(e))) => return Err(e.after(maybe_taken)),
                 Ok(Err(status)) => {
                     return Err(ProposeError::OutcomeUnknown(format!(
                         "owner {node}'s reply: {}",
@@ -162,6 +172,7 @@ impl Router {
                     if never_sent(&status)
                         || (status.code() == tonic::Code::Unavailable && cmd.is_idempotent()) =>
                 {
+                    maybe_taken |= !never_sent(&status);
                     tracing::debug!(owner = node, attempt, error = %status, "shard owner unreachable");
                     self.await_epoch(epoch + 1, Duration::from_millis(1500))
                         .await;
@@ -175,7 +186,10 @@ impl Router {
             }
         }
         // The state machine is the arbiter; an owner only saves commits.
-        self.owners.decide_local(&key, cmd).await
+        self.owners
+            .decide_local(&key, cmd)
+            .await
+            .map_err(|e| e.after(maybe_taken))
     }
 
     /// Answers a command routed here by another node.
