@@ -177,6 +177,11 @@ pub struct RaceArgs {
     /// by the one winner. Adds a read per call.
     #[arg(long)]
     pub verify: bool,
+    /// Send each call's dial and pickups straight to the node that owns the
+    /// callee (callgrid-client, shard-aware) instead of spreading them over
+    /// the targets, which forward to the owner.
+    #[arg(long)]
+    pub direct: bool,
 }
 
 #[derive(Debug, Clone, Args, Serialize)]

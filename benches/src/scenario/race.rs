@@ -237,22 +237,34 @@ async fn worker(
 pub async fn run(ctx: &Ctx, args: &RaceArgs) -> anyhow::Result<ScenarioResult> {
     anyhow::ensure!(args.racers >= 1, "--racers must be at least 1");
     let targets = ctx.pool.targets();
+    let direct = if args.direct {
+        let seeds: Vec<&str> = ctx.endpoints.iter().map(String::as_str).collect();
+        Some(callgrid_client::Client::connect(&seeds).await?)
+    } else {
+        None
+    };
     let (rec, elapsed) = drive("race", ctx.concurrency, ctx.budget, |slot, work| {
-        // Racer r goes to target (slot + r) mod T; racers that share a
-        // target get consecutive (so different) connections to it.
+        let block = ctx.layout.block_of(slot);
+        // Direct: every request of the slot's calls goes to the callee's
+        // owner. Else racer r goes to target (slot + r) mod T; racers that
+        // share a target get consecutive (so different) connections to it.
+        let owner = direct.as_ref().map(|client| {
+            let key = callgrid_client::Key::extension(&block.tenant, &block.numbers[1])
+                .expect("the layout's numbers are valid");
+            client.channel(&key)
+        });
         let racers = (0..args.racers)
             .map(|r| {
                 let conn = (slot * args.racers + r) / targets;
-                PickupClient::new(ctx.pool.channel(slot + r, conn))
+                PickupClient::new(
+                    owner
+                        .clone()
+                        .unwrap_or_else(|| ctx.pool.channel(slot + r, conn)),
+                )
             })
             .collect();
-        worker(
-            ctx.layout.block_of(slot),
-            CallsClient::new(ctx.pool.for_slot(slot)),
-            racers,
-            args.clone(),
-            work,
-        )
+        let calls = owner.clone().unwrap_or_else(|| ctx.pool.for_slot(slot));
+        worker(block, CallsClient::new(calls), racers, args.clone(), work)
     })
     .await?;
     let pickup = rec

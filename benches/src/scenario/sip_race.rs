@@ -659,6 +659,7 @@ pub async fn run(ctx: &Ctx, args: &SipRaceArgs) -> anyhow::Result<ScenarioResult
             racers: args.racers,
             kind: RaceKind::Directed,
             verify: false,
+            direct: false,
         };
         eprintln!("sip-race: the gRPC race first ({} racers)", args.racers);
         Some(super::race::run(ctx, &race).await?)

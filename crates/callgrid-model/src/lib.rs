@@ -55,6 +55,6 @@ pub use outcome::{
 };
 pub use registration::{Binding, Bindings, Contact, Registration};
 pub use request::{RequestId, RequestOutcomes, fingerprint};
-pub use shards::{SHARD_COUNT, Shard, ShardMap, shard_of};
+pub use shards::{OwnerKey, SHARD_COUNT, Shard, ShardMap, shard_of};
 pub use sip::{DigestAnswer, Qop, SipHa1};
 pub use switchboard::{Switchboard, Tenant};

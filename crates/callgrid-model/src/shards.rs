@@ -5,13 +5,55 @@
 //! only by a committed [`crate::Command::SetShardMap`] whose epoch is the
 //! next one, so every node agrees on who owns what at each epoch.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
+
+use crate::{Extension, TenantId};
 
 /// How many virtual shards the cluster has. Fixed for the life of a cluster.
 pub const SHARD_COUNT: u32 = 64;
 
 /// A shard number, `0..SHARD_COUNT`.
 pub type Shard = u32;
+
+/// The owner of a piece of call-control state (an extension, a call group,
+/// a tenant's park lot), and so of an actor on some node: the unit the
+/// shard map places.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OwnerKey {
+    Extension(TenantId, Extension),
+    CallGroup(TenantId, Extension),
+    /// A tenant's park codes (unique tenant-wide, so one lot per tenant).
+    ParkLot(TenantId),
+}
+
+impl OwnerKey {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            OwnerKey::Extension(..) => "extension",
+            OwnerKey::CallGroup(..) => "call_group",
+            OwnerKey::ParkLot(..) => "park_lot",
+        }
+    }
+
+    /// The shard this owner lives in.
+    pub fn shard(&self) -> Shard {
+        shard_of(&self.to_string())
+    }
+}
+
+/// `tenant/ext/101`, `tenant/call-group/600`, `tenant/park-lot`: what
+/// [`shard_of`] hashes.
+impl fmt::Display for OwnerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OwnerKey::Extension(t, e) => write!(f, "{t}/ext/{e}"),
+            OwnerKey::CallGroup(t, e) => write!(f, "{t}/call-group/{e}"),
+            OwnerKey::ParkLot(t) => write!(f, "{t}/park-lot"),
+        }
+    }
+}
 
 /// The shard of an owner key (`tenant/ext/101`, `tenant/park-lot`): FNV-1a,
 /// stable across releases and machines.

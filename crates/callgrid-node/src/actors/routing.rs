@@ -1,39 +1,10 @@
 //! Which owner decides a command.
 
-use std::fmt;
-
 use callgrid_model::{
     CallId, CallState, Command, Dialed, Extension, PickupKind, Switchboard, TenantId, shard_of,
 };
 
-/// The owner of a piece of call-control state, and so of an actor.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum OwnerKey {
-    Extension(TenantId, Extension),
-    CallGroup(TenantId, Extension),
-    /// A tenant's park codes (unique tenant-wide, so one lot per tenant).
-    ParkLot(TenantId),
-}
-
-impl OwnerKey {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            OwnerKey::Extension(..) => "extension",
-            OwnerKey::CallGroup(..) => "call_group",
-            OwnerKey::ParkLot(..) => "park_lot",
-        }
-    }
-}
-
-impl fmt::Display for OwnerKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OwnerKey::Extension(t, e) => write!(f, "{t}/ext/{e}"),
-            OwnerKey::CallGroup(t, e) => write!(f, "{t}/call-group/{e}"),
-            OwnerKey::ParkLot(t) => write!(f, "{t}/park-lot"),
-        }
-    }
-}
+pub use callgrid_model::OwnerKey;
 
 /// A call rings through its callee's call group if the callee owns one.
 fn home_of_callee(sb: &Switchboard, tenant: &TenantId, callee: &Extension) -> OwnerKey {

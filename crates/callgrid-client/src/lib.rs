@@ -1,0 +1,261 @@
+//! callgrid-client: a shard-aware client of the public `callgrid.v1` API.
+//!
+//! Every extension, call group and park lot of a callgrid cluster is owned
+//! by one node (the shard map, replicated with an epoch). Any node answers
+//! any request, forwarding it to the owner when it is not the owner itself;
+//! this client saves that hop. It learns the members and the shard map from
+//! `Cluster.Status`, keeps a connection to every member, and hands out the
+//! owner's connection for each request's key:
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), callgrid_client::Error> {
+//! use callgrid_client::{Client, Key};
+//! use callgrid_proto::v1::{DirectedPickupRequest, pickup_client::PickupClient};
+//!
+//! let client = Client::connect(&["127.0.0.1:7700"]).await?;
+//! // A directed pickup is decided by the owner of the ringing extension.
+//! let owner = client.channel(&Key::extension("acme", "102")?);
+//! let answer = PickupClient::new(owner)
+//!     .directed_pickup(DirectedPickupRequest {
+//!         tenant: "acme".into(),
+//!         picker: "101".into(),
+//!         target: "102".into(),
+//!     })
+//!     .await;
+//! # let _ = answer;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! **Which key.** A directed or BLF pickup: the target extension. A group
+//! pickup, `*98` or `88<name>`: the picker's extension. Park and retrieve:
+//! [`Key::park_lot`]. A dial of an extension: that extension (a call group
+//! that owns the number decides it instead, and the node forwards). Answer
+//! and hang-up: the callee's extension, or any node ([`Client::any`]).
+//!
+//! **A stale map costs a hop, never an answer.** A node that receives a
+//! request it does not own forwards it, so a request sent by an old map is
+//! still decided by the owner. The client looks again on its own with
+//! [`Client::refresh`] (call it after membership changes, or on a timer
+//! with [`Client::keep_fresh`]); like a Redis Cluster client after a MOVED,
+//! it then sends straight to the new owner.
+//!
+//! A plain gRPC client (grpcurl, Python, callgridctl) needs none of this:
+//! it talks to any node.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use callgrid_model::{Extension, OwnerKey, SHARD_COUNT, TenantId, ValidationError};
+use callgrid_proto::v1::{StatusRequest, cluster_client::ClusterClient};
+use tonic::transport::{Channel, Endpoint};
+
+/// Why the client could not connect or refresh.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    #[error("no seed node answered Cluster.Status: {0}")]
+    NoSeed(String),
+    #[error("bad address {addr}: {why}")]
+    Address { addr: String, why: String },
+}
+
+/// What a request contends for: the owner that decides it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key(OwnerKey);
+
+impl Key {
+    /// An extension of a tenant (validated as the API validates it).
+    pub fn extension(tenant: &str, number: &str) -> Result<Key, Error> {
+        Ok(Key(OwnerKey::Extension(
+            TenantId::parse("tenant", tenant)?,
+            Extension::parse("extension", number)?,
+        )))
+    }
+
+    /// A call group of a tenant, by its number.
+    pub fn call_group(tenant: &str, number: &str) -> Result<Key, Error> {
+        Ok(Key(OwnerKey::CallGroup(
+            TenantId::parse("tenant", tenant)?,
+            Extension::parse("call_group", number)?,
+        )))
+    }
+
+    /// A tenant's park lot: its park codes.
+    pub fn park_lot(tenant: &str) -> Result<Key, Error> {
+        Ok(Key(OwnerKey::ParkLot(TenantId::parse("tenant", tenant)?)))
+    }
+}
+
+/// Where requests go, at one epoch of the shard map.
+struct Routes {
+    epoch: u64,
+    /// `owners[shard]` is the owning node's id; empty before any map.
+    owners: Vec<u64>,
+    /// A connection to every member, by node id.
+    members: HashMap<u64, Channel>,
+    /// Every member's address: where to look again when the seeds are gone.
+    addrs: Vec<String>,
+    /// A connection for requests with no owner to aim at.
+    any: Channel,
+}
+
+/// A shard-aware client; cheap to clone (every clone shares the routes).
+#[derive(Clone)]
+pub struct Client {
+    seeds: Arc<Vec<String>>,
+    routes: Arc<RwLock<Routes>>,
+}
+
+fn uri(addr: &str) -> String {
+    if addr.starts_with("http://") || addr.starts_with("https://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+fn lazy(addr: &str) -> Result<Channel, Error> {
+    Endpoint::from_shared(uri(addr))
+        .map(|e| e.tcp_nodelay(true).connect_lazy())
+        .map_err(|e| Error::Address {
+            addr: addr.to_owned(),
+            why: e.to_string(),
+        })
+}
+
+impl Client {
+    /// Asks the first seed that answers for the members and the shard map.
+    pub async fn connect(seeds: &[&str]) -> Result<Client, Error> {
+        let seeds: Vec<String> = seeds.iter().map(|s| (*s).to_owned()).collect();
+        let routes = Self::learn(&seeds).await?;
+        Ok(Client {
+            seeds: Arc::new(seeds),
+            routes: Arc::new(RwLock::new(routes)),
+        })
+    }
+
+    async fn learn(seeds: &[String]) -> Result<Routes, Error> {
+        let mut last = String::from("no seeds given");
+        for seed in seeds {
+            let any = lazy(seed)?;
+            match ClusterClient::new(any.clone())
+                .status(StatusRequest {})
+                .await
+            {
+                Ok(status) => {
+                    let status = status.into_inner();
+                    let members = status
+                        .membership
+                        .iter()
+                        .map(|m| Ok((m.node_id, lazy(&m.addr)?)))
+                        .collect::<Result<HashMap<_, _>, Error>>()?;
+                    let owners = if status.shard_owners.len() == SHARD_COUNT as usize {
+                        status.shard_owners
+                    } else {
+                        Vec::new()
+                    };
+                    return Ok(Routes {
+                        epoch: status.shard_epoch,
+                        owners,
+                        members,
+                        addrs: status.membership.iter().map(|m| m.addr.clone()).collect(),
+                        any,
+                    });
+                }
+                Err(status) => last = format!("{seed}: {status}"),
+            }
+        }
+        Err(Error::NoSeed(last))
+    }
+
+    /// Looks again (members and shard map); true if the map's epoch moved.
+    pub async fn refresh(&self) -> Result<bool, Error> {
+        let mut seeds = self.seeds.to_vec();
+        seeds.extend(
+            self.routes
+                .read()
+                .expect("routes lock")
+                .addrs
+                .iter()
+                .cloned(),
+        );
+        let fresh = Self::learn(&seeds).await?;
+        let mut routes = self.routes.write().expect("routes lock");
+        let moved = fresh.epoch != routes.epoch;
+        *routes = fresh;
+        Ok(moved)
+    }
+
+    /// Refreshes every `period` in the background for as long as any clone
+    /// of this client lives.
+    pub fn keep_fresh(&self, period: Duration) {
+        let weak = Arc::downgrade(&self.routes);
+        let seeds = self.seeds.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(period);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let Some(routes) = weak.upgrade() else {
+                    return;
+                };
+                let client = Client {
+                    seeds: seeds.clone(),
+                    routes,
+                };
+                if let Err(e) = client.refresh().await {
+                    tracing::debug!(error = %e, "shard map not refreshed");
+                }
+            }
+        });
+    }
+
+    /// The epoch of the shard map the client routes by.
+    pub fn epoch(&self) -> u64 {
+        self.routes.read().expect("routes lock").epoch
+    }
+
+    /// The node id that owns `key` by the client's map, if it knows one.
+    pub fn owner(&self, key: &Key) -> Option<u64> {
+        let routes = self.routes.read().expect("routes lock");
+        routes.owners.get(key.0.shard() as usize).copied()
+    }
+
+    /// The owner's connection for a request about `key` (any node's when
+    /// the owner is unknown).
+    pub fn channel(&self, key: &Key) -> Channel {
+        let routes = self.routes.read().expect("routes lock");
+        routes
+            .owners
+            .get(key.0.shard() as usize)
+            .and_then(|owner| routes.members.get(owner))
+            .unwrap_or(&routes.any)
+            .clone()
+    }
+
+    /// A connection for requests no owner decides (reads, the directory).
+    pub fn any(&self) -> Channel {
+        self.routes.read().expect("routes lock").any.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_validated_and_name_the_owner_the_node_hashes() {
+        let key = Key::extension("acme", "102").unwrap();
+        assert_eq!(key.0.to_string(), "acme/ext/102");
+        assert_eq!(key.0.shard(), callgrid_model::shard_of("acme/ext/102"));
+        assert_eq!(
+            Key::park_lot("acme").unwrap().0.to_string(),
+            "acme/park-lot"
+        );
+        let bad = Key::extension("acme", "1 2").unwrap_err();
+        assert!(bad.to_string().contains("extension"), "{bad}");
+    }
+}

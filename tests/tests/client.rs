@@ -1,0 +1,104 @@
+//! The shard-aware client against a real 3-node cluster: it learns the
+//! members and the shard map, and a request it sends for a key reaches the
+//! key's owner directly, so no node forwards it; the same requests sent all
+//! to one node are forwarded for the keys that node does not own.
+
+use std::time::Duration;
+
+use callgrid_client::{Client, Key};
+use callgrid_tests::cluster::TestCluster;
+use callgrid_tests::{api, eventually};
+
+const T: &str = "acme";
+
+/// `callgrid_forwarded_requests_total` summed over every node.
+async fn forwarded(cluster: &TestCluster) -> f64 {
+    let mut total = 0.0;
+    for node in &cluster.nodes {
+        total += node
+            .scrape_metrics()
+            .await
+            .lines()
+            .filter(|l| l.starts_with("callgrid_forwarded_requests_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    total
+}
+
+/// Rings `to` from 101 and picks the call up from 100 with a directed
+/// pickup, both sent over `channel`.
+async fn ring_and_pick_up(channel: tonic::transport::Channel, to: &str) {
+    let mut c = callgrid_tests::Clients::new(channel.clone());
+    c.ring(T, "101", to).await;
+    let picked = api::pickup_client::PickupClient::new(channel)
+        .directed_pickup(api::DirectedPickupRequest {
+            tenant: T.into(),
+            picker: "100".into(),
+            target: to.into(),
+        })
+        .await
+        .expect("pickup answered")
+        .into_inner();
+    assert_eq!(
+        picked.result(),
+        api::PickupResult::PickedUp,
+        "{to}: {picked:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_go_straight_to_their_owner_and_a_plain_client_is_forwarded() {
+    let cluster = TestCluster::start(3, 1.0).await;
+    let mut c = cluster.clients(0).await;
+    let targets: Vec<String> = (200..232).map(|n| n.to_string()).collect();
+    let mut numbers: Vec<&str> = vec!["100", "101"];
+    numbers.extend(targets.iter().map(String::as_str));
+    c.tenant_with(T, &numbers).await;
+
+    let endpoints: Vec<String> = cluster.nodes.iter().map(|n| n.endpoint()).collect();
+    let seeds: Vec<&str> = endpoints.iter().map(String::as_str).collect();
+    let client = Client::connect(&seeds).await.expect("the client connects");
+    let status = cluster.status(0).await.expect("status");
+    assert_eq!(client.epoch(), status.shard_epoch);
+    for target in &targets {
+        let key = Key::extension(T, target).unwrap();
+        let shard = callgrid_model::shard_of(&format!("{T}/ext/{target}")) as usize;
+        assert_eq!(client.owner(&key), Some(status.shard_owners[shard]));
+    }
+    assert!(!client.refresh().await.unwrap(), "the map did not move");
+
+    // Owners differ across the targets: some live on every node.
+    let owners: std::collections::BTreeSet<u64> = targets
+        .iter()
+        .filter_map(|t| client.owner(&Key::extension(T, t).unwrap()))
+        .collect();
+    assert_eq!(owners.len(), 3, "{owners:?}");
+
+    let before = forwarded(&cluster).await;
+    for target in &targets[..16] {
+        let owner = client.channel(&Key::extension(T, target).unwrap());
+        ring_and_pick_up(owner, target).await;
+    }
+    assert_eq!(
+        forwarded(&cluster).await,
+        before,
+        "no dial or pickup was forwarded"
+    );
+
+    // The same through node 1 alone: the dial and the pickup of every call
+    // node 1 does not own are forwarded.
+    let elsewhere = targets[16..]
+        .iter()
+        .filter(|t| client.owner(&Key::extension(T, t).unwrap()) != Some(1))
+        .count();
+    for target in &targets[16..] {
+        ring_and_pick_up(cluster.nodes[0].channel().await, target).await;
+    }
+    eventually(
+        Duration::from_secs(5),
+        "the forwards to be counted",
+        || async { (forwarded(&cluster).await >= before + 2.0 * elsewhere as f64).then_some(()) },
+    )
+    .await;
+}
