@@ -42,14 +42,59 @@
 //!
 //! A plain gRPC client (grpcurl, Python, callgridctl) needs none of this:
 //! it talks to any node.
+//!
+//! **Retries.** [`under_one_id`] sends a request that changes something
+//! under one request id, and again under the same id while the cluster
+//! answers that it could not decide it or cannot say whether it took
+//! effect: the cluster applies an id at most once and answers each retry
+//! with the first outcome.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use callgrid_model::{Extension, OwnerKey, SHARD_COUNT, TenantId, ValidationError};
 use callgrid_proto::v1::{StatusRequest, cluster_client::ClusterClient};
 use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Response, Status};
+
+/// Sends of one request before [`under_one_id`] gives up on it.
+pub const ATTEMPTS: u32 = 4;
+/// The pause before the first retry; each next one doubles it (0.7 s of
+/// pauses in all).
+const FIRST_PAUSE: Duration = Duration::from_millis(100);
+
+/// Sends `message` under the request id `id`, and again under the same id
+/// while the answer is `UNAVAILABLE` (either kind of undecided answer, or a
+/// connection that failed), [`ATTEMPTS`] sends at most; `send` may dress
+/// each request (a token, a deadline) before it goes. The last answer is
+/// returned: decided, refused, or still undecided.
+pub async fn under_one_id<T, R, Fut>(
+    message: T,
+    id: &str,
+    mut send: impl FnMut(Request<T>) -> Fut,
+) -> Result<R, Status>
+where
+    T: Clone,
+    Fut: Future<Output = Result<Response<R>, Status>>,
+{
+    let mut pause = FIRST_PAUSE;
+    let mut attempt = 1;
+    loop {
+        let request = callgrid_proto::retry::with_request_id(message.clone(), id);
+        match send(request).await {
+            Ok(response) => return Ok(response.into_inner()),
+            Err(status) if status.code() == Code::Unavailable && attempt < ATTEMPTS => {
+                tracing::debug!(%status, attempt, request_id = id, "not decided yet; sending again under the same id");
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+                attempt += 1;
+            }
+            Err(status) => return Err(status),
+        }
+    }
+}
 
 /// Why the client could not connect or refresh.
 #[derive(Debug, thiserror::Error)]
@@ -244,7 +289,58 @@ impl Client {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use callgrid_proto::retry::{REQUEST_ID, not_decided, outcome_unknown};
+
     use super::*;
+
+    /// Sends through `under_one_id`, answering the attempts from `answers`
+    /// in turn; returns the outcome and the request id each attempt carried.
+    async fn run(answers: Vec<Result<u32, Status>>) -> (Result<u32, Status>, Vec<String>) {
+        let answers = Mutex::new(answers.into_iter());
+        let seen = Mutex::new(Vec::new());
+        let outcome = under_one_id("pickup", "id-1", |request: Request<&str>| {
+            let id = request
+                .metadata()
+                .get(REQUEST_ID)
+                .map(|v| v.to_str().unwrap().to_owned());
+            seen.lock()
+                .unwrap()
+                .push(id.expect("every attempt carries the id"));
+            let answer = answers
+                .lock()
+                .unwrap()
+                .next()
+                .expect("no attempt past the answers");
+            async move { answer.map(Response::new) }
+        })
+        .await;
+        (outcome, seen.into_inner().unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_undecided_request_is_sent_again_under_the_same_id_until_it_is_answered() {
+        let (outcome, ids) = run(vec![
+            Err(outcome_unknown("not committed within 10s")),
+            Err(not_decided("no leader")),
+            Ok(7),
+        ])
+        .await;
+        assert_eq!(outcome.unwrap(), 7);
+        assert_eq!(ids, ["id-1", "id-1", "id-1"]);
+    }
+
+    #[tokio::test]
+    async fn a_decided_refusal_is_not_retried_and_retries_are_bounded() {
+        let (outcome, ids) = run(vec![Err(Status::permission_denied("no"))]).await;
+        assert_eq!(outcome.unwrap_err().code(), Code::PermissionDenied);
+        assert_eq!(ids.len(), 1);
+        let unknown = || Err(outcome_unknown("timed out"));
+        let (outcome, ids) = run((0..ATTEMPTS).map(|_| unknown()).collect()).await;
+        assert_eq!(outcome.unwrap_err().code(), Code::Unavailable);
+        assert_eq!(ids.len(), ATTEMPTS as usize);
+    }
 
     #[test]
     fn keys_are_validated_and_name_the_owner_the_node_hashes() {

@@ -15,12 +15,10 @@
 //! Business outcomes (a lost race, an unknown code) are answers, not
 //! errors: `{ok, result, ...}` with the outcome's name.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use callgrid_proto::retry::{is_not_decided, with_request_id};
+use callgrid_proto::retry::is_not_decided;
 use callgrid_proto::v1;
 use serde::{Deserialize, Serialize};
 use tonic::{Code, Request, Response, Status};
@@ -33,9 +31,8 @@ use crate::upstream::{Bearer, REQUEST_TIMEOUT};
 /// The header carrying the page's id for one action.
 pub const REQUEST_ID_HEADER: &str = "request-id";
 /// Sends of one action before the page is told it is undecided.
-const ATTEMPTS: u32 = 4;
-/// The pause before the first retry; each next one doubles it.
-const FIRST_PAUSE: Duration = Duration::from_millis(100);
+#[cfg(test)]
+const ATTEMPTS: u32 = callgrid_client::ATTEMPTS;
 
 /// The page's request id, or a fresh one.
 fn request_id(headers: &HeaderMap) -> String {
@@ -47,7 +44,7 @@ fn request_id(headers: &HeaderMap) -> String {
 }
 
 /// Sends `message` with the page's token under `id`, and again under the
-/// same id while the answer is UNAVAILABLE, [`ATTEMPTS`] sends at most.
+/// same id while the answer is UNAVAILABLE (`callgrid_client::under_one_id`).
 async fn decided<T, R, Fut>(
     bearer: &Bearer,
     id: &str,
@@ -58,34 +55,27 @@ where
     T: Clone,
     Fut: Future<Output = Result<Response<R>, Status>>,
 {
-    let mut pause = FIRST_PAUSE;
-    let mut attempt = 1;
-    loop {
-        let mut request = with_request_id(message.clone(), id);
+    let answer = callgrid_client::under_one_id(message, id, |mut request| {
         bearer.authorize(&mut request);
         request.set_timeout(REQUEST_TIMEOUT);
-        match send(request).await {
-            Ok(response) => return Ok(response.into_inner()),
-            Err(status) if status.code() == Code::Unavailable && attempt < ATTEMPTS => {
-                tracing::debug!(%status, attempt, request_id = id, "not decided yet; asking again under the same id");
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-                attempt += 1;
-            }
-            Err(status) if status.code() == Code::Unavailable => {
-                let code = if is_not_decided(&status) {
-                    "not_decided"
-                } else {
-                    "outcome_unknown"
-                };
-                return Err(Refusal::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    code,
-                    status.message(),
-                ));
-            }
-            Err(status) => return Err(status.into()),
+        send(request)
+    })
+    .await;
+    match answer {
+        Ok(response) => Ok(response),
+        Err(status) if status.code() == Code::Unavailable => {
+            let code = if is_not_decided(&status) {
+                "not_decided"
+            } else {
+                "outcome_unknown"
+            };
+            Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                status.message(),
+            ))
         }
+        Err(status) => Err(status.into()),
     }
 }
 
