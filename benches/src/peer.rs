@@ -98,11 +98,16 @@ impl EtcdCluster {
             .enumerate()
             .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
             .collect();
-        let mut members = Vec::new();
-        let mut endpoints = Vec::new();
+        // Members join the handle as they start, so a failure part-way
+        // kills the ones already running (on drop).
+        let mut cluster = EtcdCluster {
+            members: Vec::new(),
+            endpoints: Vec::new(),
+            _data: data,
+        };
         for (i, (client, peer)) in ports.iter().enumerate() {
-            let dir = data.path().join(format!("m{i}"));
-            let log = std::fs::File::create(data.path().join(format!("m{i}.log")))?;
+            let dir = cluster._data.path().join(format!("m{i}"));
+            let log = std::fs::File::create(cluster._data.path().join(format!("m{i}.log")))?;
             let child = Command::new(&etcd)
                 .args(["--name", &format!("m{i}")])
                 .arg("--data-dir")
@@ -123,19 +128,17 @@ impl EtcdCluster {
                 .args(["--initial-cluster", &initial.join(",")])
                 .args(["--initial-cluster-state", "new"])
                 .args(["--initial-cluster-token", "callgrid-bench"])
+                // A long run must not fill etcd's space quota with history.
+                .args(["--auto-compaction-mode", "revision"])
+                .args(["--auto-compaction-retention", "10000"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()
                 .with_context(|| format!("starting {}", etcd.display()))?;
-            members.push(child);
-            endpoints.push(format!("http://127.0.0.1:{client}"));
+            cluster.members.push(child);
+            cluster.endpoints.push(format!("http://127.0.0.1:{client}"));
         }
-        let cluster = EtcdCluster {
-            members,
-            endpoints,
-            _data: data,
-        };
         cluster.wait_ready().await?;
         Ok(cluster)
     }

@@ -63,7 +63,7 @@ pub fn draw(path: &Path, title: &str, result: &ScenarioResult) -> anyhow::Result
         .y_label_area_size(55)
         .build_cartesian_2d(
             0.0..5.0f64,
-            (fastest.max(0.001) * 0.8..slowest * 1.25).log_scale(),
+            (fastest.max(0.001) * 0.8..slowest.max(fastest).max(0.001) * 1.25).log_scale(),
         )?;
     latency
         .configure_mesh()

@@ -156,7 +156,12 @@ where
     }
     let elapsed = work.elapsed();
     progress.finish().await;
-    merged.timeline.insert(label.to_owned(), work.per_second());
+    // The last second is only partly run: leave it out unless it is all
+    // there is, and keep seconds in which nothing finished.
+    let whole = (elapsed.as_secs() as usize).clamp(1, TIMELINE_SECS);
+    let mut per_second = work.per_second();
+    per_second.resize(whole, 0);
+    merged.timeline.insert(label.to_owned(), per_second);
     Ok((merged, elapsed))
 }
 

@@ -67,7 +67,8 @@ const FIRST_PAUSE: Duration = Duration::from_millis(100);
 
 /// Sends `message` under the request id `id`, and again under the same id
 /// while the answer is `UNAVAILABLE` (either kind of undecided answer, or a
-/// connection that failed), [`ATTEMPTS`] sends at most; `send` may dress
+/// connection that failed) or `DEADLINE_EXCEEDED` (the caller's own
+/// deadline), [`ATTEMPTS`] sends at most; `send` may dress
 /// each request (a token, a deadline) before it goes. The last answer is
 /// returned: decided, refused, or still undecided.
 pub async fn under_one_id<T, R, Fut>(
@@ -85,7 +86,10 @@ where
         let request = callgrid_proto::retry::with_request_id(message.clone(), id);
         match send(request).await {
             Ok(response) => return Ok(response.into_inner()),
-            Err(status) if status.code() == Code::Unavailable && attempt < ATTEMPTS => {
+            Err(status)
+                if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
+                    && attempt < ATTEMPTS =>
+            {
                 tracing::debug!(%status, attempt, request_id = id, "not decided yet; sending again under the same id");
                 tokio::time::sleep(pause).await;
                 pause *= 2;
@@ -162,9 +166,18 @@ fn uri(addr: &str) -> String {
     }
 }
 
+/// How long connecting to a node may take before it counts as down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a seed may take to answer `Cluster.Status`.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+
 fn lazy(addr: &str) -> Result<Channel, Error> {
     Endpoint::from_shared(uri(addr))
-        .map(|e| e.tcp_nodelay(true).connect_lazy())
+        .map(|e| {
+            e.tcp_nodelay(true)
+                .connect_timeout(CONNECT_TIMEOUT)
+                .connect_lazy()
+        })
         .map_err(|e| Error::Address {
             addr: addr.to_owned(),
             why: e.to_string(),
@@ -185,18 +198,25 @@ impl Client {
     async fn learn(seeds: &[String]) -> Result<Routes, Error> {
         let mut last = String::from("no seeds given");
         for seed in seeds {
-            let any = lazy(seed)?;
-            match ClusterClient::new(any.clone())
-                .status(StatusRequest {})
-                .await
-            {
+            let any = match lazy(seed) {
+                Ok(channel) => channel,
+                Err(e) => {
+                    last = e.to_string();
+                    continue;
+                }
+            };
+            let mut request = tonic::Request::new(StatusRequest {});
+            request.set_timeout(STATUS_TIMEOUT);
+            match ClusterClient::new(any.clone()).status(request).await {
                 Ok(status) => {
                     let status = status.into_inner();
+                    // A member whose address does not parse is left out: its
+                    // keys go to any node, which forwards them.
                     let members = status
                         .membership
                         .iter()
-                        .map(|m| Ok((m.node_id, lazy(&m.addr)?)))
-                        .collect::<Result<HashMap<_, _>, Error>>()?;
+                        .filter_map(|m| Some((m.node_id, lazy(&m.addr).ok()?)))
+                        .collect::<HashMap<_, _>>();
                     let owners = if status.shard_owners.len() == SHARD_COUNT as usize {
                         status.shard_owners
                     } else {
@@ -229,6 +249,11 @@ impl Client {
         );
         let fresh = Self::learn(&seeds).await?;
         let mut routes = self.routes.write().expect("routes lock");
+        // A node that has applied less of the log knows an older map: keep
+        // the newer one.
+        if fresh.epoch < routes.epoch {
+            return Ok(false);
+        }
         let moved = fresh.epoch != routes.epoch;
         *routes = fresh;
         Ok(moved)

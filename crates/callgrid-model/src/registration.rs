@@ -166,6 +166,9 @@ impl Bindings {
     /// refreshes (same contact) or removes (`expires_s == 0`) one.
     pub fn apply(&mut self, reg: &Registration, now_ms: u64) {
         self.0.retain(|b| b.is_live(now_ms));
+        if reg.is_drop_lapsed() {
+            return;
+        }
         let at = self.0.binary_search_by(|b| b.contact.cmp(&reg.contact));
         if reg.expires_s == 0 {
             if let Ok(i) = at {

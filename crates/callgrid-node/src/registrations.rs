@@ -37,18 +37,20 @@ pub async fn drop_lapsed(consensus: Consensus, mut shutdown: watch::Receiver<boo
         let now = now_ms();
         let mut lapsed = consensus.read(|sb| sb.lapsed_registrations(now));
         lapsed.truncate(MAX_PER_SWEEP);
-        for (tenant, extension) in lapsed {
-            let cmd = Command::Register {
+        // Proposed together, so the batcher commits them in few entries.
+        let proposals = lapsed.into_iter().map(|(tenant, extension)| {
+            consensus.propose(Command::Register {
                 tenant,
                 extension,
                 registration: Registration::drop_lapsed(),
                 now_ms: now,
-            };
-            match consensus.propose(cmd).await {
+            })
+        });
+        for outcome in futures::future::join_all(proposals).await {
+            match outcome {
                 Ok(_) => metrics::counter!("callgrid_bindings_lapsed_total").increment(1),
                 Err(e) => {
                     tracing::debug!(error = %e, "lapsed bindings not dropped; next sweep retries");
-                    break;
                 }
             }
         }

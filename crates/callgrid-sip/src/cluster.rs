@@ -71,6 +71,9 @@ impl Cluster {
     }
 }
 
+/// How long one attempt may take.
+const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
+
 /// Sends `message` under a fresh request id, and again under the same id
 /// while the cluster could not decide it or cannot say whether it took
 /// effect ([`callgrid_client::under_one_id`]): a phone's pickup that timed
@@ -85,7 +88,9 @@ where
 {
     let id = format!("sip-{:032x}", rand::random::<u128>());
     let mut sent = 0;
-    callgrid_client::under_one_id(message, &id, |request| {
+    callgrid_client::under_one_id(message, &id, |mut request| {
+        // Four attempts end well inside a phone's 32 s transaction timer.
+        request.set_timeout(ATTEMPT_TIMEOUT);
         sent += 1;
         if sent > 1 {
             metrics::counter!("callgrid_sip_cluster_retries_total").increment(1);

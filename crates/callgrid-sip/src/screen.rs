@@ -13,9 +13,10 @@
 //! - anything else passes to the stack unchanged, and the edge keeps
 //!   serving.
 //!
-//! Refusals echo only the request's own Via, From, To, Call-ID and CSeq
-//! lines, so they are never much larger than the request (no amplification),
-//! and each counts against the sender's flood allowance. A response, an
+//! A method the edge does not know gets `501 Not Implemented`. Refusals
+//! echo only the request's own Via, From, To, Call-ID and CSeq lines, are
+//! never sent when they would be more than twice the request's size (no
+//! amplification), and each counts against the sender's flood allowance. A response, an
 //! ACK, or a request too broken to answer (no Via or Call-ID to answer
 //! with) is dropped and counted. TCP is screened by the stack itself: it
 //! closes a stream it cannot frame.
@@ -49,25 +50,43 @@ pub fn screen(datagram: &[u8]) -> Verdict {
         return Verdict::Pass;
     }
     let head = Head::of(datagram);
-    if !head.is_request() {
-        return match SipMessage::try_from(datagram) {
+    let parsed = SipMessage::try_from(datagram);
+    // A request line the stack reads more loosely than `Head` (tabs, a
+    // trailing space) is still a request.
+    if !head.is_request() && !matches!(parsed, Ok(SipMessage::Request(_))) {
+        return match parsed {
             Ok(SipMessage::Response(_)) if datagram.len() <= MAX_DATAGRAM => Verdict::Pass,
             _ => Verdict::Drop("unanswerable"),
         };
     }
     if datagram.len() > MAX_DATAGRAM {
         return head.refuse(
+            datagram,
             "513 Message Too Large",
             &format!("a datagram may carry at most {MAX_DATAGRAM} bytes; use TCP"),
         );
     }
-    match SipMessage::try_from(datagram) {
+    if let Some(method) = head.method
+        && method.parse::<rsipstack::sip::Method>().is_err()
+    {
+        // RFC 3261 §8.2.1: a method the edge does not know is 501.
+        return head.refuse(
+            datagram,
+            "501 Not Implemented",
+            &format!("method {method} is not served here"),
+        );
+    }
+    match parsed {
         Ok(SipMessage::Request(request)) => match broken_core_header(&request, datagram) {
             None => Verdict::Pass,
-            Some(why) => head.refuse("400 Bad Request", &why),
+            Some(why) => head.refuse(datagram, "400 Bad Request", &why),
         },
         Ok(SipMessage::Response(_)) => Verdict::Drop("unanswerable"),
-        Err(e) => head.refuse("400 Bad Request", &format!("unparseable message: {e}")),
+        Err(e) => head.refuse(
+            datagram,
+            "400 Bad Request",
+            &format!("unparseable message: {e}"),
+        ),
     }
 }
 
@@ -194,8 +213,10 @@ impl<'a> Head<'a> {
 
     /// A final response with `status` ("400 Bad Request"), a `Warning`
     /// saying `why`, and the request's own identifying lines; or a drop
-    /// when there is nothing to answer with.
-    fn refuse(&self, status: &str, why: &str) -> Verdict {
+    /// when there is nothing to answer with, or when the answer would be
+    /// more than twice the size of `datagram` (a spoofed source must not
+    /// get a bigger reply than the sender paid for).
+    fn refuse(&self, datagram: &[u8], status: &str, why: &str) -> Verdict {
         if self.method.is_some_and(|m| m.eq_ignore_ascii_case("ACK")) {
             return Verdict::Drop("malformed ACK");
         }
@@ -213,19 +234,28 @@ impl<'a> Head<'a> {
         }
         if let Some(to) = self.to {
             response.push_str(to);
-            if !to.contains(";tag=") {
+            if !to.to_ascii_lowercase().contains(";tag=") {
                 response.push_str(";tag=refused");
             }
             response.push_str("\r\n");
         }
         let why: String = why
             .chars()
-            .map(|c| if c == '"' || c.is_control() { '\'' } else { c })
+            .map(|c| {
+                if c == '"' || c == '\\' || c.is_control() {
+                    '\''
+                } else {
+                    c
+                }
+            })
             .take(200)
             .collect();
         response.push_str(&format!(
-            "Warning: 399 callgrid \"{why}\"\r\nServer: callgrid\r\nContent-Length: 0\r\n\r\n"
+            "Warning: 399 callgrid \"{why}\"\r\nContent-Length: 0\r\n\r\n"
         ));
+        if response.len() > 2 * datagram.len() {
+            return Verdict::Drop("answer larger than the request");
+        }
         Verdict::Refuse(response.into_bytes())
     }
 }
@@ -380,6 +410,30 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_method_is_501_and_a_loose_request_line_still_passes() {
+        let unknown = OPTIONS
+            .replace("OPTIONS sip", "FROB sip")
+            .replace("1 OPTIONS", "1 FROB");
+        let answer = refusal(unknown.as_bytes());
+        assert!(
+            answer.starts_with("SIP/2.0 501 Not Implemented\r\n"),
+            "{answer}"
+        );
+        let loose = OPTIONS.replace(" SIP/2.0\r\nVia", " SIP/2.0 \r\nVia");
+        if SipMessage::try_from(loose.as_bytes()).is_ok() {
+            assert_eq!(screen(loose.as_bytes()), Verdict::Pass);
+        }
+    }
+
+    #[test]
+    fn a_tiny_datagram_never_draws_a_bigger_answer() {
+        assert_eq!(
+            screen(b"A SIP/2.0\nv:\ni:"),
+            Verdict::Drop("answer larger than the request")
+        );
+    }
+
+    #[test]
     fn garbage_responses_and_acks_are_dropped_unanswered() {
         assert_eq!(
             screen(b"\x00\x01not sip\r\n\r\n"),
@@ -407,9 +461,9 @@ mod tests {
             datagram.extend(&noise);
             datagram.extend(&OPTIONS.as_bytes()[cut..]);
             if let Verdict::Refuse(answer) = screen(&datagram) {
-                prop_assert!(answer.len() <= datagram.len() + 400);
+                prop_assert!(answer.len() <= 2 * datagram.len());
                 let text = String::from_utf8(answer).expect("text");
-                prop_assert!(text.starts_with("SIP/2.0 400 ") || text.starts_with("SIP/2.0 513 "));
+                prop_assert!(["SIP/2.0 400 ", "SIP/2.0 501 ", "SIP/2.0 513 "].iter().any(|s| text.starts_with(s)));
                 prop_assert!(text.contains("\r\nWarning: 399 callgrid \""));
                 prop_assert!(!text.replace("\r\n", "").chars().any(|c| c.is_control() && c != '\t'));
             }
