@@ -68,10 +68,44 @@ const FIRST_PAUSE: Duration = Duration::from_millis(100);
 /// Sends `message` under the request id `id`, and again under the same id
 /// while the answer is `UNAVAILABLE` (either kind of undecided answer, or a
 /// connection that failed) or `DEADLINE_EXCEEDED` (the caller's own
-/// deadline), [`ATTEMPTS`] sends at most; `send` may dress
-/// each request (a token, a deadline) before it goes. The last answer is
-/// returned: decided, refused, or still undecided.
+/// deadline), [`ATTEMPTS`] sends at most ([`Backoff::DEFAULT`]); `send` may
+/// dress each request (a token, a deadline) before it goes. The last answer
+/// is returned: decided, refused, or still undecided.
 pub async fn under_one_id<T, R, Fut>(
+    message: T,
+    id: &str,
+    send: impl FnMut(Request<T>) -> Fut,
+) -> Result<R, Status>
+where
+    T: Clone,
+    Fut: Future<Output = Result<Response<R>, Status>>,
+{
+    under_one_id_with(Backoff::DEFAULT, message, id, send).await
+}
+
+/// How many sends [`under_one_id_with`] makes at most, and how far apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Sends in all, the first included (at least one is made).
+    pub attempts: u32,
+    /// The pause before the first retry; each next one doubles it...
+    pub first_pause: Duration,
+    /// ...up to this.
+    pub max_pause: Duration,
+}
+
+impl Backoff {
+    /// [`ATTEMPTS`] sends, 100 ms apart at first, doubling.
+    pub const DEFAULT: Backoff = Backoff {
+        attempts: ATTEMPTS,
+        first_pause: FIRST_PAUSE,
+        max_pause: Duration::MAX,
+    };
+}
+
+/// [`under_one_id`] with a [`Backoff`] of the caller's own.
+pub async fn under_one_id_with<T, R, Fut>(
+    backoff: Backoff,
     message: T,
     id: &str,
     mut send: impl FnMut(Request<T>) -> Fut,
@@ -80,7 +114,7 @@ where
     T: Clone,
     Fut: Future<Output = Result<Response<R>, Status>>,
 {
-    let mut pause = FIRST_PAUSE;
+    let mut pause = backoff.first_pause.min(backoff.max_pause);
     let mut attempt = 1;
     loop {
         let request = callgrid_proto::retry::with_request_id(message.clone(), id);
@@ -88,11 +122,11 @@ where
             Ok(response) => return Ok(response.into_inner()),
             Err(status)
                 if matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
-                    && attempt < ATTEMPTS =>
+                    && attempt < backoff.attempts =>
             {
                 tracing::debug!(%status, attempt, request_id = id, "not decided yet; sending again under the same id");
                 tokio::time::sleep(pause).await;
-                pause *= 2;
+                pause = pause.saturating_mul(2).min(backoff.max_pause);
                 attempt += 1;
             }
             Err(status) => return Err(status),

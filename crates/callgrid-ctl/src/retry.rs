@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use callgrid_proto::retry::with_request_id;
+use callgrid_client::{Backoff, under_one_id_with};
 use tonic::{Code, Status};
 
 /// Request ids for one run, and how often to retry with them.
@@ -62,32 +62,25 @@ impl Retry {
         Fut: Future<Output = Result<tonic::Response<R>, Status>>,
     {
         let id = self.next_id();
-        let mut backoff = Duration::from_millis(250);
-        let mut attempt = 0;
-        loop {
-            match send(with_request_id(message.clone(), &id)).await {
-                Err(status) if undecided(&status) && attempt < self.retries => {
-                    attempt += 1;
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(4));
-                }
-                Err(status) if undecided(&status) => {
-                    return Err(Status::with_metadata(
-                        status.code(),
-                        format!(
-                            "{} [request id {id}: run again with --request-id {id} to learn the outcome]",
-                            status.message()
-                        ),
-                        status.metadata().clone(),
-                    ));
-                }
-                answered => return answered,
-            }
+        let backoff = Backoff {
+            attempts: self.retries.saturating_add(1),
+            first_pause: Duration::from_millis(250),
+            max_pause: Duration::from_secs(4),
+        };
+        match under_one_id_with(backoff, message, &id, send).await {
+            Err(status) if undecided(&status) => Err(Status::with_metadata(
+                status.code(),
+                format!(
+                    "{} [request id {id}: run again with --request-id {id} to learn the outcome]",
+                    status.message()
+                ),
+                status.metadata().clone(),
+            )),
+            answered => answered.map(tonic::Response::new),
         }
     }
 }
 
-/// An answer that decided nothing yet.
 fn undecided(status: &Status) -> bool {
     matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded)
 }
