@@ -57,4 +57,4 @@ pub use registration::{Binding, Bindings, Contact, Registration};
 pub use request::{RequestId, RequestOutcomes, fingerprint};
 pub use shards::{OwnerKey, SHARD_COUNT, Shard, ShardMap, shard_of};
 pub use sip::{DigestAnswer, Qop, SipHa1};
-pub use switchboard::{Switchboard, Tenant};
+pub use switchboard::{Contended, Switchboard, Tenant};

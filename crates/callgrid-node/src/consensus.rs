@@ -3,50 +3,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use callgrid_actors::{Deadline, DecideError, Propose};
 use callgrid_model::{Command, Response, Switchboard};
 use callgrid_raft::{CallgridRaft, ClientWriteError, RaftError, SharedState};
-use serde::{Deserialize, Serialize};
-use thiserror::Error;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tracing::Instrument;
 
-use crate::cluster::{Peers, ProposeReply, never_sent};
-
-/// Why a command got no decided answer. The two cases are what a client
-/// may conclude: retry freely, or retry with the same request id to learn
-/// what happened.
-#[derive(Debug, Clone, Error, Serialize, Deserialize)]
-pub enum ProposeError {
-    /// This attempt certainly did not take effect and never will: it was
-    /// never handed to a Raft leader that could commit it, or the entry it
-    /// became was removed from the log.
-    #[error("not decided: {0}")]
-    NotDecided(String),
-    /// This attempt was (or may have been) handed to Raft and is not known
-    /// to have committed: it may have taken effect, or may yet.
-    #[error("outcome unknown: {0}")]
-    OutcomeUnknown(String),
-}
-
-impl ProposeError {
-    /// This error, for a request an earlier attempt of which may have
-    /// been taken (`maybe_taken`): then a later "not decided" does not
-    /// settle it, and the request's outcome is unknown.
-    pub fn after(self, maybe_taken: bool) -> Self {
-        match self {
-            ProposeError::NotDecided(why) if maybe_taken => ProposeError::OutcomeUnknown(format!(
-                "an earlier attempt may have been taken; then: {why}"
-            )),
-            e => e,
-        }
-    }
-
-    fn not_leader(leader: Option<u64>) -> Self {
-        ProposeError::NotDecided(format!(
-            "no leader reachable (last known: {leader:?}); this node may be cut off from the majority"
-        ))
-    }
-}
+use crate::peers::{Peers, never_sent};
+use crate::wire::ProposeReply;
 
 /// A leader that has heard from no majority for this long refuses new
 /// proposals, and answers the ones it holds "outcome unknown". Heartbeats
@@ -54,12 +18,11 @@ impl ProposeError {
 /// silence, so by then the majority may well have moved on without it.
 pub const QUORUM_LOST_AFTER: Duration = Duration::from_millis(1_500);
 
-/// How long a proposal looks for a leader before giving up (an election
-/// takes well under a second; a minority side never finds one).
-const FIND_LEADER_FOR: Duration = Duration::from_secs(5);
+/// How long a proposal waits for news of a leader before it looks again.
+const LOOK_AGAIN_AFTER: Duration = Duration::from_millis(50);
 
-/// The longest a proposal may take, from this node to applied.
-const PROPOSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a read-your-writes wait holds up an answer already decided.
+const CATCH_UP_WITHIN: Duration = Duration::from_secs(2);
 
 /// Most proposals one log entry carries.
 const MAX_BATCH: usize = 256;
@@ -70,7 +33,8 @@ const BATCHES_IN_FLIGHT: usize = 4;
 /// A proposal waiting for its batch.
 struct Pending {
     cmd: Command,
-    reply: oneshot::Sender<Result<Response, ProposeError>>,
+    deadline: Deadline,
+    reply: oneshot::Sender<Result<Response, DecideError>>,
 }
 
 /// What writing through this node's Raft came to.
@@ -80,7 +44,7 @@ pub enum Written {
     /// Not appended here (or removed from the log): this node does not
     /// lead; here is who it thinks does.
     NotLeader(Option<u64>),
-    Failed(ProposeError),
+    Failed(DecideError),
 }
 
 fn quorum_lost_in(metrics: &callgrid_raft::RaftMetrics, me: u64) -> Option<Duration> {
@@ -127,10 +91,11 @@ impl Consensus {
     }
 
     /// Commits `cmd` and returns what applying it answered: here if this
-    /// node leads, else on the leader. Acknowledged only after the entry is
-    /// durable on a quorum and applied. Under load, concurrent proposals
-    /// share one log entry ([`Command::Batch`]): one commit, one flush.
-    pub async fn propose(&self, cmd: Command) -> Result<Response, ProposeError> {
+    /// node leads, else on the leader, by `deadline`. Acknowledged only
+    /// after the entry is durable on a quorum and applied. Under load,
+    /// concurrent proposals share one log entry ([`Command::Batch`]): one
+    /// commit, one flush.
+    pub async fn propose(&self, cmd: Command, deadline: Deadline) -> Result<Response, DecideError> {
         let kind = cmd.kind();
         let span = tracing::debug_span!(
             "propose",
@@ -141,13 +106,19 @@ impl Consensus {
         let (reply, answer) = oneshot::channel();
         let result = async {
             self.batcher
-                .send(Pending { cmd, reply })
-                .map_err(|_| ProposeError::NotDecided("the node is shutting down".into()))?;
-            answer.await.map_err(|_| {
-                ProposeError::OutcomeUnknown(
+                .send(Pending {
+                    cmd,
+                    deadline,
+                    reply,
+                })
+                .map_err(|_| DecideError::ShuttingDown)?;
+            match deadline.run(answer).await {
+                Some(Ok(outcome)) => outcome,
+                Some(Err(_)) => Err(DecideError::OutcomeUnknown(
                     "the node shut down with the proposal in flight".into(),
-                )
-            })?
+                )),
+                None => Err(DecideError::DeadlineInFlight),
+            }
         }
         .instrument(span)
         .await;
@@ -172,6 +143,18 @@ impl Consensus {
                     Err(_) => break,
                 }
             }
+            // A proposal whose requester's deadline passed while it queued
+            // is dropped here, never proposed.
+            batch.retain(|p| {
+                let live = !p.deadline.passed() && !p.reply.is_closed();
+                if !live {
+                    metrics::counter!("callgrid_proposals_expired_total").increment(1);
+                }
+                live
+            });
+            if batch.is_empty() {
+                continue;
+            }
             metrics::histogram!("callgrid_raft_proposal_batch_size").record(batch.len() as f64);
             let me = self.clone();
             tokio::spawn(async move {
@@ -181,29 +164,35 @@ impl Consensus {
         }
     }
 
-    /// [`propose_anywhere`](Self::propose_anywhere), bounded: a leader
-    /// that lost its majority may never answer, and a batch slot must not
-    /// be held forever. A timeout means the outcome is unknown.
-    async fn propose_bounded(&self, cmd: Command) -> Result<Response, ProposeError> {
-        tokio::time::timeout(PROPOSE_TIMEOUT, self.propose_anywhere(cmd))
+    /// [`propose_anywhere`](Self::propose_anywhere), bounded by the latest
+    /// deadline among the proposals it carries: a leader that lost its
+    /// majority may never answer, and a batch slot must not be held forever.
+    async fn propose_bounded(
+        &self,
+        cmd: Command,
+        deadline: Deadline,
+    ) -> Result<Response, DecideError> {
+        deadline
+            .run(self.propose_anywhere(cmd, deadline))
             .await
-            .unwrap_or_else(|_| {
-                Err(ProposeError::OutcomeUnknown(format!(
-                    "not committed within {PROPOSE_TIMEOUT:?}"
-                )))
-            })
+            .unwrap_or(Err(DecideError::DeadlineInFlight))
     }
 
     /// Commits one batch and answers each proposal in it.
     async fn commit(&self, mut batch: Vec<Pending>) {
         if batch.len() == 1 {
             let p = batch.remove(0);
-            let _ = p.reply.send(self.propose_bounded(p.cmd).await);
+            let _ = p.reply.send(self.propose_bounded(p.cmd, p.deadline).await);
             return;
         }
+        let deadline = batch
+            .iter()
+            .map(|p| p.deadline)
+            .max()
+            .expect("a batch is never empty");
         let (cmds, replies): (Vec<Command>, Vec<_>) =
             batch.into_iter().map(|p| (p.cmd, p.reply)).unzip();
-        let result = match self.propose_bounded(Command::Batch(cmds)).await {
+        let result = match self.propose_bounded(Command::Batch(cmds), deadline).await {
             Ok(Response::Batch(responses)) if responses.len() == replies.len() => {
                 for (reply, response) in replies.into_iter().zip(responses) {
                     let _ = reply.send(Ok(response));
@@ -211,7 +200,7 @@ impl Consensus {
                 return;
             }
             Ok(other) => {
-                ProposeError::OutcomeUnknown(format!("a batch was answered with {other:?}"))
+                DecideError::OutcomeUnknown(format!("a batch was answered with {other:?}"))
             }
             Err(e) => e,
         };
@@ -220,18 +209,22 @@ impl Consensus {
         }
     }
 
-    async fn propose_anywhere(&self, cmd: Command) -> Result<Response, ProposeError> {
-        let deadline = Instant::now() + FIND_LEADER_FOR;
+    async fn propose_anywhere(
+        &self,
+        cmd: Command,
+        deadline: Deadline,
+    ) -> Result<Response, DecideError> {
         let mut leader = None;
         let mut refused = None;
         // An earlier attempt may have reached a leader (a command with
         // request ids is then tried again): no later refusal can say
         // "not decided" for the request as a whole.
         let mut maybe_taken = false;
+        let mut news = self.raft.metrics();
         loop {
             // A follower that knows its leader forwards at once, without
             // first asking its own Raft core to refuse the write.
-            let known = self.raft.metrics().borrow().current_leader;
+            let known = news.borrow_and_update().current_leader;
             let forward_to = match known {
                 Some(id) if id != self.node_id => Some(id),
                 _ => match self.write_here(cmd.clone()).await {
@@ -242,27 +235,28 @@ impl Consensus {
             };
             if let Some(id) = forward_to {
                 leader = Some(id);
-                if let Some(node) = self.members().remove(&id) {
-                    match self.forward(&node.addr, &cmd).await {
+                if let Some(addr) = self.address_of(id) {
+                    match self.forward(&addr, &cmd, deadline).await {
                         Ok(Forwarded::Answered(response)) => return Ok(response),
                         Ok(Forwarded::NotTaken) => {}
                         Ok(Forwarded::MaybeTaken) => maybe_taken = true,
                         // The leader it knew refused (it lost its majority,
                         // say): nothing was proposed, so look again until a
                         // leader that can decide shows up.
-                        Err(ProposeError::NotDecided(why)) => refused = Some(why),
+                        Err(e) if e.is_certain() => refused = Some(e),
                         Err(e) => return Err(e),
                     }
                 }
             }
-            if Instant::now() >= deadline {
-                let e = match refused {
-                    Some(why) => ProposeError::NotDecided(format!("leader {leader:?}: {why}")),
-                    None => ProposeError::not_leader(leader),
-                };
+            if deadline.passed() {
+                let e = refused.unwrap_or(DecideError::NoLeader { leader });
                 return Err(e.after(maybe_taken));
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Look again when Raft has news (a leader elected), or shortly.
+            let _ = deadline
+                .or_within(LOOK_AGAIN_AFTER)
+                .run(news.changed())
+                .await;
         }
     }
 
@@ -272,14 +266,13 @@ impl Consensus {
         quorum_lost_in(&self.raft.metrics().borrow(), self.node_id)
     }
 
-    /// Fails with `NotDecided` at once if this node leads without a
-    /// majority: whatever it proposed now could not commit.
-    pub fn check_quorum(&self) -> Result<(), ProposeError> {
+    /// Fails at once if this node leads without a majority: whatever it
+    /// proposed now could not commit.
+    pub fn check_quorum(&self) -> Result<(), DecideError> {
         match self.quorum_lost() {
-            Some(silent) => Err(ProposeError::NotDecided(format!(
-                "this node leads but has heard from no majority for {} ms",
-                silent.as_millis()
-            ))),
+            Some(silent) => Err(DecideError::NoQuorum {
+                silent_ms: silent.as_millis() as u64,
+            }),
             None => Ok(()),
         }
     }
@@ -315,9 +308,9 @@ impl Consensus {
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                     Written::NotLeader(f.leader_id)
                 }
-                Err(e) => Written::Failed(ProposeError::OutcomeUnknown(format!("raft: {e}"))),
+                Err(e) => Written::Failed(DecideError::OutcomeUnknown(format!("raft: {e}"))),
             },
-            silent = self.until_quorum_lost() => Written::Failed(ProposeError::OutcomeUnknown(format!(
+            silent = self.until_quorum_lost() => Written::Failed(DecideError::OutcomeUnknown(format!(
                 "this node led but heard from no majority for {} ms while the entry was pending; \
                  it commits if a majority comes back before another leader replaces it",
                 silent.as_millis()
@@ -330,47 +323,105 @@ impl Consensus {
     /// safe to try again. A reply lost after the leader may have taken the
     /// command is `MaybeTaken` (try again: a second copy is answered from
     /// the first) for a command that carries request ids; for any other
-    /// it is `OutcomeUnknown`.
-    async fn forward(&self, addr: &str, cmd: &Command) -> Result<Forwarded, ProposeError> {
-        let data =
-            postcard::to_allocvec(cmd).map_err(|e| ProposeError::NotDecided(e.to_string()))?;
+    /// it is "outcome unknown".
+    async fn forward(
+        &self,
+        addr: &str,
+        cmd: &Command,
+        deadline: Deadline,
+    ) -> Result<Forwarded, DecideError> {
+        let data = postcard::to_allocvec(cmd)
+            .map_err(|e| DecideError::NotDecided(format!("encoding the command: {e}")))?;
         let mut client = self
             .peers
             .client(addr)
-            .map_err(|s| ProposeError::NotDecided(s.message().to_owned()))?;
+            .map_err(|s| DecideError::NotDecided(s.message().to_owned()))?;
         metrics::counter!("callgrid_forwarded_proposals_total").increment(1);
-        match client
-            .propose(callgrid_proto::internal::Payload { data })
-            .await
-        {
+        let mut request = tonic::Request::new(callgrid_proto::internal::Payload { data });
+        request.set_timeout(deadline.remaining());
+        match client.propose(request).await {
             Ok(reply) => match postcard::from_bytes::<ProposeReply>(&reply.get_ref().data) {
                 Ok(ProposeReply::Committed(response, index)) => {
                     // Read-your-writes: a client that reads from this node next sees it.
-                    self.await_applied(index).await;
+                    self.await_applied(index, deadline).await;
                     Ok(Forwarded::Answered(response))
                 }
                 Ok(ProposeReply::NotLeader(_)) => Ok(Forwarded::NotTaken),
                 Ok(ProposeReply::Failed(e)) => Err(e),
-                Err(e) => Err(ProposeError::OutcomeUnknown(format!("leader's reply: {e}"))),
+                Err(e) => Err(DecideError::OutcomeUnknown(format!("leader's reply: {e}"))),
             },
             Err(status) if never_sent(&status) => Ok(Forwarded::NotTaken),
             Err(status) if status.code() == tonic::Code::Unavailable && cmd.is_idempotent() => {
                 Ok(Forwarded::MaybeTaken)
             }
-            Err(status) => Err(ProposeError::OutcomeUnknown(format!(
+            Err(status) if status.code() == tonic::Code::DeadlineExceeded => {
+                Err(DecideError::DeadlineInFlight)
+            }
+            Err(status) => Err(DecideError::OutcomeUnknown(format!(
                 "leader: {}",
                 status.message()
             ))),
         }
     }
 
-    /// Waits (briefly) until this node has applied log `index`.
-    pub async fn await_applied(&self, index: u64) {
+    /// Waits until this node has applied log `index` (read-your-writes),
+    /// by the deadline and for at most [`CATCH_UP_WITHIN`].
+    pub async fn await_applied(&self, index: u64, deadline: Deadline) {
         let _ = self
             .raft
-            .wait(Some(Duration::from_secs(2)))
+            .wait(Some(deadline.or_within(CATCH_UP_WITHIN).remaining()))
             .applied_index_at_least(Some(index), "read-your-writes")
             .await;
+    }
+
+    /// Waits until this node has applied shard-map `epoch`, by `deadline`;
+    /// `false` if it has not by then.
+    pub async fn await_epoch(&self, epoch: u64, deadline: Deadline) -> bool {
+        self.await_state(deadline, "shard epoch", move |sb| {
+            sb.shard_map().epoch >= epoch
+        })
+        .await
+    }
+
+    /// Waits until the applied state satisfies `done`, by `deadline`;
+    /// `false` if it does not by then. Woken by Raft's metrics, which
+    /// change with every applied entry.
+    pub async fn await_state(
+        &self,
+        deadline: Deadline,
+        what: &str,
+        done: impl Fn(&Switchboard) -> bool + Send + 'static,
+    ) -> bool {
+        if self.read(&done) {
+            return true;
+        }
+        let state = self.state.clone();
+        self.raft
+            .wait(Some(deadline.remaining()))
+            .metrics(move |_| state.read(&done), what)
+            .await
+            .is_ok()
+    }
+
+    /// The applied shard map's epoch.
+    pub fn epoch(&self) -> u64 {
+        self.read(|sb| sb.shard_map().epoch)
+    }
+
+    /// The last log index applied here.
+    pub fn applied(&self) -> u64 {
+        self.state.last_applied().unwrap_or(0)
+    }
+
+    /// The address of member `node`, if it is one.
+    pub fn address_of(&self, node: u64) -> Option<String> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&node)
+            .map(|n| n.addr.clone())
     }
 
     /// The cluster's members (voters and learners) and their addresses, as
@@ -389,25 +440,16 @@ impl Consensus {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::ProposeError;
+impl Propose for Consensus {
+    async fn propose(&self, cmd: Command, deadline: Deadline) -> Result<Response, DecideError> {
+        Consensus::propose(self, cmd, deadline).await
+    }
 
-    #[test]
-    fn a_refusal_after_an_attempt_that_may_have_been_taken_is_outcome_unknown() {
-        let refused = || ProposeError::NotDecided("no leader".into());
-        assert!(matches!(
-            refused().after(false),
-            ProposeError::NotDecided(_)
-        ));
-        assert!(matches!(
-            refused().after(true),
-            ProposeError::OutcomeUnknown(why) if why.contains("no leader")
-        ));
-        let unknown = ProposeError::OutcomeUnknown("timed out".into());
-        assert!(matches!(
-            unknown.after(false),
-            ProposeError::OutcomeUnknown(_)
-        ));
+    fn read<R>(&self, f: impl FnOnce(&Switchboard) -> R) -> R {
+        self.state.read(f)
+    }
+
+    fn node_id(&self) -> u64 {
+        self.node_id
     }
 }

@@ -9,40 +9,54 @@
 //! touches sled (that is `callgrid-raft`).
 //!
 //! # Layout
-//! A request goes down, and its answer back up, through:
-//! - [`gate`] → [`api`]: the front door (span, auth, deadline) and the
-//!   `callgrid.v1` services, which validate and build a command;
-//! - [`actors`]: routing to the owner of the command's extension, call
-//!   group or park lot (on this node or a peer), whose actor queues racing
-//!   claims and keeps timers;
-//! - [`consensus`]: batching proposals into Raft and reading the applied
-//!   state; [`hub`] fans applied events out to presence streams.
+//! A request goes one way down, and its answer back up, through:
+//! - [`gate`] → [`api`]: the front door (span, auth, the request's one
+//!   [`deadline`]) and the `callgrid.v1` services, which validate and
+//!   build a command and take its typed outcome;
+//! - [`route`]: the owner of the command (`callgrid_actors::owner_of`)
+//!   and where it lives; a remote owner gets it over the `Peer` service;
+//! - `callgrid_actors::Owners`: the owner's actor, where racers for one
+//!   call or park code meet, one at a time, and timers live;
+//! - [`consensus`]: batching proposals into Raft (forwarded to the leader
+//!   over [`peers`], in [`wire`] encoding) and reading the applied state.
 //!
-//! Around it: [`node`] starts, serves and stops a node; [`cluster`] carries
-//! Raft between nodes, joins and places shards; [`settings`], [`config`]
-//! and [`config_file`] say how a node is started; [`auth`], [`tls`] and
-//! [`connections`] guard the ports; [`metrics`] exports them;
+//! Coming back: [`applied`] routes what the state machine applied — timers
+//! to their owners, lamps and notices to [`hub`], which fans them out to
+//! presence streams.
+//!
+//! Around it: [`node`] starts and stops a node, and [`serve`] assembles
+//! its gRPC server; [`cluster`] carries
+//! Raft between nodes, joins and keeps the shard map current; [`settings`],
+//! [`config`] and [`config_file`] say how a node is started; [`auth`],
+//! [`tls`] and [`connections`] guard the ports; [`metrics`] exports them;
 //! [`registrations`] drops lapsed SIP bindings; [`console`] serves the
-//! browser console; [`clock`] and [`batched`] are small helpers.
+//! browser console; [`batched`] coalesces writes.
+//!
+//! No module imports one above it: `tests/tests/layering.rs` fails on any
+//! cycle between them.
 
-pub mod actors;
 pub mod api;
+pub mod applied;
 pub mod auth;
 pub mod batched;
-pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod config_file;
 pub mod connections;
 pub mod consensus;
 pub mod console;
+pub mod deadline;
 pub mod gate;
 pub mod hub;
 pub mod metrics;
 pub mod node;
+pub mod peers;
 pub mod registrations;
+pub mod route;
+pub mod serve;
 pub mod settings;
 pub mod tls;
+pub mod wire;
 
 pub use config::ServeArgs;
-pub use node::{Node, run};
+pub use node::run;

@@ -14,8 +14,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::actors::Owners;
 use crate::consensus::Consensus;
+use callgrid_actors::Owners;
 
 /// Installs the process-wide recorder. Call once per process.
 pub fn install_recorder() -> anyhow::Result<PrometheusHandle> {
@@ -183,7 +183,7 @@ pub async fn serve(
 /// `/metrics` is unauthenticated, and those names are customers' data.
 pub async fn sample(
     consensus: Consensus,
-    owners: Owners,
+    owners: Owners<Consensus>,
     handle: PrometheusHandle,
     per_tenant: bool,
     mut shutdown: watch::Receiver<bool>,

@@ -5,52 +5,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use callgrid_model::{Command, Event};
-use callgrid_proto::{internal, v1};
-use callgrid_raft::{AppliedEvents, CallgridRaft};
-use futures::StreamExt;
-use internal::peer_server::PeerServer;
+use callgrid_actors::{Deadline, Owners};
+use callgrid_model::Command;
+use callgrid_raft::CallgridRaft;
 use openraft::BasicNode;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Server;
 
-use crate::actors::{Owners, home_of_call};
-use crate::api::{Api, StreamBudget, StreamLimits};
-use crate::batched::BatchedWrites;
-use crate::cluster::{PeerNetwork, PeerService, Peers, Router, hand_off_shards, run_shard_keeper};
+use crate::api::{Shared, StreamBudget, StreamLimits};
+use crate::cluster::{PeerNetwork, hand_off_shards, run_shard_keeper};
 use crate::config::{ServeArgs, SipListen};
 use crate::consensus::Consensus;
 use crate::hub::Hub;
+use crate::peers::Peers;
+use crate::route::Router;
 
 /// How long a new connection has to send its first bytes (a TLS
 /// ClientHello or the HTTP/2 preface) before it is closed.
 const HANDSHAKE_DEADLINE: Duration = Duration::from_secs(10);
 /// How long a connection may send nothing at all before it is closed.
 const IDLE_DEADLINE: Duration = Duration::from_secs(120);
-/// HTTP/2 keepalive: a ping this often, and a client that does not answer
-/// within the timeout is gone.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The largest Presence request decoded: a watch of 1,000 extensions and
-/// 1,000 park codes fits many times over, and a request far past the list
-/// limits is refused from its length before it is decoded into memory.
-const PRESENCE_MESSAGE_LIMIT: usize = 64 << 10;
-
 /// How long a stopping node waits for in-flight requests and connections.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
-
-/// A started node: what its services share.
-#[derive(Clone)]
-pub struct Node {
-    pub consensus: Consensus,
-    pub router: Router,
-    pub hub: Hub,
-    /// What open presence streams may hold, per client and node-wide.
-    pub streams: StreamBudget,
-}
 
 /// Runs a node until `stop` resolves (SIGTERM or Ctrl-C in the binary),
 /// then shuts down in order: hand its shards to the other nodes, stop
@@ -99,7 +75,7 @@ pub async fn run(
 
     let (shutdown_tx, shutdown) = watch::channel(false);
     let consensus = Consensus::new(raft.clone(), state.clone(), args.node_id, peers.clone());
-    let owners = Owners::new(consensus.clone());
+    let owners = Owners::start(consensus.clone()).await?;
     let router = Router {
         consensus: consensus.clone(),
         owners: owners.clone(),
@@ -107,7 +83,7 @@ pub async fn run(
         draining: Arc::default(),
     };
     let hub = Hub::default();
-    let node = Node {
+    let shared = Shared {
         consensus: consensus.clone(),
         router: router.clone(),
         hub: hub.clone(),
@@ -116,7 +92,7 @@ pub async fn run(
             watched_lamps: usize::try_from(args.max_watched_lamps).unwrap_or(usize::MAX),
         }),
     };
-    let dispatcher = tokio::spawn(dispatch(
+    let dispatcher = tokio::spawn(crate::applied::dispatch(
         events_rx,
         owners.clone(),
         hub.clone(),
@@ -130,8 +106,8 @@ pub async fn run(
         handshake: HANDSHAKE_DEADLINE,
         idle: IDLE_DEADLINE,
     };
-    let server = tokio::spawn(serve_grpc(
-        node,
+    let server = tokio::spawn(crate::serve::serve_grpc(
+        shared,
         crate::connections::incoming(grpc, limits),
         security.clone(),
         shutdown.clone(),
@@ -140,12 +116,15 @@ pub async fn run(
 
     if consensus.read(|sb| sb.timer_scale_ppm()) != timer_scale_ppm {
         consensus
-            .propose(Command::SetTimerScale {
-                parts_per_million: timer_scale_ppm,
-            })
+            .propose(
+                Command::SetTimerScale {
+                    parts_per_million: timer_scale_ppm,
+                },
+                Deadline::after(Duration::from_secs(30)),
+            )
             .await?;
     }
-    resume_timers(&consensus, &owners).await;
+    owners.resume_timers(None).await;
 
     let keeper = tokio::spawn(run_shard_keeper(
         router.clone(),
@@ -217,6 +196,7 @@ pub async fn run(
     }
     let _ = shutdown_tx.send(true);
     hub.close();
+    owners.stop_all();
     raft.shutdown().await.context("raft shutdown")?;
     state.stores_closed().await;
     dispatcher.abort();
@@ -311,146 +291,5 @@ async fn bootstrap(
     .await
     .context("no leader within 60 s")?
     .context("raft stopped while waiting for a leader")?;
-    Ok(())
-}
-
-/// Re-arms every pending call timer this node owns, from replicated state.
-async fn resume_timers(consensus: &Consensus, owners: &Owners) {
-    let pending = consensus.read(|sb| {
-        sb.pending_deadlines()
-            .into_iter()
-            .filter_map(|(_, call, at)| home_of_call(sb, call).map(|key| (key, call, at)))
-            .collect::<Vec<_>>()
-    });
-    if !pending.is_empty() {
-        tracing::debug!(timers = pending.len(), "arming call timers");
-    }
-    for (key, call, at) in pending {
-        owners.arm(&key, call, at).await;
-    }
-}
-
-/// Routes what the state machine applied: timers to their owners, lamps
-/// and notices to presence streams; a moved shard map re-arms timers.
-async fn dispatch(
-    mut applied: mpsc::UnboundedReceiver<AppliedEvents>,
-    owners: Owners,
-    hub: Hub,
-    consensus: Consensus,
-) {
-    while let Some(AppliedEvents { index, events }) = applied.recv().await {
-        for event in events {
-            match event {
-                Event::Deadline { call, at_ms, .. } => {
-                    if let Some(key) = consensus.read(|sb| home_of_call(sb, call)) {
-                        owners.arm(&key, call, at_ms).await;
-                    }
-                }
-                Event::ShardsMoved { epoch } => {
-                    tracing::info!(
-                        epoch,
-                        owned = consensus.read(|sb| sb.shard_map().owned_by(consensus.node_id)),
-                        "shard map applied"
-                    );
-                    resume_timers(&consensus, &owners).await;
-                }
-                Event::Notice { .. } | Event::Lamp { .. } => {
-                    if matches!(
-                        event,
-                        Event::Notice {
-                            notice: callgrid_model::Notice::ParkRingBack { .. },
-                            ..
-                        }
-                    ) {
-                        metrics::counter!("callgrid_ring_backs_total").increment(1);
-                    }
-                    hub.publish(index, event);
-                }
-            }
-        }
-    }
-}
-
-async fn serve_grpc(
-    node: Node,
-    connections: impl futures::Stream<Item = std::io::Result<crate::connections::Bounded>>
-    + Send
-    + 'static,
-    security: crate::tls::Security,
-    mut shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    let (health, health_service) = tonic_health::server::health_reporter();
-    let peer = PeerService {
-        router: node.router.clone(),
-    };
-    let node_id = node.consensus.node_id;
-    let api = crate::gate::Guarded::new(Api::new(node), security.auth.clone(), node_id);
-    health
-        .set_serving::<v1::directory_server::DirectoryServer<Api>>()
-        .await;
-    health
-        .set_serving::<v1::calls_server::CallsServer<Api>>()
-        .await;
-    health
-        .set_serving::<v1::pickup_server::PickupServer<Api>>()
-        .await;
-    health
-        .set_serving::<v1::park_server::ParkServer<Api>>()
-        .await;
-    health
-        .set_serving::<v1::presence_server::PresenceServer<Api>>()
-        .await;
-    health
-        .set_serving::<v1::cluster_server::ClusterServer<Api>>()
-        .await;
-    health
-        .set_serving::<v1::registrar_server::RegistrarServer<Api>>()
-        .await;
-    // Reflection in both protocol versions: several tools (Python's
-    // reflection client among them) speak only v1alpha.
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(callgrid_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-    };
-    let reflection_v1alpha = reflection().build_v1alpha()?;
-    let reflection = reflection().build_v1()?;
-    // Connections come bounded (caps, handshake and idle deadlines, see
-    // `connections`) with TCP_NODELAY: without it a small reply can wait
-    // ~40 ms for the client's delayed ACK.
-    // A connection's writes in a burst wait one scheduler turn, so a lamp
-    // change fanned out to thousands of streams leaves in few writes (see
-    // `batched`).
-    let incoming = connections.map(|conn| conn.map(BatchedWrites::new));
-    // Keepalive pings make a live but quiet client send something, so the
-    // idle deadline only ever closes a stalled one.
-    let mut server = Server::builder()
-        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
-    if let Some(tls) = security.server.clone() {
-        server = server
-            .tls_config(tls)
-            .context("tls: cannot use the certificate and key")?;
-    }
-    let peer = PeerServer::new(peer).max_decoding_message_size(256 << 20);
-    server
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_v1alpha)
-        .add_service(InterceptedService::new(peer, security.peer_check()))
-        .add_service(v1::directory_server::DirectoryServer::new(api.clone()))
-        .add_service(v1::calls_server::CallsServer::new(api.clone()))
-        .add_service(v1::pickup_server::PickupServer::new(api.clone()))
-        .add_service(v1::park_server::ParkServer::new(api.clone()))
-        .add_service(
-            v1::presence_server::PresenceServer::new(api.clone())
-                .max_decoding_message_size(PRESENCE_MESSAGE_LIMIT),
-        )
-        .add_service(v1::registrar_server::RegistrarServer::new(api.clone()))
-        .add_service(v1::cluster_server::ClusterServer::new(api))
-        .serve_with_incoming_shutdown(incoming, async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await?;
     Ok(())
 }

@@ -10,11 +10,12 @@
 
 use std::time::Duration;
 
+use callgrid_actors::Deadline;
 use callgrid_model::{Command, Registration};
 use tokio::sync::watch;
 
-use crate::clock::now_ms;
 use crate::consensus::Consensus;
+use callgrid_actors::now_ms;
 
 /// How often the leader looks for lapsed bindings.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -39,12 +40,15 @@ pub async fn drop_lapsed(consensus: Consensus, mut shutdown: watch::Receiver<boo
         lapsed.truncate(MAX_PER_SWEEP);
         // Proposed together, so the batcher commits them in few entries.
         let proposals = lapsed.into_iter().map(|(tenant, extension)| {
-            consensus.propose(Command::Register {
-                tenant,
-                extension,
-                registration: Registration::drop_lapsed(),
-                now_ms: now,
-            })
+            consensus.propose(
+                Command::Register {
+                    tenant,
+                    extension,
+                    registration: Registration::drop_lapsed(),
+                    now_ms: now,
+                },
+                Deadline::after(SWEEP_EVERY * 5),
+            )
         });
         for outcome in futures::future::join_all(proposals).await {
             match outcome {

@@ -11,6 +11,7 @@ mod directory;
 mod lamps;
 mod park;
 mod pickup;
+pub use pickup::Contended;
 mod registrar;
 mod ringing;
 #[cfg(test)]

@@ -6,8 +6,8 @@
 //! would have taken.
 
 use crate::{
-    AnswerHow, Call, CallId, Extension, ExtensionRecord, GroupName, PickupKind, PickupOutcome,
-    PickupSelection, TenantId,
+    AnswerHow, Call, CallId, Dialed, Extension, ExtensionRecord, GroupName, PickupKind,
+    PickupOutcome, PickupSelection, TenantId,
 };
 
 use super::{RACE_WINDOW_MS, Switchboard, Tenant};
@@ -311,6 +311,49 @@ impl Switchboard {
                     _ => None,
                 }
             }
+            // A feature code dialled is the claim it names.
+            Command::Dial {
+                tenant,
+                from: crate::Party::Extension(by),
+                digits,
+                now_ms,
+                random,
+            } => {
+                let dialed = self.tenants.get(tenant)?.config.feature_codes.parse(digits);
+                match dialed.ok()? {
+                    Dialed::DirectedPickup(Some(target)) => {
+                        let pickup = Command::Pickup {
+                            tenant: tenant.clone(),
+                            picker: by.clone(),
+                            kind: PickupKind::Directed(Some(target)),
+                            now_ms: *now_ms,
+                            random: *random,
+                        };
+                        match self.already_answered(&pickup)? {
+                            Response::Pickup(lost) => {
+                                Some(Response::Dial(crate::DialOutcome::Pickup(lost)))
+                            }
+                            _ => None,
+                        }
+                    }
+                    Dialed::Retrieve(raw) => {
+                        let code = crate::ParkCode::new("code", raw.parse().ok()?).ok()?;
+                        let retrieve = Command::Retrieve {
+                            tenant: tenant.clone(),
+                            by: by.clone(),
+                            code,
+                            now_ms: *now_ms,
+                        };
+                        match self.already_answered(&retrieve)? {
+                            Response::Retrieve(lost) => {
+                                Some(Response::Dial(crate::DialOutcome::Retrieve(lost)))
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                }
+            }
             Command::Retrieve {
                 tenant, by, code, ..
             } => {
@@ -326,5 +369,69 @@ impl Switchboard {
             }
             _ => None,
         }
+    }
+}
+
+/// What a racing claim contends for: the call an answer or a pickup would
+/// take, or the park code a retrieve would. Claims on one contended thing
+/// meet in one owner actor, which takes them one at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Contended {
+    Call(CallId),
+    Code(crate::ParkCode),
+}
+
+impl Switchboard {
+    /// What `cmd` contends for if applied now: `None` for a command nobody
+    /// races for (a plain dial, a hang-up, a park) and for a claim with
+    /// nothing to take. Read from this state; by the time the claim is
+    /// applied another may have won, which the state machine decides.
+    pub fn contended(&self, cmd: &crate::Command) -> Option<Contended> {
+        use crate::Command;
+        match cmd.inner() {
+            Command::Answer { call, .. } => Some(Contended::Call(*call)),
+            Command::Retrieve { code, .. } => Some(Contended::Code(*code)),
+            Command::Pickup {
+                tenant,
+                picker,
+                kind,
+                now_ms,
+                random,
+            } => self.contended_pickup(tenant, picker, kind, *now_ms, *random),
+            Command::Dial {
+                tenant,
+                from,
+                digits,
+                now_ms,
+                random,
+            } => {
+                let dialed = self.tenants.get(tenant)?.config.feature_codes.parse(digits);
+                let kind = match dialed.ok()? {
+                    Dialed::Call(_) => return None,
+                    Dialed::Retrieve(raw) => {
+                        let n = raw.parse::<u32>().ok()?;
+                        return crate::ParkCode::new("code", n).ok().map(Contended::Code);
+                    }
+                    Dialed::DirectedPickup(target) => PickupKind::Directed(target),
+                    Dialed::GroupPickup => PickupKind::Group,
+                    Dialed::NamedPickup(name) => PickupKind::Named(name),
+                };
+                self.contended_pickup(tenant, from.extension()?, &kind, *now_ms, *random)
+            }
+            _ => None,
+        }
+    }
+
+    fn contended_pickup(
+        &self,
+        tenant: &TenantId,
+        picker: &Extension,
+        kind: &PickupKind,
+        now_ms: u64,
+        random: u64,
+    ) -> Option<Contended> {
+        let t = self.tenants.get(tenant)?;
+        let (call, _) = self.choose(t, tenant, picker, kind, now_ms, random).ok()?;
+        Some(Contended::Call(call))
     }
 }

@@ -1180,6 +1180,72 @@ fn a_lost_race_is_recognised_without_applying() {
         f.sb.already_answered(&answer),
         Some(Response::Answer(AnswerOutcome::AlreadyAnswered))
     );
+    // The same pickup dialled as a feature code, and what applying it says.
+    let dialled = Command::Dial {
+        tenant: t("acme"),
+        from: Party::Extension(e("105")),
+        digits: "*97102".into(),
+        now_ms: T0 + 12,
+        random: 0,
+    };
+    let shortcut = f.sb.already_answered(&dialled);
+    assert_eq!(
+        shortcut,
+        Some(Response::Dial(DialOutcome::Pickup(
+            PickupOutcome::AlreadyAnswered
+        )))
+    );
+    assert_eq!(shortcut, Some(f.run(dialled)));
+}
+
+#[test]
+fn every_claim_on_one_call_contends_for_that_call() {
+    let mut f = Fixture::new();
+    let call = f.call("103", "102", T0);
+    let claims = [
+        Command::Answer {
+            tenant: t("acme"),
+            call,
+            by: e("102"),
+            now_ms: T0 + 1,
+        },
+        Command::Pickup {
+            tenant: t("acme"),
+            picker: e("101"),
+            kind: directed("102"),
+            now_ms: T0 + 1,
+            random: 0,
+        },
+        Command::Dial {
+            tenant: t("acme"),
+            from: Party::Extension(e("104")),
+            digits: "*97102".into(),
+            now_ms: T0 + 1,
+            random: 0,
+        },
+    ];
+    for claim in &claims {
+        assert_eq!(
+            f.sb.contended(claim),
+            Some(Contended::Call(call)),
+            "{claim:?}"
+        );
+    }
+    let hangup = Command::Hangup {
+        tenant: t("acme"),
+        call,
+        by: Party::Extension(e("103")),
+        now_ms: T0 + 1,
+    };
+    assert_eq!(f.sb.contended(&hangup), None, "nobody races a hang-up");
+    let nothing_rings = Command::Dial {
+        tenant: t("acme"),
+        from: Party::Extension(e("104")),
+        digits: "*97105".into(),
+        now_ms: T0 + 1,
+        random: 0,
+    };
+    assert_eq!(f.sb.contended(&nothing_rings), None);
 }
 
 #[test]

@@ -1,37 +1,23 @@
 //! `callgrid.v1.Calls`: dial, answer, hang up, look.
 
-use callgrid_model::{CallId, DialOutcome, Response as Decided};
+use callgrid_model::{AnswerOutcome, CallId, DialOutcome, HangupOutcome};
 use callgrid_proto::convert;
 use callgrid_proto::v1::{self, calls_server::Calls};
 use tonic::{Request, Response, Status};
 
-use super::{Api, handle, once, unexpected};
-use crate::clock::now_ms;
+use super::{Api, handle, label, once};
+use callgrid_actors::now_ms;
 
 /// Counts a pickup's outcome under its kind.
-pub(super) fn count_pickup(kind: &'static str, outcome: &callgrid_model::PickupOutcome) {
-    let label = match outcome {
-        callgrid_model::PickupOutcome::PickedUp { .. } => "picked_up",
-        callgrid_model::PickupOutcome::InvalidExtension => "invalid_extension",
-        callgrid_model::PickupOutcome::NoAlertingCall => "no_alerting_call",
-        callgrid_model::PickupOutcome::AlreadyAnswered => "already_answered",
-        callgrid_model::PickupOutcome::NotPermitted => "not_permitted",
-    };
-    metrics::counter!("callgrid_pickups_total", "kind" => kind, "outcome" => label).increment(1);
+pub(super) fn count_pickup(kind: &'static str, response: &v1::PickupResponse) {
+    metrics::counter!("callgrid_pickups_total", "kind" => kind, "outcome" => label(response.result().as_str_name()))
+        .increment(1);
 }
 
 /// Counts a retrieve's outcome.
-pub(super) fn count_retrieve(outcome: &callgrid_model::RetrieveOutcome) {
-    use callgrid_model::RetrieveOutcome as R;
-    let label = match outcome {
-        R::Retrieved { .. } => "retrieved",
-        R::UnknownCode => "unknown_code",
-        R::AlreadyAnswered => "already_answered",
-        R::CallEnded => "call_ended",
-        R::NoParkPolicy => "no_park_policy",
-        R::OtherParkGroup => "other_park_group",
-    };
-    metrics::counter!("callgrid_retrieves_total", "outcome" => label).increment(1);
+pub(super) fn count_retrieve(response: &v1::RetrieveResponse) {
+    metrics::counter!("callgrid_retrieves_total", "outcome" => label(response.result().as_str_name()))
+        .increment(1);
 }
 
 #[tonic::async_trait]
@@ -45,7 +31,7 @@ impl Calls for Api {
             // Digits that are neither a feature nor an extension are bad input.
             let tenant = self.existing_tenant(&r.tenant)?;
             let codes = self
-                .node
+                .shared
                 .consensus
                 .read(|sb| sb.tenant(&tenant).map(|t| t.config.feature_codes.clone()));
             if let Some(codes) = codes {
@@ -56,26 +42,18 @@ impl Calls for Api {
                 &request,
                 convert::dial(r, now_ms(), rand::random()),
             );
-            match self.decide(cmd).await? {
-                Decided::Dial(outcome) => {
-                    match &outcome {
-                        DialOutcome::Call(c) => {
-                            let label = match c {
-                                callgrid_model::CallOutcome::Ringing { .. } => "ringing",
-                                callgrid_model::CallOutcome::Unavailable { .. } => "unavailable",
-                                callgrid_model::CallOutcome::NoSuchExtension => "no_such_extension",
-                                callgrid_model::CallOutcome::UnknownCaller => "unknown_caller",
-                            };
-                            metrics::counter!("callgrid_dials_total", "outcome" => label)
-                                .increment(1);
-                        }
-                        DialOutcome::Pickup(p) => count_pickup("feature_code", p),
-                        DialOutcome::Retrieve(r) => count_retrieve(r),
-                    }
-                    Ok(v1::DialResponse::from(&outcome))
+            let outcome: DialOutcome = self.decide(cmd).await?;
+            let response = v1::DialResponse::from(&outcome);
+            match &response.outcome {
+                Some(v1::dial_response::Outcome::Call(c)) => {
+                    metrics::counter!("callgrid_dials_total", "outcome" => label(c.result().as_str_name()))
+                        .increment(1);
                 }
-                other => Err(unexpected(other)),
+                Some(v1::dial_response::Outcome::Pickup(p)) => count_pickup("feature_code", p),
+                Some(v1::dial_response::Outcome::Retrieve(r)) => count_retrieve(r),
+                None => {}
             }
+            Ok(response)
         })
     }
 
@@ -84,28 +62,17 @@ impl Calls for Api {
         request: Request<v1::AnswerRequest>,
     ) -> Result<Response<v1::AnswerResponse>, Status> {
         handle!("Calls/Answer", {
-            match self
+            let outcome: AnswerOutcome = self
                 .decide(once(
                     "Calls/Answer",
                     &request,
                     convert::answer(request.get_ref(), now_ms()),
                 ))
-                .await?
-            {
-                Decided::Answer(outcome) => {
-                    let label = match outcome {
-                        callgrid_model::AnswerOutcome::Answered { .. } => "answered",
-                        callgrid_model::AnswerOutcome::AlreadyAnswered => "already_answered",
-                        callgrid_model::AnswerOutcome::NotAlerting => "not_alerting",
-                        callgrid_model::AnswerOutcome::CallEnded => "call_ended",
-                        callgrid_model::AnswerOutcome::UnknownCall => "unknown_call",
-                        callgrid_model::AnswerOutcome::NotPermitted => "not_permitted",
-                    };
-                    metrics::counter!("callgrid_answers_total", "outcome" => label).increment(1);
-                    Ok(v1::AnswerResponse::from(&outcome))
-                }
-                other => Err(unexpected(other)),
-            }
+                .await?;
+            let response = v1::AnswerResponse::from(&outcome);
+            metrics::counter!("callgrid_answers_total", "outcome" => label(response.result().as_str_name()))
+                .increment(1);
+            Ok(response)
         })
     }
 
@@ -114,17 +81,14 @@ impl Calls for Api {
         request: Request<v1::HangupRequest>,
     ) -> Result<Response<v1::HangupResponse>, Status> {
         handle!("Calls/Hangup", {
-            match self
+            let outcome: HangupOutcome = self
                 .decide(once(
                     "Calls/Hangup",
                     &request,
                     convert::hangup(request.get_ref(), now_ms()),
                 ))
-                .await?
-            {
-                Decided::Hangup(outcome) => Ok(v1::HangupResponse::from(&outcome)),
-                other => Err(unexpected(other)),
-            }
+                .await?;
+            Ok(v1::HangupResponse::from(&outcome))
         })
     }
 
@@ -136,7 +100,7 @@ impl Calls for Api {
             let r = request.get_ref();
             let tenant = self.existing_tenant(&r.tenant)?;
             let call = self
-                .node
+                .shared
                 .consensus
                 .read(|sb| {
                     sb.call(CallId::in_tenant(&tenant, r.call_id))
@@ -157,7 +121,7 @@ impl Calls for Api {
         handle!("Calls/ListCalls", {
             let tenant = self.existing_tenant(&request.get_ref().tenant)?;
             let calls = self
-                .node
+                .shared
                 .consensus
                 .read(|sb| sb.calls_of(&tenant).map(convert::call_info).collect());
             Ok(v1::ListCallsResponse { calls })

@@ -11,12 +11,12 @@ use crate::cluster::{add_node, remove_node};
 impl Api {
     /// The leader's address, if another node leads.
     fn leader_addr(&self) -> Result<Option<String>, Status> {
-        let m = self.node.consensus.raft.metrics().borrow().clone();
+        let m = self.shared.consensus.raft.metrics().borrow().clone();
         match m.current_leader {
             None => Err(Status::unavailable(
                 "no leader: retry when the cluster has elected one",
             )),
-            Some(l) if l == self.node.consensus.node_id => Ok(None),
+            Some(l) if l == self.shared.consensus.node_id => Ok(None),
             Some(l) => Ok(m
                 .membership_config
                 .membership()
@@ -33,8 +33,8 @@ impl Cluster for Api {
         _request: Request<v1::StatusRequest>,
     ) -> Result<Response<v1::StatusResponse>, Status> {
         handle!("Cluster/Status", {
-            let m = self.node.consensus.raft.metrics().borrow().clone();
-            let map = self.node.consensus.read(|sb| sb.shard_map().clone());
+            let m = self.shared.consensus.raft.metrics().borrow().clone();
+            let map = self.shared.consensus.read(|sb| sb.shard_map().clone());
             let config = m.membership_config.membership();
             let voters: Vec<u64> = config.voter_ids().collect();
             let membership = config
@@ -70,12 +70,12 @@ impl Cluster for Api {
             let r = request.into_inner();
             match self.leader_addr()? {
                 None => {
-                    let consensus = &self.node.consensus;
+                    let consensus = &self.shared.consensus;
                     add_node(&consensus.raft, &consensus.peers, r.node_id, &r.addr).await?
                 }
                 Some(leader) => {
                     let reply = self
-                        .node
+                        .shared
                         .consensus
                         .peers
                         .client(&leader)?
@@ -102,11 +102,12 @@ impl Cluster for Api {
         request: Request<v1::RemoveNodeRequest>,
     ) -> Result<Response<v1::RemoveNodeResponse>, Status> {
         handle!("Cluster/RemoveNode", {
+            let deadline = crate::deadline::of(request.metadata());
             // The leader checks the caller's token again: pass it on.
             let token = request.metadata().get("authorization").cloned();
             let r = request.into_inner();
             if let Some(addr) = self.leader_addr()? {
-                let channel = self.node.consensus.peers.channel(&addr)?;
+                let channel = self.shared.consensus.peers.channel(&addr)?;
                 let mut forwarded = Request::new(r);
                 if let Some(token) = token {
                     forwarded.metadata_mut().insert("authorization", token);
@@ -114,7 +115,7 @@ impl Cluster for Api {
                 ClusterClient::new(channel).remove_node(forwarded).await?;
                 return Ok(v1::RemoveNodeResponse {});
             }
-            let consensus = &self.node.consensus;
+            let consensus = &self.shared.consensus;
             let members: Vec<u64> = consensus.members().into_keys().collect();
             if !members.contains(&r.node_id) {
                 return Err(Status::not_found(format!(
@@ -126,9 +127,9 @@ impl Cluster for Api {
             let rest: Vec<u64> = members.into_iter().filter(|id| *id != r.node_id).collect();
             if let Some(map) = consensus.read(|sb| sb.shard_map().rebalanced(&rest)) {
                 consensus
-                    .propose(callgrid_model::Command::SetShardMap { map })
+                    .propose(callgrid_model::Command::SetShardMap { map }, deadline)
                     .await
-                    .map_err(|e| Status::unavailable(e.to_string()))?;
+                    .map_err(super::unavailable)?;
             }
             remove_node(&consensus.raft, r.node_id)
                 .await
@@ -139,14 +140,17 @@ impl Cluster for Api {
 
     async fn noop(
         &self,
-        _request: Request<v1::NoopRequest>,
+        request: Request<v1::NoopRequest>,
     ) -> Result<Response<v1::NoopResponse>, Status> {
         handle!("Cluster/Noop", {
-            self.node
+            self.shared
                 .consensus
-                .propose(callgrid_model::Command::Noop)
+                .propose(
+                    callgrid_model::Command::Noop,
+                    crate::deadline::of(request.metadata()),
+                )
                 .await
-                .map_err(|e| Status::unavailable(format!("not committed, retry: {e}")))?;
+                .map_err(super::unavailable)?;
             Ok(v1::NoopResponse {})
         })
     }

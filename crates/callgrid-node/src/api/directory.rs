@@ -13,7 +13,9 @@ impl Api {
         tenant: &TenantId,
         f: impl FnOnce(&callgrid_model::Tenant) -> Option<R>,
     ) -> Option<R> {
-        self.node.consensus.read(|sb| sb.tenant(tenant).and_then(f))
+        self.shared
+            .consensus
+            .read(|sb| sb.tenant(tenant).and_then(f))
     }
 }
 
@@ -56,7 +58,7 @@ impl Directory for Api {
         _request: Request<v1::ListTenantsRequest>,
     ) -> Result<Response<v1::ListTenantsResponse>, Status> {
         handle!("Directory/ListTenants", {
-            let tenants = self.node.consensus.read(|sb| {
+            let tenants = self.shared.consensus.read(|sb| {
                 sb.tenants()
                     .map(|(id, t)| v1::Tenant {
                         tenant: id.to_string(),

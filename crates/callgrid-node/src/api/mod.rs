@@ -18,28 +18,84 @@ pub use streams::{StreamBudget, StreamLimits};
 
 use std::time::Instant;
 
-use callgrid_model::{Command, DirectoryError, Response, TenantId, ValidationError};
+use callgrid_actors::{Deadline, DecideError};
+use callgrid_model::{
+    AnswerOutcome, Command, DialOutcome, DirectoryError, HangupOutcome, ParkOutcome, PickupOutcome,
+    Response, RetrieveOutcome, TenantId, ValidationError,
+};
 use callgrid_proto::{convert, retry};
 use tonic::{Code, Request, Status};
 
-use crate::consensus::ProposeError;
-use crate::node::Node;
+use crate::consensus::Consensus;
+use crate::hub::Hub;
+use crate::route::Router;
+
+/// What the services share: the applied state to read, the router every
+/// decision goes through, the hub that fans applied events out, and what
+/// presence streams may hold.
+#[derive(Clone)]
+pub struct Shared {
+    pub consensus: Consensus,
+    pub router: Router,
+    pub hub: Hub,
+    pub streams: StreamBudget,
+}
 
 /// The node's gRPC services; one value implements them all.
 #[derive(Clone)]
 pub struct Api {
-    node: Node,
+    shared: Shared,
 }
 
+/// A request turned into a command, with the deadline it carries.
+pub(crate) struct Asked {
+    cmd: Command,
+    deadline: Deadline,
+}
+
+/// The typed outcome of one kind of command: the one [`Response`] variant
+/// applying it can answer.
+pub(crate) trait Outcome: Sized {
+    fn of(response: Response) -> Result<Self, Response>;
+}
+
+macro_rules! outcome {
+    ($($variant:ident => $ty:ty),* $(,)?) => {$(
+        impl Outcome for $ty {
+            fn of(response: Response) -> Result<Self, Response> {
+                match response {
+                    Response::$variant(outcome) => Ok(outcome),
+                    other => Err(other),
+                }
+            }
+        }
+    )*};
+}
+
+outcome!(
+    Dial => DialOutcome,
+    Answer => AnswerOutcome,
+    Hangup => HangupOutcome,
+    Pickup => PickupOutcome,
+    Park => ParkOutcome,
+    Retrieve => RetrieveOutcome,
+    Register => Result<Vec<callgrid_model::Binding>, DirectoryError>,
+    Directory => Result<(), DirectoryError>,
+);
+
 impl Api {
-    pub fn new(node: Node) -> Self {
-        Self { node }
+    pub fn new(shared: Shared) -> Self {
+        Self { shared }
     }
 
     /// Checks that a request names an existing tenant.
     fn existing_tenant(&self, raw: &str) -> Result<TenantId, Status> {
         let tenant = convert::tenant(raw).map_err(|e| convert::invalid_argument(&e))?;
-        if self.node.consensus.read(|sb| sb.tenant(&tenant).is_some()) {
+        if self
+            .shared
+            .consensus
+            .read(|sb| sb.tenant(&tenant).is_some())
+        {
             Ok(tenant)
         } else {
             Err(Status::not_found(format!(
@@ -50,14 +106,28 @@ impl Api {
 
     /// Decides a call-control command: its tenant must exist; the outcome
     /// is a business result, never an error.
-    async fn decide(&self, cmd: Result<Command, ValidationError>) -> Result<Response, Status> {
-        let cmd = cmd.map_err(|e| convert::invalid_argument(&e))?;
-        if let Some(tenant) = cmd.tenant() {
+    async fn decide<O: Outcome>(&self, asked: Result<Asked, ValidationError>) -> Result<O, Status> {
+        let asked = asked.map_err(|e| convert::invalid_argument(&e))?;
+        if let Some(tenant) = asked.cmd.tenant() {
             self.existing_tenant(tenant.as_str())?;
         }
-        match self.node.router.decide(cmd).await.map_err(unavailable)? {
+        self.commit(asked).await
+    }
+
+    /// Decides a command through its owner, by the request's deadline,
+    /// and takes the outcome of its kind.
+    async fn commit<O: Outcome>(&self, Asked { cmd, deadline }: Asked) -> Result<O, Status> {
+        match self
+            .shared
+            .router
+            .decide(cmd, deadline)
+            .await
+            .map_err(unavailable)?
+        {
             Response::RequestReused => Err(request_reused()),
-            decided => Ok(decided),
+            decided => O::of(decided).map_err(|other| {
+                Status::internal(format!("unexpected state machine response {other:?}"))
+            }),
         }
     }
 
@@ -67,16 +137,13 @@ impl Api {
     /// refusal is the request's (`group.members[0].extension`).
     async fn write(
         &self,
-        cmd: Result<Command, ValidationError>,
+        asked: Result<Asked, ValidationError>,
         record: Option<&str>,
     ) -> Result<(), Status> {
-        let cmd = cmd.map_err(|e| convert::invalid_argument(&e))?;
-        match self.node.router.decide(cmd).await.map_err(unavailable)? {
-            Response::Directory(Ok(())) => Ok(()),
-            Response::Directory(Err(e)) => Err(convert::directory_status(&in_record(e, record))),
-            Response::RequestReused => Err(request_reused()),
-            other => Err(unexpected(other)),
-        }
+        let asked = asked.map_err(|e| convert::invalid_argument(&e))?;
+        self.commit::<Result<(), DirectoryError>>(asked)
+            .await?
+            .map_err(|e| convert::directory_status(&in_record(e, record)))
     }
 }
 
@@ -108,31 +175,38 @@ fn in_record(e: DirectoryError, record: Option<&str>) -> DirectoryError {
 }
 
 /// `cmd`, to take effect at most once per the `request-id` the request
-/// carries (if it carries one). What the request asks — `method` and its
-/// message — is remembered with the id, so that a retry is told from
-/// another request reusing the id.
+/// carries (if it carries one), by the deadline the request carries. What
+/// the request asks — `method` and its message — is remembered with the
+/// id, so that a retry is told from another request reusing the id.
 fn once<M: prost::Message>(
     method: &str,
     request: &Request<M>,
     cmd: Result<Command, ValidationError>,
-) -> Result<Command, ValidationError> {
+) -> Result<Asked, ValidationError> {
     let cmd = cmd?;
-    Ok(match retry::request_id(request.metadata())? {
+    let cmd = match retry::request_id(request.metadata())? {
         Some(id) => Command::once(
             id,
             retry::request_fingerprint(method, request.get_ref()),
             cmd,
         ),
         None => cmd,
+    };
+    Ok(Asked {
+        cmd,
+        deadline: crate::deadline::of(request.metadata()),
     })
 }
 
-/// An undecided request: `not decided` when it certainly took no effect,
-/// `outcome unknown` when it may have (see `callgrid_proto::retry`).
-fn unavailable(e: ProposeError) -> Status {
-    match e {
-        ProposeError::NotDecided(why) => retry::not_decided(&why),
-        ProposeError::OutcomeUnknown(why) => retry::outcome_unknown(&why),
+/// An undecided request, the one place its error becomes a status:
+/// `not decided` when it certainly took no effect, `outcome unknown` when
+/// it may have (see `callgrid_proto::retry`).
+fn unavailable(e: DecideError) -> Status {
+    let why = e.reason();
+    if e.is_certain() {
+        retry::not_decided(&why)
+    } else {
+        retry::outcome_unknown(&why)
     }
 }
 
@@ -144,8 +218,13 @@ fn request_reused() -> Status {
     ))
 }
 
-fn unexpected(r: Response) -> Status {
-    Status::internal(format!("unexpected state machine response {r:?}"))
+/// A metric label from a generated enum's name: `PICKUP_RESULT_PICKED_UP`
+/// is `picked_up`.
+fn label(as_str_name: &str) -> String {
+    as_str_name
+        .split_once("_RESULT_")
+        .map_or(as_str_name, |(_, value)| value)
+        .to_ascii_lowercase()
 }
 
 fn invalid(e: ValidationError) -> Status {

@@ -1,13 +1,13 @@
 //! `callgrid.v1.Pickup`: directed, group, named and BLF pickup.
 
-use callgrid_model::{Command, Response as Decided, ValidationError};
+use callgrid_model::{Command, PickupOutcome, ValidationError};
 use callgrid_proto::convert;
 use callgrid_proto::v1::{self, pickup_server::Pickup};
 use tonic::{Request, Response, Status};
 
 use super::calls::count_pickup;
-use super::{Api, handle, once, unexpected};
-use crate::clock::now_ms;
+use super::{Api, handle, once};
+use callgrid_actors::now_ms;
 
 impl Api {
     async fn pickup<M: prost::Message>(
@@ -17,13 +17,10 @@ impl Api {
         request: &Request<M>,
         cmd: Result<Command, ValidationError>,
     ) -> Result<v1::PickupResponse, Status> {
-        match self.decide(once(method, request, cmd)).await? {
-            Decided::Pickup(outcome) => {
-                count_pickup(kind, &outcome);
-                Ok(v1::PickupResponse::from(&outcome))
-            }
-            other => Err(unexpected(other)),
-        }
+        let outcome: PickupOutcome = self.decide(once(method, request, cmd)).await?;
+        let response = v1::PickupResponse::from(&outcome);
+        count_pickup(kind, &response);
+        Ok(response)
     }
 }
 

@@ -66,7 +66,7 @@ fn open_stream<T>(api: &Api, request: &Request<T>, lamps: usize) -> Result<OpenS
         .get::<Client>()
         .copied()
         .unwrap_or_else(|| Client::of_address(request.remote_addr()));
-    api.node.streams.open(client, lamps).map_err(|refused| {
+    api.shared.streams.open(client, lamps).map_err(|refused| {
         tracing::info!(%client, reason = %refused, "stream refused");
         Status::from(refused)
     })
@@ -108,7 +108,7 @@ fn live<T: Send + 'static>(
 impl Api {
     fn extension_in(&self, tenant: &TenantId, field: &str, raw: &str) -> Result<Extension, Status> {
         let ext = convert::extension(field, raw).map_err(invalid)?;
-        let known = self.node.consensus.read(|sb| {
+        let known = self.shared.consensus.read(|sb| {
             sb.tenant(tenant)
                 .is_some_and(|t| t.extension(&ext).is_some())
         });
@@ -172,9 +172,9 @@ impl Presence for Api {
             // Checked before anything is subscribed or read: a refused
             // watch holds nothing.
             let share = open_stream(self, &request, targets.len())?;
-            let events = self.node.hub.subscribe(&tenant);
+            let events = self.shared.hub.subscribe(&tenant);
             let (from_index, shows_caller, initial) =
-                self.node.consensus.state.read_indexed(|sb, index| {
+                self.shared.consensus.state.read_indexed(|sb, index| {
                     let t = sb.tenant(&tenant);
                     // The caller is shown to a watcher who may pick the call up.
                     let shows_caller = watcher
@@ -249,7 +249,7 @@ impl Presence for Api {
                 raw => Some(self.extension_in(&tenant, "extension", raw)?),
             };
             let share = open_stream(self, &request, 0)?;
-            let events = self.node.hub.subscribe(&tenant);
+            let events = self.shared.hub.subscribe(&tenant);
             let render = move |p: &Published| match &p.event {
                 Event::Notice { extension, .. } if me.as_ref().is_none_or(|me| me == extension) => {
                     convert::notification_of(&p.event)

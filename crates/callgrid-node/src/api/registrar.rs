@@ -1,12 +1,11 @@
 //! `callgrid.v1.Registrar`: SIP digest checks and bindings, for SIP edges.
 
-use callgrid_model::Response as Decided;
 use callgrid_proto::convert;
 use callgrid_proto::v1::{self, registrar_server::Registrar};
 use tonic::{Request, Response, Status};
 
-use super::{Api, handle, invalid, once, request_reused, unavailable, unexpected};
-use crate::clock::now_ms;
+use super::{Api, handle, invalid, once};
+use callgrid_actors::now_ms;
 
 #[tonic::async_trait]
 impl Registrar for Api {
@@ -19,7 +18,7 @@ impl Registrar for Api {
                 convert::digest_answer(request.get_ref()).map_err(invalid)?;
             // A read of the applied state: the secret stays in the model.
             let ok = self
-                .node
+                .shared
                 .consensus
                 .read(|sb| sb.authenticate(&tenant, &extension, &answer));
             if !ok {
@@ -35,20 +34,20 @@ impl Registrar for Api {
         request: Request<v1::RegisterRequest>,
     ) -> Result<Response<v1::RegisterResponse>, Status> {
         handle!("Registrar/Register", {
-            let cmd = once(
-                "Registrar/Register",
-                &request,
-                convert::register(request.get_ref(), now_ms()),
-            )
-            .map_err(invalid)?;
-            match self.node.router.decide(cmd).await.map_err(unavailable)? {
-                Decided::RequestReused => Err(request_reused()),
-                Decided::Register(Ok(bindings)) => Ok(v1::RegisterResponse {
-                    bindings: bindings.iter().map(v1::Binding::from).collect(),
-                }),
-                Decided::Register(Err(e)) => Err(convert::directory_status(&e)),
-                other => Err(unexpected(other)),
-            }
+            let bindings: Result<Vec<callgrid_model::Binding>, _> = self
+                .commit(
+                    once(
+                        "Registrar/Register",
+                        &request,
+                        convert::register(request.get_ref(), now_ms()),
+                    )
+                    .map_err(invalid)?,
+                )
+                .await?;
+            let bindings = bindings.map_err(|e| convert::directory_status(&e))?;
+            Ok(v1::RegisterResponse {
+                bindings: bindings.iter().map(v1::Binding::from).collect(),
+            })
         })
     }
 
@@ -62,7 +61,7 @@ impl Registrar for Api {
             let extension = convert::extension("extension", &r.extension).map_err(invalid)?;
             let now = now_ms();
             let bindings = self
-                .node
+                .shared
                 .consensus
                 .read(|sb| sb.bindings(&tenant, &extension, now))
                 .ok_or_else(|| {

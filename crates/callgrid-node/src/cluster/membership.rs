@@ -13,7 +13,7 @@ use callgrid_raft::CallgridRaft;
 use openraft::{BasicNode, ChangeMembers};
 use tonic::{Code, Status};
 
-use super::Peers;
+use crate::peers::Peers;
 
 /// How many voters a cluster of `nodes` members wants.
 pub fn voters_wanted(nodes: usize) -> usize {

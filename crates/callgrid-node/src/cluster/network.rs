@@ -13,8 +13,8 @@ use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use serde::{Serialize, de::DeserializeOwned};
 use tonic::transport::Channel;
 
-use super::Peers;
-use super::wire::{decode, encode};
+use crate::peers::Peers;
+use crate::wire::{decode, encode};
 
 /// The first wait before trying an unreachable peer again.
 const BACKOFF_FIRST: Duration = Duration::from_millis(25);
@@ -198,7 +198,7 @@ mod tests {
 
     async fn link_to(addr: &str) -> PeerLink {
         let mut network = PeerNetwork {
-            peers: super::super::Peers::default(),
+            peers: crate::peers::Peers::default(),
         };
         network.new_client(2, &BasicNode::new(addr)).await
     }

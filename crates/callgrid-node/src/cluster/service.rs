@@ -1,5 +1,6 @@
 //! The `Peer` gRPC service: what this node answers other nodes.
 
+use callgrid_actors::DecideError;
 use callgrid_model::Command;
 use callgrid_proto::internal::{
     DecideRequest, JoinRequest, JoinResponse, Payload, PingRequest, PingResponse, peer_server::Peer,
@@ -8,9 +9,9 @@ use callgrid_raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use tonic::{Request, Response, Status};
 
 use super::membership::add_node;
-use super::shards::{Router, encode_reply};
-use super::wire::{ProposeReply, decode, encode};
 use crate::consensus::Written;
+use crate::route::Router;
+use crate::wire::{ProposeReply, decode, encode};
 
 /// Serves Raft traffic, forwarded proposals, routed decisions and joins.
 #[derive(Clone)]
@@ -45,20 +46,27 @@ impl Peer for PeerService {
     }
 
     async fn propose(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let deadline = crate::deadline::of(request.metadata());
         let cmd: Command = decode(&request.get_ref().data)?;
-        let reply = match self.router.consensus.write_here(cmd).await {
-            Written::Committed(response, index) => ProposeReply::Committed(response, index),
-            Written::NotLeader(leader) => ProposeReply::NotLeader(leader),
-            Written::Failed(e) => ProposeReply::Failed(e),
+        let reply = match deadline.run(self.router.consensus.write_here(cmd)).await {
+            Some(Written::Committed(response, index)) => ProposeReply::Committed(response, index),
+            Some(Written::NotLeader(leader)) => ProposeReply::NotLeader(leader),
+            Some(Written::Failed(e)) => ProposeReply::Failed(e),
+            None => ProposeReply::Failed(DecideError::DeadlineInFlight),
         };
         encode(&reply).map(Response::new)
     }
 
     async fn decide(&self, request: Request<DecideRequest>) -> Result<Response<Payload>, Status> {
+        // The router's deadline, as this call's `grpc-timeout`.
+        let deadline = crate::deadline::of(request.metadata());
         let r = request.into_inner();
         let cmd: Command = decode(&r.command)?;
-        let reply = self.router.decide_as_owner(r.shard_epoch, cmd).await;
-        encode_reply(&reply).map(Response::new)
+        let reply = self
+            .router
+            .decide_as_owner(r.shard_epoch, cmd, deadline)
+            .await;
+        encode(&reply).map(Response::new)
     }
 
     async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
@@ -101,10 +109,7 @@ impl Peer for PeerService {
             node_id: c.node_id,
             applied_index: c.state.last_applied().unwrap_or(0),
             shard_epoch: c.read(|sb| sb.shard_map().epoch),
-            draining: self
-                .router
-                .draining
-                .load(std::sync::atomic::Ordering::Relaxed),
+            draining: self.router.draining(),
         }))
     }
 }

@@ -1,10 +1,9 @@
-//! Which owner decides a command.
+//! Which owner decides a command, and which node that owner lives on.
 
 use callgrid_model::{
-    CallId, CallState, Command, Dialed, Extension, PickupKind, Switchboard, TenantId, shard_of,
+    CallId, CallState, Command, Contended, Dialed, Extension, OwnerKey, PickupKind, Switchboard,
+    TenantId,
 };
-
-pub use callgrid_model::OwnerKey;
 
 /// A call rings through its callee's call group if the callee owns one.
 fn home_of_callee(sb: &Switchboard, tenant: &TenantId, callee: &Extension) -> OwnerKey {
@@ -18,8 +17,8 @@ fn home_of_callee(sb: &Switchboard, tenant: &TenantId, callee: &Extension) -> Ow
     }
 }
 
-/// Whose timers and decisions a call is: its park lot while parked, else
-/// its callee (or the callee's call group).
+/// Whose timers and claims a call is: its park lot while parked, else its
+/// callee (or the callee's call group).
 pub fn home_of_call(sb: &Switchboard, call: CallId) -> Option<OwnerKey> {
     let c = sb.call(call)?;
     Some(match c.state {
@@ -30,7 +29,18 @@ pub fn home_of_call(sb: &Switchboard, call: CallId) -> Option<OwnerKey> {
 
 /// The owner that decides `cmd`; `None` for directory writes (and for
 /// commands about unknown calls, which the state machine answers itself).
+///
+/// A claim goes to the home of what it contends for, so every racer for
+/// one call — an answer on any of its phones, a directed, group, named or
+/// BLF pickup, a feature code dialled — meets the others in one actor, and
+/// every retrieve of one park code in its tenant's park lot.
 pub fn owner_of(cmd: &Command, sb: &Switchboard) -> Option<OwnerKey> {
+    match sb.contended(cmd) {
+        Some(Contended::Call(call)) => return home_of_call(sb, call),
+        Some(Contended::Code(_)) => return cmd.tenant().cloned().map(OwnerKey::ParkLot),
+        None => {}
+    }
+    // Nothing contended (yet): where the command's calls would be.
     match cmd.inner() {
         Command::Dial {
             tenant,
@@ -71,12 +81,28 @@ pub fn owner_of(cmd: &Command, sb: &Switchboard) -> Option<OwnerKey> {
     }
 }
 
-/// True if this node (`me`) owns `key` under the applied shard map (or no
-/// map has been assigned yet, as on a fresh single node).
-pub fn is_local(key: &OwnerKey, sb: &Switchboard, me: u64) -> bool {
+/// Where an owner lives under the applied shard map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On this node (or no map has been assigned yet, as on a fresh node).
+    Local,
+    /// On `node`, as of shard-map `epoch`.
+    Remote { node: u64, epoch: u64 },
+}
+
+/// Where `key` lives, for node `me`: the one placement function.
+pub fn place(key: &OwnerKey, sb: &Switchboard, me: u64) -> Placement {
     let map = sb.shard_map();
-    map.epoch == 0
-        || map
-            .owner(shard_of(&key.to_string()))
-            .is_none_or(|owner| owner == me)
+    match map.owner(key.shard()) {
+        Some(owner) if owner != me && map.epoch > 0 => Placement::Remote {
+            node: owner,
+            epoch: map.epoch,
+        },
+        _ => Placement::Local,
+    }
+}
+
+/// True if `key` lives on node `me`.
+pub fn is_local(key: &OwnerKey, sb: &Switchboard, me: u64) -> bool {
+    place(key, sb, me) == Placement::Local
 }

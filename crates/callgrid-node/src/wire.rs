@@ -2,7 +2,7 @@
 
 use callgrid_model::Response;
 
-use crate::consensus::ProposeError;
+use callgrid_actors::DecideError;
 use callgrid_proto::internal::Payload;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tonic::Status;
@@ -26,7 +26,7 @@ pub enum ProposeReply {
     /// The receiver is not the leader either; here is who it thinks is.
     NotLeader(Option<u64>),
     /// Not committed: certainly not, or not known (the error says which).
-    Failed(ProposeError),
+    Failed(DecideError),
 }
 
 /// A shard owner's answer to a routed command.
@@ -43,5 +43,5 @@ pub enum DecideReply {
     /// had applied up to this log index.
     NotOwner { applied: u64 },
     /// Not decided: certainly not, or not known (the error says which).
-    Failed(ProposeError),
+    Failed(DecideError),
 }

@@ -1,0 +1,307 @@
+//! One owner's actor: its claims, its other decisions and its timers.
+//!
+//! Every command is read against the applied state first: a request whose
+//! id the state machine remembers is answered from that memory, and a
+//! claim that has already lost (an answer of an answered call, a pickup of
+//! a call just taken, a retrieve of a code just retrieved) is answered
+//! from the state, without a commit.
+//!
+//! Claims are then serialized per *gate*, what they contend for
+//! ([`Contended`]: the call, or the park code). While one claim through a
+//! gate is being committed, later claims through it wait; once it is
+//! applied, each waiting claim is taken up again, and those that lost are
+//! answered without a commit. So a race costs one commit, the winner's.
+//! A claim that has lost and carries a request id is still committed
+//! (beside the gate), so that its loss is remembered for its retries.
+//!
+//! Everything else (plain dials, hang-ups, parks, timer ticks) is proposed
+//! at once, without waiting for earlier decisions to commit: the state
+//! machine decides each in log order, so an owner with many calls (a park
+//! lot, a busy call group) is not limited to one commit at a time.
+//!
+//! A claim still waiting when its deadline passes is answered "not
+//! decided" and never proposed; one still waiting when the actor stops
+//! (its shard moved, the node stops) is proposed as it is, beside any gate:
+//! the state machine decides it either way.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use callgrid_model::{CallId, Command, Contended, OwnerKey, Response};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use crate::place::is_local;
+use crate::{Deadline, DecideError, Propose};
+
+pub(crate) type Reply = RpcReplyPort<Result<Response, DecideError>>;
+
+/// How long a timer tick may take to commit before it is tried again.
+const TICK_WITHIN: Duration = Duration::from_secs(5);
+/// The pause before a tick that did not commit is tried again.
+const TICK_RETRY_AFTER: Duration = Duration::from_millis(200);
+
+pub enum OwnerMsg {
+    /// Decide `cmd` by `deadline`: a claim after every earlier claim
+    /// through its gate, anything else at once.
+    Decide {
+        cmd: Box<Command>,
+        deadline: Deadline,
+        reply: Reply,
+    },
+    /// A claim through `gate` was decided (and, if committed, applied).
+    Settled { gate: Contended },
+    /// Tick `call` at `at_ms` (replaces any earlier timer of that call).
+    Arm { call: CallId, at_ms: u64 },
+    /// A timer went off.
+    Fire { call: CallId, at_ms: u64 },
+    /// A tick was not committed; try it again shortly.
+    Retry { call: CallId, at_ms: u64 },
+}
+
+/// A claim waiting for its gate.
+struct Waiting {
+    cmd: Command,
+    deadline: Deadline,
+    reply: Reply,
+}
+
+/// The actor of one owner; `P` is how it commits.
+pub struct OwnerActor<P>(PhantomData<fn() -> P>);
+
+impl<P> Default for OwnerActor<P> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+pub struct OwnerState<P> {
+    key: OwnerKey,
+    proposer: P,
+    /// The one live deadline per call; a `Fire` for any other is stale.
+    armed: HashMap<CallId, u64>,
+    /// Gates with a claim being committed.
+    busy: HashSet<Contended>,
+    /// Claims waiting for their gate, oldest first.
+    waiting: HashMap<Contended, VecDeque<Waiting>>,
+}
+
+impl<P: Propose> OwnerState<P> {
+    /// Proposes `cmd` without holding up the actor; the reply goes straight
+    /// to the requester, and a claim's gate reopens once it is decided.
+    fn propose(
+        &self,
+        myself: &ActorRef<OwnerMsg>,
+        cmd: Command,
+        deadline: Deadline,
+        reply: Reply,
+        gate: Option<Contended>,
+    ) {
+        let proposer = self.proposer.clone();
+        let myself = myself.clone();
+        tokio::spawn(async move {
+            let outcome = proposer.propose(cmd, deadline).await;
+            // The requester may have gone away; the decision stands.
+            let _ = reply.send(outcome);
+            if let Some(gate) = gate {
+                let _ = myself.cast(OwnerMsg::Settled { gate });
+            }
+        });
+    }
+
+    /// Takes up a command: answered from the applied state if that can
+    /// answer it, queued behind its gate if the gate is busy, else
+    /// proposed (closing the gate of a claim).
+    fn take_up(&mut self, myself: &ActorRef<OwnerMsg>, w: Waiting) {
+        let Waiting {
+            cmd,
+            deadline,
+            reply,
+        } = w;
+        if deadline.passed() {
+            let _ = reply.send(Err(DecideError::DeadlineBeforeProposal));
+            return;
+        }
+        let (recalled, lost, gate) = self.proposer.read(|sb| {
+            (
+                sb.recall(&cmd),
+                sb.already_answered(cmd.inner()),
+                sb.contended(&cmd),
+            )
+        });
+        if let Some(first) = recalled {
+            metrics::counter!("callgrid_decisions_without_commit_total", "command" => "retry")
+                .increment(1);
+            let _ = reply.send(Ok(first));
+            return;
+        }
+        if let Some(gate) = &gate
+            && self.busy.contains(gate)
+        {
+            self.waiting
+                .entry(gate.clone())
+                .or_default()
+                .push_back(Waiting {
+                    cmd,
+                    deadline,
+                    reply,
+                });
+            return;
+        }
+        if let Some(lost) = lost {
+            if matches!(cmd, Command::Once { .. }) {
+                // It cannot win, so it need not hold the gate; but its
+                // retries must hear this loss, so it is committed.
+                self.propose(myself, cmd, deadline, reply, None);
+                return;
+            }
+            metrics::counter!("callgrid_decisions_without_commit_total", "command" => cmd.kind())
+                .increment(1);
+            let _ = reply.send(Ok(lost));
+            return;
+        }
+        if let Some(gate) = &gate {
+            self.busy.insert(gate.clone());
+        }
+        self.propose(myself, cmd, deadline, reply, gate);
+    }
+
+    fn tick(&self, myself: &ActorRef<OwnerMsg>, call: CallId, at_ms: u64) {
+        // Never tick before the deadline, whatever this clock says.
+        let tick = Command::Tick {
+            call,
+            now_ms: crate::now_ms().max(at_ms),
+        };
+        let proposer = self.proposer.clone();
+        let (myself, owner) = (myself.clone(), self.key.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = proposer.propose(tick, Deadline::after(TICK_WITHIN)).await {
+                tracing::warn!(%owner, call = call.0, error = %e, "timer tick not committed; retrying");
+                let _ = myself.cast(OwnerMsg::Retry { call, at_ms });
+            }
+        });
+    }
+}
+
+impl<P: Propose> Actor for OwnerActor<P> {
+    type Msg = OwnerMsg;
+    type State = OwnerState<P>;
+    type Arguments = (OwnerKey, P);
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        (key, proposer): Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        metrics::gauge!("callgrid_actors", "kind" => key.kind()).increment(1.0);
+        Ok(OwnerState {
+            key,
+            proposer,
+            armed: HashMap::new(),
+            busy: HashSet::new(),
+            waiting: HashMap::new(),
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        metrics::gauge!("callgrid_actors", "kind" => state.key.kind()).decrement(1.0);
+        // Claims still queued are proposed as they are: the state machine
+        // decides them, and their requesters are answered.
+        let waiting = std::mem::take(&mut state.waiting);
+        for w in waiting.into_values().flatten() {
+            if w.deadline.passed() {
+                let _ = w.reply.send(Err(DecideError::DeadlineBeforeProposal));
+            } else {
+                state.propose(&myself, w.cmd, w.deadline, w.reply, None);
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            OwnerMsg::Decide {
+                cmd,
+                deadline,
+                reply,
+            } => {
+                metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => state.key.kind())
+                    .decrement(1.0);
+                state.take_up(
+                    &myself,
+                    Waiting {
+                        cmd: *cmd,
+                        deadline,
+                        reply,
+                    },
+                );
+            }
+            OwnerMsg::Settled { gate } => {
+                state.busy.remove(&gate);
+                // Racers that queued behind it are taken up again: the
+                // losers are answered now; the first that may still win
+                // closes the gate again, and the rest wait on.
+                let mut queue = state.waiting.remove(&gate).unwrap_or_default();
+                while let Some(w) = queue.pop_front() {
+                    state.take_up(&myself, w);
+                    if state.busy.contains(&gate) {
+                        break;
+                    }
+                }
+                if !queue.is_empty() {
+                    let mut rest = state.waiting.remove(&gate).unwrap_or_default();
+                    queue.append(&mut rest);
+                    state.waiting.insert(gate, queue);
+                }
+            }
+            OwnerMsg::Arm { call, at_ms } => {
+                if state.armed.get(&call) != Some(&at_ms) {
+                    state.armed.insert(call, at_ms);
+                    let delay = Duration::from_millis(at_ms.saturating_sub(crate::now_ms()));
+                    myself.send_after(delay, move || OwnerMsg::Fire { call, at_ms });
+                }
+            }
+            OwnerMsg::Fire { call, at_ms } => {
+                if state.armed.get(&call) == Some(&at_ms) {
+                    state.armed.remove(&call);
+                    let me = state.proposer.node_id();
+                    let (still_mine, due) = state.proposer.read(|sb| {
+                        (
+                            is_local(&state.key, sb, me),
+                            sb.call(call)
+                                .and_then(|c| c.next_deadline())
+                                .is_some_and(|next| next <= at_ms),
+                        )
+                    });
+                    // If the shard moved, its new owner re-armed this timer.
+                    // If the call was answered or ended meanwhile, or its
+                    // deadline moved (and was re-armed), there is nothing
+                    // to tick: most calls end long before their ring
+                    // timeout, and a tick each would be a commit each.
+                    if still_mine && due {
+                        state.tick(&myself, call, at_ms);
+                    } else if !due {
+                        metrics::counter!("callgrid_stale_timers_total").increment(1);
+                    }
+                }
+            }
+            OwnerMsg::Retry { call, at_ms } => {
+                // Unless the call was re-armed meanwhile.
+                if let std::collections::hash_map::Entry::Vacant(slot) = state.armed.entry(call) {
+                    slot.insert(at_ms);
+                    myself.send_after(TICK_RETRY_AFTER, move || OwnerMsg::Fire { call, at_ms });
+                }
+            }
+        }
+        Ok(())
+    }
+}
