@@ -12,6 +12,18 @@
 //! node it spawned on 127.0.0.1), and never touch tenants other than its
 //! own `bench-*` tenants.
 
+//!
+//! # Layout
+//! One run, in order: [`cli`] reads the command line; [`target`] finds or
+//! spawns the nodes (and [`peer`] the etcd members it is compared with);
+//! [`setup`] writes the directory; [`baseline`] measures the two
+//! baselines; [`scenario`] runs one scenario through [`runner`], whose
+//! workers record into a [`recorder`] ([`stats`] histograms, [`outcome`]
+//! names); [`report`] prints and writes the result, [`plot`] draws it.
+//! Beside the run: [`lag`] watches the driver's own pauses, [`cpu`] reads
+//! the CPU each side spent, [`install`] fetches SIPp and etcd, [`layout`]
+//! names the files of a bench directory.
+
 pub mod baseline;
 pub mod cli;
 pub mod cpu;

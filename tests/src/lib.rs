@@ -4,6 +4,15 @@
 //! and wait on events with bounded timeouts (never on sleeps).
 //!
 //! Written once, used by every suite in `tests/tests/`.
+//!
+//! # Layout
+//! This file starts, stops and talks to one node; [`cluster`] runs several
+//! on fixed loopback ports, [`netns`] in network namespaces for real
+//! partitions, and [`faults`] races clients on them while injecting
+//! faults. `expect` waits on a refusal or a stream event; `requests` are
+//! typed shorthands. The real software the suites drive: [`sipp`] and
+//! [`baresip`] as phones, [`browser`] for the console, [`prometheus`] as a
+//! scraper; [`pki`] makes certificates for the secure-mode suites.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

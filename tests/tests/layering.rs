@@ -155,8 +155,10 @@ fn no_crate_has_an_import_cycle_between_its_modules() {
     let root = workspace();
     let mut found = Vec::new();
     for krate in CRATES {
+        let mut files = Vec::new();
+        rust_files(&root.join(krate), &mut files);
+        assert!(!files.is_empty(), "{krate}: no source files found");
         let graph = module_graph(&root.join(krate));
-        assert!(!graph.is_empty(), "{krate}: no modules found");
         for cycle in cycles(&graph) {
             found.push(format!("{krate}: {}", cycle.join(" ↔ ")));
         }

@@ -27,11 +27,16 @@
 //! # }
 //! ```
 //!
-//! **Which key.** A directed or BLF pickup: the target extension. A group
-//! pickup, `*98` or `88<name>`: the picker's extension. Park and retrieve:
-//! [`Key::park_lot`]. A dial of an extension: that extension (a call group
-//! that owns the number decides it instead, and the node forwards). Answer
-//! and hang-up: the callee's extension, or any node ([`Client::any`]).
+//! **Which key.** A claim is decided by the home of the call it would
+//! take (its callee's extension, or the call group that owns the dialled
+//! number) and a retrieve by the tenant's park lot, so that every racer for
+//! one call meets the others in one place. A directed or BLF pickup: the
+//! target extension. A group pickup, `*98` or `88<name>`: the picker's
+//! extension. Park and retrieve: [`Key::park_lot`]. A dial of an extension:
+//! that extension. Answer and hang-up: the callee's extension, or any node
+//! ([`Client::any`]). Where the cluster knows better (the call rings
+//! through a call group, a group pickup takes a call homed elsewhere), the
+//! node that gets the request forwards it, one hop.
 //!
 //! **A stale map costs a hop, never an answer.** A node that receives a
 //! request it does not own forwards it, so a request sent by an old map is

@@ -6,6 +6,13 @@
 //! tell success from refusal; a refused result is printed all the same, a
 //! gRPC status on stderr.
 
+//!
+//! # Layout
+//! `cli` parses the command line (clap types, no I/O); `commands` makes
+//! one call per subcommand, with `retry` resending a mutating request
+//! under its request id; `render` prints each message as text or JSON
+//! through `output`; `exit` turns the outcome into the exit status.
+
 mod cli;
 mod commands;
 mod exit;

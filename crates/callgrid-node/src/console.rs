@@ -10,8 +10,8 @@ use anyhow::Context;
 use callgrid_console::{Console, ConsoleConfig, Identity};
 use tonic::metadata::MetadataMap;
 
+use crate::args::{HttpListen, ServeArgs};
 use crate::auth::{Authorizer, Principal};
-use crate::config::{HttpListen, ServeArgs};
 use crate::tls::Security;
 
 /// Binds the console, or `None` with `--http off`.

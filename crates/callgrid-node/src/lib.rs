@@ -25,9 +25,10 @@
 //! presence streams.
 //!
 //! Around it: [`node`] starts and stops a node, and [`serve`] assembles
-//! its gRPC server; [`cluster`] carries
-//! Raft between nodes, joins and keeps the shard map current; [`settings`],
-//! [`config`] and [`config_file`] say how a node is started; [`auth`],
+//! its gRPC server; [`cluster`] carries Raft between nodes, joins and keeps
+//! the shard map current; [`args`] are the flags, [`settings`] says where
+//! each value comes from (flag, environment, file, default) and
+//! [`config_file`] guards the file; [`auth`],
 //! [`tls`] and [`connections`] guard the ports; [`metrics`] exports them;
 //! [`registrations`] drops lapsed SIP bindings; [`console`] serves the
 //! browser console; [`batched`] coalesces writes.
@@ -37,10 +38,10 @@
 
 pub mod api;
 pub mod applied;
+pub mod args;
 pub mod auth;
 pub mod batched;
 pub mod cluster;
-pub mod config;
 pub mod config_file;
 pub mod connections;
 pub mod consensus;
@@ -58,5 +59,5 @@ pub mod settings;
 pub mod tls;
 pub mod wire;
 
-pub use config::ServeArgs;
+pub use args::ServeArgs;
 pub use node::run;

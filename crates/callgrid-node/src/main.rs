@@ -3,7 +3,7 @@
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use callgrid_node::config::{LogFormat, ServeArgs};
+use callgrid_node::args::{LogFormat, ServeArgs};
 
 /// callgrid: distributed call control (pickup, call groups, park).
 #[derive(Debug, Parser)]

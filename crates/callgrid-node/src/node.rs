@@ -13,8 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 use crate::api::{Shared, StreamBudget, StreamLimits};
+use crate::args::{ServeArgs, SipListen};
 use crate::cluster::{PeerNetwork, hand_off_shards, run_shard_keeper};
-use crate::config::{ServeArgs, SipListen};
 use crate::consensus::Consensus;
 use crate::hub::Hub;
 use crate::peers::Peers;

@@ -24,8 +24,8 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, FromArgMatches};
 use thiserror::Error;
 
+use crate::args::ServeArgs;
 use crate::auth::{self, TokenConfig};
-use crate::config::ServeArgs;
 use crate::config_file;
 
 /// Flags that are not settings: they say where settings are, or what to do.

@@ -21,8 +21,8 @@ use anyhow::Context;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 use tonic::{Request, Status};
 
+use crate::args::ServeArgs;
 use crate::auth::Authorizer;
-use crate::config::ServeArgs;
 
 /// How this node secures its port and its calls to peers, and who may call.
 #[derive(Clone, Default)]

@@ -15,7 +15,7 @@ use callgrid_model::Command;
 use callgrid_proto::internal::PingRequest;
 use tokio::sync::watch;
 
-use crate::config::ShardPlacement;
+use crate::args::ShardPlacement;
 use crate::route::Router;
 
 /// How long a shard-map proposal may take.

@@ -1,4 +1,6 @@
-//! How a node is started: listen addresses, data directory, identity.
+//! The flags of `callgrid serve` (clap types): listen addresses, data
+//! directory, identity. Where each value comes from (flag, environment,
+//! file, default) is [`crate::settings`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
