@@ -92,8 +92,6 @@ pub async fn run(
     )
     .await?;
 
-    let sip = bind_sip(&args, &security, grpc_addr).await?;
-    let sip_addr = sip.as_ref().map(|edge| edge.local_addr());
     let console = crate::console::bind(&args, &security, grpc_addr, &advertise).await?;
     let http_addr = console.as_ref().map(|console| console.local_addr());
 
@@ -116,6 +114,8 @@ pub async fn run(
             watched_lamps: usize::try_from(args.max_watched_lamps).unwrap_or(usize::MAX),
         }),
     };
+    let sip = bind_sip(&args, &security, &node).await?;
+    let sip_addr = sip.as_ref().map(|edge| edge.local_addr());
     let dispatcher = tokio::spawn(dispatch(
         events_rx,
         owners.clone(),
@@ -238,12 +238,13 @@ pub async fn run(
 }
 
 /// Binds the embedded SIP edge (`--sip`), a client of this node's own
-/// gRPC port. It runs in development mode only: a secure cluster is
-/// fronted by `callgrid sip` with its own token and CA.
+/// public API called in this process (see [`in_process_api`]). It runs in
+/// development mode only: a secure cluster is fronted by `callgrid sip`
+/// with its own token and CA.
 async fn bind_sip(
     args: &ServeArgs,
     security: &crate::tls::Security,
-    grpc: std::net::SocketAddr,
+    node: &Node,
 ) -> anyhow::Result<Option<callgrid_sip::Edge>> {
     let SipListen::At(listen) = args.sip else {
         return Ok(None);
@@ -255,20 +256,31 @@ async fn bind_sip(
         );
         return Ok(None);
     }
-    let node = if grpc.ip().is_unspecified() {
-        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), grpc.port())
-    } else {
-        grpc
-    };
-    let edge = callgrid_sip::Edge::bind(callgrid_sip::EdgeConfig {
-        listen,
-        cluster: format!("http://{node}"),
-        token: None,
-        ca: None,
-    })
-    .await
-    .with_context(|| format!("--sip {listen}"))?;
+    let cluster = callgrid_sip::cluster::Cluster::in_process(in_process_api(node, security));
+    let edge = callgrid_sip::Edge::bind_with(listen, cluster)
+        .await
+        .with_context(|| format!("--sip {listen}"))?;
     Ok(Some(edge))
+}
+
+/// The public API services the SIP edge uses, behind the same gate as on
+/// the gRPC port, as one service to call in this process: the embedded
+/// edge's requests skip the socket and HTTP/2, not the API.
+fn in_process_api(node: &Node, security: &crate::tls::Security) -> tonic::service::Routes {
+    let api = crate::gate::Guarded::new(
+        Api::new(node.clone()),
+        security.auth.clone(),
+        node.consensus.node_id,
+    );
+    tonic::service::Routes::new(v1::directory_server::DirectoryServer::new(api.clone()))
+        .add_service(v1::calls_server::CallsServer::new(api.clone()))
+        .add_service(v1::pickup_server::PickupServer::new(api.clone()))
+        .add_service(v1::park_server::ParkServer::new(api.clone()))
+        .add_service(
+            v1::presence_server::PresenceServer::new(api.clone())
+                .max_decoding_message_size(PRESENCE_MESSAGE_LIMIT),
+        )
+        .add_service(v1::registrar_server::RegistrarServer::new(api))
 }
 
 /// The first time a data directory is used: start a one-voter cluster, or

@@ -83,12 +83,24 @@ pub struct Edge {
 }
 
 impl Edge {
-    /// Binds UDP and TCP on `config.listen` (the same port for both).
+    /// Binds UDP and TCP on `config.listen` (the same port for both), for
+    /// the cluster at `config.cluster`, reached over the network.
     pub async fn bind(config: EdgeConfig) -> anyhow::Result<Edge> {
+        let cluster = Cluster::connect(
+            &config.cluster,
+            config.token.as_deref(),
+            config.ca.as_deref(),
+        )?;
+        Self::bind_with(config.listen, cluster).await
+    }
+
+    /// Binds UDP and TCP on `listen` for the cluster `cluster` reaches: the
+    /// embedded edge passes [`Cluster::in_process`] clients of its node.
+    pub async fn bind_with(listen: SocketAddr, cluster: Cluster) -> anyhow::Result<Edge> {
         let stop = CancellationToken::new();
         let transports = TransportLayer::new(stop.clone());
         let flood = Arc::new(crate::guard::Flood::default());
-        let (udp, addr) = bind_udp_and_tcp_port(config.listen, &stop, &flood).await?;
+        let (udp, addr) = bind_udp_and_tcp_port(listen, &stop, &flood).await?;
         let tcp = TcpListenerConnection::new(addr, None).await?;
         transports.add_transport(udp.into());
         transports.add_transport(tcp.into());
@@ -109,11 +121,6 @@ impl Edge {
                 Method::Message,
             ])
             .build();
-        let cluster = Cluster::connect(
-            &config.cluster,
-            config.token.as_deref(),
-            config.ca.as_deref(),
-        )?;
         let shared = Arc::new(Shared {
             endpoint: endpoint.inner.clone(),
             dialogs: Arc::new(DialogLayer::new(endpoint.inner.clone())),
