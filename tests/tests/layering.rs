@@ -20,6 +20,7 @@ const CRATES: &[&str] = &[
     "crates/callgrid-client/src",
     "crates/callgrid-ctl/src",
     "crates/callgrid-console/src",
+    "crates/callgrid-sip/src",
     "benches/src",
     "tests/src",
 ];

@@ -837,3 +837,138 @@ async fn a_phone_whose_200_lost_to_another_gets_ack_then_bye() {
     let call = newest_call(&c, "Ended").await;
     assert_eq!(call.rang_on.len(), 2, "{call:?}");
 }
+
+/// The message SIPp sent last that starts with `start`, from its message
+/// trace (`-trace_msg`): blocks of `<transport> message sent (N bytes):`
+/// (`[N] bytes:` in newer SIPp), a blank line, then the N bytes as sent.
+fn last_sent(trace: &str, start: &str) -> String {
+    let mut found = None;
+    let mut rest = trace;
+    while let Some(at) = rest.find("message sent ") {
+        rest = &rest[at + "message sent ".len() + 1..];
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).expect("a length");
+        let len: usize = rest[..digits].parse().expect("a length");
+        let (_, after) = rest.split_once("\n\n").expect("a sent block");
+        let message = &after[..len];
+        if message.starts_with(start) {
+            found = Some(message.to_owned());
+        }
+        rest = &after[len..];
+    }
+    found.unwrap_or_else(|| panic!("no {start:?} in the trace: {trace}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_phone_reusing_its_nonce_is_not_challenged_again_but_a_replayed_answer_is() {
+    let Some((node, c)) = office().await else {
+        return;
+    };
+    let (p101, p102) = (phone(&node, "101"), phone(&node, "102"));
+    p102.register();
+    let callee = p102.start("answer.xml", "102", &[]);
+    let traces = tempfile::tempdir().expect("tempdir");
+    let trace = traces.path().join("101.msg");
+    let trace_arg = trace.display().to_string();
+    // One challenge (the REGISTER's), then a call and a refresh on its
+    // nonce: a second 401 would fail the scenario.
+    let caller = p101
+        .start(
+            "call_reusing_nonce.xml",
+            "102",
+            &["-trace_msg", "-message_file", &trace_arg],
+        )
+        .wait();
+    assert!(
+        caller.success && caller.log.contains("REUSED THE NONCE"),
+        "caller: {caller:?}"
+    );
+    let callee = callee.wait();
+    assert!(callee.success, "callee: {callee:?}");
+    newest_call(&c, "Ended").await;
+    let calls = |c: &Clients| {
+        let mut c = c.clone();
+        async move {
+            c.calls
+                .list_calls(api::ListCallsRequest { tenant: T.into() })
+                .await
+                .expect("list calls")
+                .into_inner()
+                .calls
+                .len()
+        }
+    };
+    let placed = calls(&c).await;
+
+    // Someone who captured the call's INVITE sends it again as a new
+    // request (its own branch and Call-ID; the digest answer, nonce and
+    // count unchanged), from the phone's address, where the answer goes.
+    let invite = last_sent(&std::fs::read_to_string(&trace).expect("trace"), "INVITE ");
+    let replay: String = invite
+        .split_inclusive("\r\n")
+        .map(|line| {
+            if line.starts_with("Via:") {
+                let (head, _) = line.split_once("branch=").expect("a branch");
+                format!("{head}branch=z9hG4bKreplayed\r\n")
+            } else if line.starts_with("Call-ID:") {
+                "Call-ID: replayed-invite\r\n".to_owned()
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    let socket = std::net::UdpSocket::bind(("127.0.0.1", p101.port)).expect("the phone's port");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    socket
+        .send_to(replay.as_bytes(), node.sip.expect("edge"))
+        .expect("send");
+    let mut buf = vec![0u8; 65_536];
+    let challenge = loop {
+        let (n, _) = socket.recv_from(&mut buf).expect("an answer to the replay");
+        let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !answer.starts_with("SIP/2.0 100") {
+            break answer;
+        }
+    };
+    assert!(
+        challenge.starts_with("SIP/2.0 401") && challenge.contains("stale=true"),
+        "a replayed answer is challenged again: {challenge}"
+    );
+    assert_eq!(calls(&c).await, placed, "the replay placed no call");
+}
+
+/// The value of the unlabelled metric `name` on `page` (Prometheus text).
+fn metric(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_edge_reaches_its_node_in_process_without_a_grpc_connection() {
+    let Some((node, mut c)) = office().await else {
+        return;
+    };
+    let before = node.scrape_metrics().await;
+    let open = metric(&before, "callgrid_connections_open").expect("connections gauge");
+    // A registration asks the node to authenticate, store the binding and
+    // stream the tenant's alerts; then a call is dialled and hung up.
+    let (p101, p102) = (phone(&node, "101"), phone(&node, "102"));
+    p102.register();
+    assert_eq!(bindings(&mut c, "102").await.len(), 1);
+    let callee = p102.start("answer.xml", "102", &[]);
+    let caller = p101.play("call.xml", "102");
+    assert!(caller.success, "caller: {caller:?}");
+    assert!(callee.wait().success);
+    let after = node.scrape_metrics().await;
+    assert_eq!(
+        metric(&after, "callgrid_sip_in_process_link"),
+        Some(1.0),
+        "the edge's clients call the node's services in process"
+    );
+    assert_eq!(
+        metric(&after, "callgrid_connections_open"),
+        Some(open),
+        "the edge opened no gRPC connection to its own node"
+    );
+}

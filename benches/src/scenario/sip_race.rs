@@ -97,19 +97,24 @@ fn ensure_sipp(bin: &str) -> anyhow::Result<PathBuf> {
     found(bin).context("sip-tester installed no sipp")
 }
 
-/// The caller scenario with one `sendCmd` per racer in place of the marker.
-fn caller_scenario(racers: usize) -> String {
+/// The caller scenario with one `sendCmd` per racer in place of the
+/// marker: each caller places calls until `stop_at` (seconds since the
+/// epoch) or until it has placed `max_calls`.
+fn caller_scenario(racers: usize, stop_at: f64, max_calls: u64) -> String {
     let mut cmds = String::new();
     for k in 1..=racers {
         let _ = write!(
             cmds,
             "  <sendCmd dest=\"s{k}\">\n    <![CDATA[\n      Call-ID: [call_id]-r{k}\n      \
-             From: m\n      X-Callee: [field1]\n      X-Racer: [field{}]\n\n    ]]>\n  \
+             From: m\n      X-Call: [$n]\n      X-Callee: [field1]\n      X-Racer: [field{}]\n\n    ]]>\n  \
              </sendCmd>\n",
             k + 1
         );
     }
-    CALLER_XML.replace(RACERS_MARKER, &cmds)
+    CALLER_XML
+        .replace(RACERS_MARKER, &cmds)
+        .replace("\"STOP_AT\"", &format!("\"{stop_at:.3}\""))
+        .replace("\"MAX_CALLS\"", &format!("\"{max_calls}\""))
 }
 
 /// The loopback address of role `role` (0 caller, 1 callee, 2.. racers) of
@@ -422,7 +427,6 @@ async fn sip_phase(
         ("register.xml", REGISTER_XML.to_owned()),
         ("callee.xml", CALLEE_XML.to_owned()),
         ("racer.xml", RACER_XML.to_owned()),
-        ("caller.xml", caller_scenario(k)),
     ] {
         std::fs::write(dir.join(name), text)?;
     }
@@ -538,12 +542,28 @@ async fn sip_phase(
     // The racers listen for their master before it starts.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
+    // Each caller places calls in a loop (keeping its digest challenge)
+    // until the run's end or its share of the calls.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let (stop_at, max_calls) = match ctx.budget {
+        Budget::For(d) => (now + d.as_secs_f64(), u64::MAX >> 12),
+        Budget::Ops(n) => (
+            f64::from(u32::MAX),
+            n.div_ceil(ctx.concurrency as u64).max(1),
+        ),
+    };
+    std::fs::write(
+        dir.join("caller.xml"),
+        caller_scenario(k, stop_at, max_calls),
+    )?;
     let started = Instant::now();
     let mut masters = Vec::new();
     for bank in &banks {
         let ip = bank_ip(bank.index, 0);
         let port = free_udp(&ip)?;
-        let mut extra = vec![
+        let extra = vec![
             "-inf".to_owned(),
             dir.join(format!("b{}-caller.csv", bank.index))
                 .display()
@@ -558,11 +578,10 @@ async fn sip_phase(
             bank.slots.len().to_string(),
             "-r".to_owned(),
             "100000".to_owned(),
+            // One SIPp call per caller phone: it loops over its calls.
+            "-m".to_owned(),
+            bank.slots.len().to_string(),
         ];
-        if let Budget::Ops(n) = ctx.budget {
-            let share = (n as usize * bank.slots.len()).div_ceil(ctx.concurrency);
-            extra.extend(["-m".to_owned(), share.max(1).to_string()]);
-        }
         let sf = dir.join("caller.xml");
         let name = format!("b{}-caller", bank.index);
         masters.push(Sipp::start(
@@ -828,33 +847,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_caller_scenario_gets_one_command_per_racer() {
-        let xml = caller_scenario(3);
+    fn the_caller_scenario_gets_one_command_per_racer_and_its_bounds() {
+        let xml = caller_scenario(3, 1_800_000_000.5, 42);
         assert!(!xml.contains("<!-- RACERS -->"));
         assert_eq!(xml.matches("<sendCmd").count(), 3);
         assert!(xml.contains("Call-ID: [call_id]-r3"));
         assert!(xml.contains("X-Racer: [field4]"));
+        assert!(xml.contains("X-Call: [$n]"));
+        assert!(xml.contains("value=\"1800000000.500\""));
+        assert!(xml.contains("value=\"42\""));
+        assert!(!xml.contains("STOP_AT") && !xml.contains("MAX_CALLS"));
     }
 
     #[test]
     fn logs_parse_into_calls_and_one_winner_is_checked() {
         let call = parse_caller(
-            "CALL 1-9@127.77.0.1 1000001 10.000000 0.000000 10.000000 5000.000000 10.000000 \
+            "CALL 2.000000-1-9@127.77.0.1 1000001 10.000000 0.000000 10.000000 5000.000000 10.000000 \
              20000.000000",
         )
         .expect("a call line");
         assert_eq!(call.answered, Duration::from_millis(20));
         let won = parse_racer(
-            "RESULT 1-9@127.77.0.1-r1 200 WON 1000002 10.000000 5000.000000 10.000000 \
+            "RESULT 2.000000-1-9@127.77.0.1-r1 200 WON 1000002 10.000000 5000.000000 10.000000 \
              19000.000000",
         )
         .expect("a winner");
         let lost = parse_racer(
-            "RESULT 1-9@127.77.0.1-r2 410 PICKUP_RESULT_ALREADY_ANSWERED 1000003 10.000000 \
+            "RESULT 2.000000-1-9@127.77.0.1-r2 410 PICKUP_RESULT_ALREADY_ANSWERED 1000003 10.000000 \
              5000.000000 10.000000 21000.000000",
         )
         .expect("a loser");
-        assert_eq!(won.call, "1-9@127.77.0.1");
+        assert_eq!(won.call, "2.000000-1-9@127.77.0.1");
         assert_eq!(lost.outcome, "ALREADY_ANSWERED");
         let mut rec = Recorder::default();
         tally(&mut rec, &[call], &[won, lost], 2, 100.0);

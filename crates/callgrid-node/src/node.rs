@@ -68,8 +68,6 @@ pub async fn run(
     )
     .await?;
 
-    let sip = bind_sip(&args, &security, grpc_addr).await?;
-    let sip_addr = sip.as_ref().map(|edge| edge.local_addr());
     let console = crate::console::bind(&args, &security, grpc_addr, &advertise).await?;
     let http_addr = console.as_ref().map(|console| console.local_addr());
 
@@ -92,6 +90,8 @@ pub async fn run(
             watched_lamps: usize::try_from(args.max_watched_lamps).unwrap_or(usize::MAX),
         }),
     };
+    let sip = bind_sip(&args, &security, &shared).await?;
+    let sip_addr = sip.as_ref().map(|edge| edge.local_addr());
     let dispatcher = tokio::spawn(crate::applied::dispatch(
         events_rx,
         owners.clone(),
@@ -218,12 +218,13 @@ pub async fn run(
 }
 
 /// Binds the embedded SIP edge (`--sip`), a client of this node's own
-/// gRPC port. It runs in development mode only: a secure cluster is
-/// fronted by `callgrid sip` with its own token and CA.
+/// public API called in this process ([`crate::serve::public_api`]). It runs in
+/// development mode only: a secure cluster is fronted by `callgrid sip`
+/// with its own token and CA.
 async fn bind_sip(
     args: &ServeArgs,
     security: &crate::tls::Security,
-    grpc: std::net::SocketAddr,
+    shared: &Shared,
 ) -> anyhow::Result<Option<callgrid_sip::Edge>> {
     let SipListen::At(listen) = args.sip else {
         return Ok(None);
@@ -235,19 +236,13 @@ async fn bind_sip(
         );
         return Ok(None);
     }
-    let node = if grpc.ip().is_unspecified() {
-        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), grpc.port())
-    } else {
-        grpc
-    };
-    let edge = callgrid_sip::Edge::bind(callgrid_sip::EdgeConfig {
-        listen,
-        cluster: format!("http://{node}"),
-        token: None,
-        ca: None,
-    })
-    .await
-    .with_context(|| format!("--sip {listen}"))?;
+    let cluster = callgrid_sip::cluster::Cluster::in_process(crate::serve::public_api(
+        shared.clone(),
+        security,
+    ));
+    let edge = callgrid_sip::Edge::bind_with(listen, cluster)
+        .await
+        .with_context(|| format!("--sip {listen}"))?;
     Ok(Some(edge))
 }
 

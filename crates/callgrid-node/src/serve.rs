@@ -9,6 +9,7 @@ use callgrid_proto::{internal, v1};
 use futures::StreamExt;
 use internal::peer_server::PeerServer;
 use tokio::sync::watch;
+use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 
@@ -26,6 +27,25 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// limits is refused from its length before it is decoded into memory.
 const PRESENCE_MESSAGE_LIMIT: usize = 64 << 10;
 
+/// The public `callgrid.v1` services, each behind the gate (request span
+/// and token check): served on the gRPC port, and called in this process
+/// by the embedded SIP edge, whose requests skip the socket and HTTP/2 but
+/// not the API.
+pub fn public_api(shared: Shared, security: &crate::tls::Security) -> Routes {
+    let node_id = shared.consensus.node_id;
+    let api = crate::gate::Guarded::new(Api::new(shared), security.auth.clone(), node_id);
+    Routes::new(v1::directory_server::DirectoryServer::new(api.clone()))
+        .add_service(v1::calls_server::CallsServer::new(api.clone()))
+        .add_service(v1::pickup_server::PickupServer::new(api.clone()))
+        .add_service(v1::park_server::ParkServer::new(api.clone()))
+        .add_service(
+            v1::presence_server::PresenceServer::new(api.clone())
+                .max_decoding_message_size(PRESENCE_MESSAGE_LIMIT),
+        )
+        .add_service(v1::registrar_server::RegistrarServer::new(api.clone()))
+        .add_service(v1::cluster_server::ClusterServer::new(api))
+}
+
 pub async fn serve_grpc(
     shared: Shared,
     connections: impl futures::Stream<Item = std::io::Result<crate::connections::Bounded>>
@@ -38,8 +58,7 @@ pub async fn serve_grpc(
     let peer = PeerService {
         router: shared.router.clone(),
     };
-    let node_id = shared.consensus.node_id;
-    let api = crate::gate::Guarded::new(Api::new(shared), security.auth.clone(), node_id);
+    let api = public_api(shared, &security);
     health
         .set_serving::<v1::directory_server::DirectoryServer<Api>>()
         .await;
@@ -89,20 +108,11 @@ pub async fn serve_grpc(
     }
     let peer = PeerServer::new(peer).max_decoding_message_size(256 << 20);
     server
+        .add_routes(api)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
         .add_service(InterceptedService::new(peer, security.peer_check()))
-        .add_service(v1::directory_server::DirectoryServer::new(api.clone()))
-        .add_service(v1::calls_server::CallsServer::new(api.clone()))
-        .add_service(v1::pickup_server::PickupServer::new(api.clone()))
-        .add_service(v1::park_server::ParkServer::new(api.clone()))
-        .add_service(
-            v1::presence_server::PresenceServer::new(api.clone())
-                .max_decoding_message_size(PRESENCE_MESSAGE_LIMIT),
-        )
-        .add_service(v1::registrar_server::RegistrarServer::new(api.clone()))
-        .add_service(v1::cluster_server::ClusterServer::new(api))
         .serve_with_incoming_shutdown(incoming, async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
         })

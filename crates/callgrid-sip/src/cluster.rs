@@ -1,6 +1,13 @@
 //! The edge's view of the cluster: typed clients of the public API, with
 //! the edge's bearer token on every request, and [`once`] for the requests
 //! that change something.
+//!
+//! The clients are the generated `callgrid.v1` clients either way; only
+//! what carries their HTTP requests differs. A standalone edge reaches a
+//! node over the network (HTTP/2 over TCP, TLS where the cluster has it).
+//! The edge a node embeds calls that node's API services directly
+//! ([`Cluster::in_process`]): the same gate and handlers a remote client
+//! reaches, without a socket, HTTP/2 framing or a second task per request.
 
 use std::future::Future;
 
@@ -12,8 +19,9 @@ use callgrid_proto::v1::{
 use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 use tonic::{Request, Response, Status};
+use tower::ServiceExt as _;
 
 /// Adds `authorization: Bearer <token>` when the edge has a token.
 #[derive(Clone)]
@@ -30,7 +38,35 @@ impl Interceptor for BearerToken {
     }
 }
 
-type Authed = InterceptedService<Channel, BearerToken>;
+/// Any carrier of the API's HTTP requests: a network channel (with the
+/// edge's token) or a node's own services in this process.
+pub type ApiService = tower::util::BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    LinkError,
+>;
+
+/// The carrier of a request failed (the connection, not the API: the
+/// API's refusals are statuses). A concrete type, not a boxed error, so
+/// the clients' futures stay `Send` for every lifetime; its source is the
+/// carrier's own error, which tonic reads to tell an unreachable node
+/// (`UNAVAILABLE`) from others.
+#[derive(Debug)]
+pub struct LinkError(tower::BoxError);
+
+impl std::fmt::Display for LinkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the link to the cluster failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for LinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+type Authed = ApiService;
 
 /// Clients of every service the edge uses, sharing one HTTP/2 connection.
 #[derive(Clone)]
@@ -59,15 +95,43 @@ impl Cluster {
             .map(|t| format!("Bearer {t}").parse())
             .transpose()
             .map_err(|_| anyhow::anyhow!("--token: not a valid header value"))?;
-        let auth = BearerToken(token);
-        Ok(Self {
-            calls: CallsClient::with_interceptor(channel.clone(), auth.clone()),
-            directory: DirectoryClient::with_interceptor(channel.clone(), auth.clone()),
-            park: ParkClient::with_interceptor(channel.clone(), auth.clone()),
-            registrar: RegistrarClient::with_interceptor(channel.clone(), auth.clone()),
-            presence: PresenceClient::with_interceptor(channel.clone(), auth.clone()),
-            pickup: PickupClient::with_interceptor(channel, auth),
-        })
+        let authed = InterceptedService::new(channel, BearerToken(token));
+        Ok(Self::over(ApiService::new(
+            authed
+                .map_err(|e| LinkError(e.into()))
+                .map_response(|response| response.map(tonic::body::Body::new)),
+        )))
+    }
+
+    /// Clients that call `api`, a node's own `callgrid.v1` services in
+    /// this process (the node's gate included), as the embedded edge does.
+    /// Nothing else changes for the edge: the requests and answers are the
+    /// public API's, encoded and decoded as over the network.
+    pub fn in_process<S>(api: S) -> Self
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<tower::BoxError>,
+    {
+        metrics::gauge!("callgrid_sip_in_process_link").set(1.0);
+        Self::over(ApiService::new(api.map_err(|e| LinkError(e.into()))))
+    }
+
+    fn over(service: ApiService) -> Self {
+        Self {
+            calls: CallsClient::new(service.clone()),
+            directory: DirectoryClient::new(service.clone()),
+            park: ParkClient::new(service.clone()),
+            registrar: RegistrarClient::new(service.clone()),
+            presence: PresenceClient::new(service.clone()),
+            pickup: PickupClient::new(service),
+        }
     }
 }
 
@@ -95,7 +159,18 @@ where
         if sent > 1 {
             metrics::counter!("callgrid_sip_cluster_retries_total").increment(1);
         }
-        send(request)
+        let attempt = send(request);
+        // A network channel ends an attempt at its deadline; an in-process
+        // call has no transport to do that, so the deadline is kept here.
+        async move {
+            tokio::time::timeout(ATTEMPT_TIMEOUT, attempt)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(Status::deadline_exceeded(
+                        "the cluster did not answer in time",
+                    ))
+                })
+        }
     })
     .await
 }

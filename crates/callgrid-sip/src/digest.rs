@@ -5,6 +5,22 @@
 //! cluster's `Registrar.Authenticate`, which checks it against the stored
 //! HA1. An unknown extension and a wrong password get the same answer
 //! (403 after the challenge), so extensions cannot be enumerated.
+//!
+//! # Reusing a nonce
+//! A phone need not be challenged before every request: like a desk phone
+//! that keeps its last challenge, it may answer a nonce this edge gave it
+//! earlier, which saves the 401 round trip per INVITE. An answer is taken
+//! when, besides a right response (checked by the cluster, every time):
+//! - this edge issued the nonce less than [`NONCE_LIFETIME`] ago;
+//! - with `qop=auth`, its nonce count `nc` is higher than every count
+//!   answered with that nonce before (RFC 2617 §3.2.2), so a captured
+//!   answer cannot be sent again;
+//! - without `qop` (RFC 2069 answers carry no count), the nonce was never
+//!   answered before: such a nonce serves one request only.
+//!
+//! Any other answer is challenged again: a late or replayed answer whose
+//! response is right with `stale=true`, so the phone answers the new
+//! nonce without asking its user.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,8 +31,11 @@ use rsipstack::sip::headers::auth::{Algorithm, Qop, Scheme};
 use rsipstack::sip::typed::tokenizers::AuthTokenizer;
 use rsipstack::sip::{Header, Request, typed};
 
-/// How long a nonce may be answered.
-const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+/// How long a nonce may be answered (and reused).
+pub const NONCE_LIFETIME: Duration = Duration::from_secs(300);
+/// The count recorded for a nonce answered without `nc`: higher than any
+/// count, so the nonce is spent.
+const ANSWERED_WITHOUT_COUNT: u32 = u32::MAX;
 /// Nonces remembered at once; older ones are forgotten first.
 const MAX_NONCES: usize = 50_000;
 
@@ -72,9 +91,10 @@ impl Nonces {
         .into()
     }
 
-    /// True if this edge issued `nonce`, it has not expired, and `nc` (when
-    /// the answer carries one) is higher than any answered with it before;
-    /// the count is then recorded.
+    /// True if this edge issued `nonce`, it has not expired, and the answer
+    /// was not given before: `nc` (when the answer carries one) is higher
+    /// than any answered with this nonce, or, without `nc`, the nonce was
+    /// never answered. What was answered is then recorded.
     fn is_fresh(&self, nonce: &str, nc: &str) -> bool {
         let mut issued = self.issued.lock().expect("nonce lock poisoned");
         let Some((at, last)) = issued.get_mut(nonce) else {
@@ -83,15 +103,20 @@ impl Nonces {
         if at.elapsed() >= NONCE_LIFETIME {
             return false;
         }
-        if nc.is_empty() {
-            return true;
-        }
-        match u32::from_str_radix(nc, 16) {
-            Ok(count) if count > *last => {
+        let count = if nc.is_empty() {
+            // No count to order answers by: one use, then spent.
+            (*last == 0).then_some(ANSWERED_WITHOUT_COUNT)
+        } else {
+            u32::from_str_radix(nc, 16)
+                .ok()
+                .filter(|count| *count > *last)
+        };
+        match count {
+            Some(count) => {
                 *last = count;
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 
@@ -202,6 +227,51 @@ mod tests {
             nonces.credentials(&answer("0000000a")).expect("c").fresh,
             "the next count"
         );
+    }
+
+    #[test]
+    fn a_nonce_answered_without_a_count_serves_one_request_only() {
+        let nonces = Nonces::default();
+        let nonce = issued_nonce(&nonces);
+        let answer = |nc: &str| {
+            register_with(&format!(
+                "Authorization: Digest username=\"101\", realm=\"acme\", nonce=\"{nonce}\", \
+                 uri=\"sip:acme\", response=\"0123\"{nc}\r\n"
+            ))
+        };
+        assert!(nonces.credentials(&answer("")).expect("c").fresh);
+        assert!(
+            !nonces.credentials(&answer("")).expect("c").fresh,
+            "no count: a second use is a replay"
+        );
+        assert!(
+            !nonces
+                .credentials(&answer(", qop=auth, nc=00000002, cnonce=\"ab\""))
+                .expect("c")
+                .fresh,
+            "and the spent nonce takes no counted answer either"
+        );
+    }
+
+    #[test]
+    fn a_nonce_is_reused_with_rising_counts_until_its_lifetime_ends() {
+        let nonces = Nonces::default();
+        let nonce = issued_nonce(&nonces);
+        for nc in 1..=5u32 {
+            assert!(nonces.is_fresh(&nonce, &format!("{nc:08x}")), "nc {nc}");
+        }
+        assert!(!nonces.is_fresh(&nonce, "00000003"), "a lower count");
+        // (A machine up for less than the lifetime cannot date it back.)
+        if let Some(long_ago) = Instant::now().checked_sub(NONCE_LIFETIME) {
+            nonces
+                .issued
+                .lock()
+                .expect("lock")
+                .get_mut(&nonce)
+                .expect("issued")
+                .0 = long_ago;
+            assert!(!nonces.is_fresh(&nonce, "00000006"), "past its lifetime");
+        }
     }
 
     #[test]

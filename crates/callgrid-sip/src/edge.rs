@@ -14,11 +14,12 @@ use rsipstack::transport::udp::UdpConnection;
 use rsipstack::transport::{TcpListenerConnection, TransportLayer};
 use tokio_util::sync::CancellationToken;
 
-use crate::blf::Subscriptions;
-use crate::calls::Calls;
 use crate::cluster::Cluster;
+use crate::dialog::Shared;
+use crate::dialog::blf::Subscriptions;
+use crate::dialog::calls::Calls;
+use crate::dialog::register::Watchers;
 use crate::digest::Nonces;
-use crate::register::Watchers;
 
 /// Where the edge listens and which cluster it serves.
 #[derive(Debug, Clone)]
@@ -34,46 +35,6 @@ pub struct EdgeConfig {
     pub ca: Option<Vec<u8>>,
 }
 
-/// What every request handler shares.
-pub struct Shared {
-    pub endpoint: EndpointInnerRef,
-    pub dialogs: Arc<DialogLayer>,
-    pub cluster: Cluster,
-    pub nonces: Nonces,
-    /// This edge's SIP address (`host:port`): bindings name it.
-    pub edge_id: String,
-    pub calls: Calls,
-    pub watchers: Watchers,
-    pub subscriptions: Subscriptions,
-    pub flood: Arc<crate::guard::Flood>,
-    pub relays: crate::hop::Relays,
-}
-
-impl Shared {
-    /// This edge's Contact for a dialog that `tx` starts (over its transport).
-    pub fn contact_for(&self, tx: &Transaction) -> Uri {
-        let transport = tx
-            .connection
-            .as_ref()
-            .map(|c| c.transport())
-            .unwrap_or(Transport::Udp);
-        self.contact(transport)
-    }
-
-    /// This edge's Contact for requests over `transport`.
-    pub fn contact(&self, transport: Transport) -> Uri {
-        let listen = self.endpoint.transport_layer.get_listen_addrs();
-        let addr = listen
-            .iter()
-            .find(|a| a.r#type == Some(transport))
-            .or_else(|| listen.first());
-        match addr {
-            Some(addr) => addr.into(),
-            None => Uri::default(),
-        }
-    }
-}
-
 /// A bound, not yet running SIP edge.
 pub struct Edge {
     endpoint: rsipstack::transaction::Endpoint,
@@ -83,12 +44,24 @@ pub struct Edge {
 }
 
 impl Edge {
-    /// Binds UDP and TCP on `config.listen` (the same port for both).
+    /// Binds UDP and TCP on `config.listen` (the same port for both), for
+    /// the cluster at `config.cluster`, reached over the network.
     pub async fn bind(config: EdgeConfig) -> anyhow::Result<Edge> {
+        let cluster = Cluster::connect(
+            &config.cluster,
+            config.token.as_deref(),
+            config.ca.as_deref(),
+        )?;
+        Self::bind_with(config.listen, cluster).await
+    }
+
+    /// Binds UDP and TCP on `listen` for the cluster `cluster` reaches: the
+    /// embedded edge passes [`Cluster::in_process`] clients of its node.
+    pub async fn bind_with(listen: SocketAddr, cluster: Cluster) -> anyhow::Result<Edge> {
         let stop = CancellationToken::new();
         let transports = TransportLayer::new(stop.clone());
         let flood = Arc::new(crate::guard::Flood::default());
-        let (udp, addr) = bind_udp_and_tcp_port(config.listen, &stop, &flood).await?;
+        let (udp, addr) = bind_udp_and_tcp_port(listen, &stop, &flood).await?;
         let tcp = TcpListenerConnection::new(addr, None).await?;
         transports.add_transport(udp.into());
         transports.add_transport(tcp.into());
@@ -109,11 +82,6 @@ impl Edge {
                 Method::Message,
             ])
             .build();
-        let cluster = Cluster::connect(
-            &config.cluster,
-            config.token.as_deref(),
-            config.ca.as_deref(),
-        )?;
         let shared = Arc::new(Shared {
             endpoint: endpoint.inner.clone(),
             dialogs: Arc::new(DialogLayer::new(endpoint.inner.clone())),
@@ -124,7 +92,7 @@ impl Edge {
             watchers: Watchers::default(),
             subscriptions: Subscriptions::default(),
             flood,
-            relays: crate::hop::Relays::default(),
+            relays: crate::dialog::hop::Relays::default(),
         });
         Ok(Edge {
             endpoint,
@@ -237,7 +205,7 @@ async fn dispatch(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<()
         .and_then(|to| to.tag().ok().flatten())
         .is_some();
     if in_dialog && method == Method::Subscribe {
-        return crate::blf::resubscribe(&shared, tx).await;
+        return crate::dialog::blf::resubscribe(&shared, tx).await;
     }
     if in_dialog && method != Method::Ack {
         // A phone may send its first request in a dialog (a transfer, say)
@@ -253,14 +221,14 @@ async fn dispatch(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<()
         return Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?);
     }
     if method == Method::Invite
-        && let Some(hop) = crate::hop::Hop::of(&tx.original)
+        && let Some(hop) = crate::dialog::hop::Hop::of(&tx.original)
     {
-        return crate::hop::receive(shared, tx, hop).await;
+        return crate::dialog::hop::receive(shared, tx, hop).await;
     }
     match method {
-        Method::Register => crate::register::register(&shared, tx).await,
-        Method::Invite => crate::calls::invite(shared, tx).await,
-        Method::Subscribe => crate::blf::subscribe(shared, tx).await,
+        Method::Register => crate::dialog::register::register(&shared, tx).await,
+        Method::Invite => crate::dialog::calls::invite(shared, tx).await,
+        Method::Subscribe => crate::dialog::blf::subscribe(shared, tx).await,
         Method::Options => Ok(tx
             .reply_with(
                 StatusCode::OK,
@@ -277,70 +245,5 @@ async fn dispatch(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<()
         Method::Ack => Ok(()),
         Method::Cancel => Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?),
         _ => Ok(tx.reply(StatusCode::NotImplemented).await?),
-    }
-}
-
-/// The tenant and extension that `tx`'s request is authenticated as, or
-/// `None` once the challenge or refusal has been sent. Nothing is served to
-/// a request without a valid digest answer.
-pub async fn authenticate(
-    shared: &Arc<Shared>,
-    tx: &mut Transaction,
-) -> anyhow::Result<Option<(String, String)>> {
-    let domain = tx.original.from_header()?.uri()?.host().to_string();
-    let Some(credentials) = shared.nonces.credentials(&tx.original) else {
-        let challenge = shared.nonces.challenge(&domain, false);
-        tx.reply_with(StatusCode::Unauthorized, vec![challenge], None)
-            .await?;
-        return Ok(None);
-    };
-    let from_user = tx.original.from_header()?.uri()?.user().map(str::to_owned);
-    // The answer is for this request: its digest URI is the Request-URI
-    // (RFC 3261 §22.4) or, as some phones and SIPp send it, this edge's own
-    // address. Replays are refused by the nonce count (see `digest`).
-    let for_this_request = rsipstack::sip::Uri::try_from(credentials.request.uri.as_str())
-        .is_ok_and(|uri| {
-            uri.to_string() == tx.original.uri.to_string()
-                || uri.host_with_port.to_string() == shared.edge_id
-        });
-    if credentials.tenant != domain
-        || from_user.as_deref() != Some(&credentials.extension)
-        || !for_this_request
-    {
-        tx.reply(StatusCode::Forbidden).await?;
-        return Ok(None);
-    }
-    let answer = shared
-        .cluster
-        .registrar
-        .clone()
-        .authenticate(credentials.request.clone())
-        .await;
-    match answer {
-        Ok(r) if r.get_ref().ok && credentials.fresh => {
-            // From now on this edge follows the tenant's alerts, so calls
-            // its phones place or take are forked wherever callgrid rings.
-            shared.watchers.ensure(shared, &credentials.tenant).await;
-            Ok(Some((credentials.tenant, credentials.extension)))
-        }
-        Ok(r) if r.get_ref().ok => {
-            let challenge = shared.nonces.challenge(&domain, true);
-            tx.reply_with(StatusCode::Unauthorized, vec![challenge], None)
-                .await?;
-            Ok(None)
-        }
-        Ok(_) => {
-            tx.reply(StatusCode::Forbidden).await?;
-            Ok(None)
-        }
-        Err(status) if status.code() == tonic::Code::InvalidArgument => {
-            tx.reply(StatusCode::Forbidden).await?;
-            Ok(None)
-        }
-        Err(status) => {
-            tracing::warn!(%status, "sip: the cluster did not answer an authentication");
-            tx.reply(StatusCode::ServiceUnavailable).await?;
-            Ok(None)
-        }
     }
 }

@@ -23,15 +23,18 @@
 //!   get 400 naming the header, oversized ones 513.
 //! - [`guard`]: floods from one address, dropped before any work.
 //! - [`digest`]: challenges and the digest answers handed to the cluster.
-//! - [`register`]: REGISTER → `Registrar.Register`, and the notification
-//!   stream kept per registered extension.
-//! - [`calls`]: INVITE, forking, answer, pickup, CANCEL and BYE: the legs of
-//!   each call this edge carries.
-//! - [`blf`]: lamps watched with SUBSCRIBE `Event: dialog` (RFC 4235), and
-//!   INVITE + Replaces as a BLF pickup.
-//! - [`hop`]: calls between edges: a phone is reached through the edge
-//!   its binding names; a picker joins a caller held by another edge.
-//! - [`park`]: park by a transfer to the park code, retrieve by `*71<code>`.
+//! - [`dialog`]: what every handler shares, authentication, and the
+//!   dialogs, one layer that calls within itself:
+//!   - [`dialog::register`]: REGISTER → `Registrar.Register`, and the
+//!     notification stream kept per registered extension;
+//!   - [`dialog::calls`]: INVITE, forking, answer, pickup, CANCEL and BYE:
+//!     the legs of each call this edge carries;
+//!   - [`dialog::blf`]: lamps watched with SUBSCRIBE `Event: dialog`
+//!     (RFC 4235), and INVITE + Replaces as a BLF pickup;
+//!   - [`dialog::hop`]: calls between edges: a phone is reached through the
+//!     edge its binding names; a picker joins a caller held by another edge;
+//!   - [`dialog::park`]: park by a transfer to the park code, retrieve by
+//!     `*71<code>`.
 //! - [`outcomes`]: the one table from callgrid outcomes to SIP responses.
 //! - [`sdp`]: answering one phone's offer from another's.
 //! - [`cluster`]: the gRPC clients, with the edge's token.
@@ -39,16 +42,12 @@
 //! The edge must never decide who gets a call: every decision is the
 //! cluster's, and the edge only carries it to the phones.
 
-pub mod blf;
-pub mod calls;
 pub mod cluster;
+pub mod dialog;
 pub mod digest;
 pub mod edge;
 pub mod guard;
-pub mod hop;
 pub mod outcomes;
-pub mod park;
-pub mod register;
 pub mod screen;
 pub mod sdp;
 

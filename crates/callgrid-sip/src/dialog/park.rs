@@ -19,8 +19,8 @@ use rsipstack::dialog::dialog::{DialogStateReceiver, TransactionHandle};
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, Request, StatusCode, StatusCodeKind, Uri};
 
-use crate::calls::{Answerer, CallKey, CallLegs, follow_answerer, reject, sdp_headers};
-use crate::edge::Shared;
+use crate::dialog::calls::{Answerer, CallKey, CallLegs, follow_answerer, reject, sdp_headers};
+use crate::dialog::Shared;
 use crate::outcomes::{self, Refusal};
 
 /// The user part of a REFER's `Refer-To` URI: the transfer target.
@@ -143,14 +143,14 @@ pub(crate) async fn join_retriever(
 ) {
     let Some(legs) = shared.calls.get(&key) else {
         // The parked caller's leg is at another edge: retrieve through it.
-        crate::hop::join_remote(
+        crate::dialog::hop::join_remote(
             shared,
             key,
             retriever,
             dialog,
             offer,
             states,
-            crate::hop::HopKind::Retrieve,
+            crate::dialog::hop::HopKind::Retrieve,
         )
         .await;
         return;

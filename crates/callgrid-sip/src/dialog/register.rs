@@ -11,7 +11,7 @@ use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::Transaction;
 use tokio::task::JoinHandle;
 
-use crate::edge::{Shared, authenticate};
+use crate::dialog::{Shared, authenticate};
 
 /// The longest registration the edge grants, in seconds.
 const MAX_EXPIRES: u32 = 3600;
@@ -174,7 +174,7 @@ impl Watchers {
                     Ok(mut stream) => {
                         // In order: a stopped alert must never overtake its alert.
                         while let Ok(Some(notification)) = stream.message().await {
-                            crate::calls::on_notification(&shared_for_task, notification).await;
+                            crate::dialog::calls::on_notification(&shared_for_task, notification).await;
                         }
                     }
                     Err(status) => tracing::debug!(%status, "notifications refused"),

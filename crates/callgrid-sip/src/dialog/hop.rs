@@ -32,8 +32,8 @@ use rsipstack::sip::{Header, Request, StatusCode, Transport, Uri};
 use rsipstack::transaction::Transaction;
 use rsipstack::transport::SipAddr;
 
-use crate::calls::{COMPLETED_ELSEWHERE, CallKey, Fork, cancel, reject, sdp_headers, source_addr};
-use crate::edge::Shared;
+use crate::dialog::calls::{COMPLETED_ELSEWHERE, CallKey, Fork, cancel, reject, sdp_headers, source_addr};
+use crate::dialog::Shared;
 use crate::outcomes::Refusal;
 
 /// How long a relayed phone's cancel waits for the stopped alert that
@@ -241,7 +241,7 @@ async fn call_info(shared: &Shared, tenant: &str, call_id: u64) -> Option<CallIn
 
 /// True if `source` is an edge the cluster's bindings name for `extension`.
 async fn is_edge_of(shared: &Shared, tenant: &str, extension: &str, source: &str) -> bool {
-    crate::register::bindings(shared, tenant, extension)
+    crate::dialog::register::bindings(shared, tenant, extension)
         .await
         .iter()
         .any(|b| b.edge == source)
@@ -293,20 +293,20 @@ pub async fn receive(shared: Arc<Shared>, mut tx: Transaction, hop: Hop) -> anyh
     let offer = tx.original.body.clone();
     let caller_uri = tx.original.from_header()?.uri()?;
     let phone_uri = tx.original.uri.to_string();
-    let (dialog, states) = crate::calls::serve_invite(&shared, tx)?;
+    let (dialog, states) = crate::dialog::calls::serve_invite(&shared, tx)?;
     let key = (hop.tenant.clone(), hop.call_id);
     match hop.kind {
         HopKind::Join | HopKind::Retrieve if shared.calls.get(&key).is_none() => {
             reject(&dialog, &no_sip_leg());
         }
         HopKind::Join => {
-            crate::calls::join_picker(shared, key, hop.party, dialog, offer, states).await;
+            crate::dialog::calls::join_picker(shared, key, hop.party, dialog, offer, states).await;
         }
         HopKind::Retrieve => {
-            crate::park::join_retriever(shared, key, hop.party, dialog, offer, states).await;
+            crate::dialog::park::join_retriever(shared, key, hop.party, dialog, offer, states).await;
         }
         HopKind::Fork => {
-            let binding = crate::register::bindings(&shared, &hop.tenant, &hop.party)
+            let binding = crate::dialog::register::bindings(&shared, &hop.tenant, &hop.party)
                 .await
                 .into_iter()
                 .find(|b| b.edge == shared.edge_id && b.contact == phone_uri);
@@ -373,7 +373,7 @@ pub async fn join_remote(
         Some(party::Kind::Extension(caller)) => caller,
         _ => String::new(),
     };
-    let edge = crate::register::bindings(&shared, &key.0, &caller)
+    let edge = crate::dialog::register::bindings(&shared, &key.0, &caller)
         .await
         .into_iter()
         .map(|b| b.edge)

@@ -23,8 +23,8 @@ use rsipstack::transaction::Transaction;
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transport::SipAddr;
 
-use crate::edge::{Shared, authenticate};
-use crate::hop::HopKind;
+use crate::dialog::{Shared, authenticate};
+use crate::dialog::hop::HopKind;
 use crate::outcomes::{self, Refusal};
 
 /// What a phone shows when another phone took the call (RFC 3326).
@@ -219,8 +219,8 @@ pub async fn invite(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<
         return Ok(());
     };
     // A BLF key: INVITE + Replaces naming the early dialog a lamp showed.
-    if let Some(replaces) = crate::blf::Replaces::of(&tx.original) {
-        return crate::blf::pickup(shared, tx, tenant, extension, replaces).await;
+    if let Some(replaces) = crate::dialog::blf::Replaces::of(&tx.original) {
+        return crate::dialog::blf::pickup(shared, tx, tenant, extension, replaces).await;
     }
     let digits = tx.original.uri.user().unwrap_or_default().to_owned();
     let offer = tx.original.body.clone();
@@ -297,7 +297,7 @@ pub async fn invite(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<
                 return Ok(());
             }
             let key = (tenant, retrieve.call_id);
-            crate::park::join_retriever(shared, key, extension, dialog, offer, states).await;
+            crate::dialog::park::join_retriever(shared, key, extension, dialog, offer, states).await;
         }
         None => reject(&dialog, &outcomes::unavailable()),
     }
@@ -361,7 +361,7 @@ pub async fn on_notification(shared: &Arc<Shared>, notification: Notification) {
         }
         Some(Kind::AlertStopped(stopped)) => {
             let key = (notification.tenant, stopped.call_id);
-            crate::hop::alert_stopped(shared, &key, &extension, &stopped.answered_by).await;
+            crate::dialog::hop::alert_stopped(shared, &key, &extension, &stopped.answered_by).await;
             let Some(legs) = shared.calls.get(&key) else {
                 return;
             };
@@ -422,7 +422,7 @@ async fn end_if_over(shared: &Arc<Shared>, legs: &Arc<CallLegs>) {
 /// through this edge, through the phone's own edge (a hop, see `hop`)
 /// where it registered through another.
 async fn fork(shared: &Arc<Shared>, legs: &Arc<CallLegs>, extension: &str) {
-    for binding in crate::register::bindings(shared, &legs.tenant, extension).await {
+    for binding in crate::dialog::register::bindings(shared, &legs.tenant, extension).await {
         let Ok(contact) = Uri::try_from(binding.contact.as_str()) else {
             continue;
         };
@@ -430,7 +430,7 @@ async fn fork(shared: &Arc<Shared>, legs: &Arc<CallLegs>, extension: &str) {
         let destination = if here {
             source_addr(&binding.source)
         } else {
-            crate::hop::edge_addr(&binding.edge)
+            crate::dialog::hop::edge_addr(&binding.edge)
         };
         let Some(destination) = destination else {
             continue;
@@ -438,7 +438,7 @@ async fn fork(shared: &Arc<Shared>, legs: &Arc<CallLegs>, extension: &str) {
         let transport = destination.r#type.unwrap_or(Transport::Udp);
         let (state_tx, states) = shared.dialogs.new_dialog_state_channel();
         let hop = (!here)
-            .then(|| vec![crate::hop::Hop::fork(&legs.tenant, legs.call_id, extension).header()]);
+            .then(|| vec![crate::dialog::hop::Hop::fork(&legs.tenant, legs.call_id, extension).header()]);
         let option = InviteOption {
             caller: legs.caller_uri.clone(),
             callee: contact,
@@ -544,7 +544,7 @@ async fn follow_fork(
                 }
             }
             DialogState::Refer(_, request, handle) => {
-                crate::park::on_refer(&shared, &legs, &f.extension, &f.dialog, request, handle)
+                crate::dialog::park::on_refer(&shared, &legs, &f.extension, &f.dialog, request, handle)
                     .await;
             }
             DialogState::Terminated(id, _) => {
@@ -621,7 +621,7 @@ pub(crate) async fn join_picker(
 ) {
     let Some(legs) = shared.calls.get(&key) else {
         // The caller's leg is at another edge: join through it.
-        crate::hop::join_remote(
+        crate::dialog::hop::join_remote(
             shared,
             key,
             picker,
@@ -686,7 +686,7 @@ pub(crate) async fn follow_answerer(
     while let Some(state) = states.recv().await {
         match state {
             DialogState::Refer(_, request, handle) => {
-                crate::park::on_refer(&shared, &legs, &extension, &dialog, request, handle).await;
+                crate::dialog::park::on_refer(&shared, &legs, &extension, &dialog, request, handle).await;
             }
             DialogState::Terminated(id, _) => {
                 shared.dialogs.remove_dialog(&id);
