@@ -43,6 +43,19 @@ pub struct Common {
     #[arg(long, global = true, default_value_t = 1.0)]
     pub timer_scale: f64,
 
+    /// `--shard-placement` of spawned nodes: `spread` (the nodes' default)
+    /// or `leader` (every owner on the Raft leader: a claim is decided
+    /// where it is committed). With `leader`, the run begins once the
+    /// leader owns the shards.
+    #[arg(long, global = true, value_name = "spread|leader")]
+    pub shard_placement: Option<String>,
+
+    /// `--worker-threads` of spawned nodes (default: the nodes' own, one
+    /// per core). Several nodes on one small machine hand fewer wake-ups
+    /// between cores with 1.
+    #[arg(long, global = true, value_name = "N")]
+    pub worker_threads: Option<u16>,
+
     /// Tenants to create (`bench-0`, `bench-1`, ...); workers are spread
     /// over them.
     #[arg(long, global = true, default_value_t = 1)]

@@ -60,12 +60,14 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 
 /// Starts one node on 127.0.0.1 (free ports) with a fresh data directory
 /// and waits until it logs that it is serving. With `join` (a member's
-/// `host:port`) it joins that node's cluster instead of starting one.
+/// `host:port`) it joins that node's cluster instead of starting one;
+/// `extra` goes on its command line as it is.
 pub fn spawn_node(
     bin: &Path,
     timer_scale: f64,
     node_id: u64,
     join: Option<&str>,
+    extra: &[String],
 ) -> anyhow::Result<SpawnedNode> {
     if !bin.exists() {
         bail!(
@@ -97,6 +99,7 @@ pub fn spawn_node(
         // address, in development mode: past the default per-client cap.
         .args(["--max-streams-per-client", BENCH_STREAMS_PER_CLIENT])
         .args(join.map(|seed| ["--join", seed]).into_iter().flatten())
+        .args(extra)
         .env("RUST_LOG", "warn,callgrid_node=info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -149,8 +152,14 @@ pub fn spawn_node(
 }
 
 /// Waits (bounded) until the cluster behind `endpoint` has `nodes` members
-/// and every one of them owns shards: the spawned cluster is ready.
-pub async fn wait_cluster(endpoint: &str, nodes: usize, timeout: Duration) -> anyhow::Result<()> {
+/// and every one of them owns shards (with `on_leader`, one of them: the
+/// leader owns them all): the spawned cluster is ready.
+pub async fn wait_cluster(
+    endpoint: &str,
+    nodes: usize,
+    on_leader: bool,
+    timeout: Duration,
+) -> anyhow::Result<()> {
     use callgrid_proto::v1::{StatusRequest, cluster_client::ClusterClient};
     let deadline = std::time::Instant::now() + timeout;
     loop {
@@ -158,7 +167,8 @@ pub async fn wait_cluster(endpoint: &str, nodes: usize, timeout: Duration) -> an
             && let Ok(s) = ClusterClient::new(channel).status(StatusRequest {}).await
         {
             let s = s.into_inner();
-            if s.membership.len() == nodes && s.membership.iter().all(|m| m.shards > 0) {
+            let owning = s.membership.iter().filter(|m| m.shards > 0).count();
+            if s.membership.len() == nodes && owning == if on_leader { 1 } else { nodes } {
                 return Ok(());
             }
         }

@@ -92,11 +92,24 @@ fn targets(cli: &Cli) -> anyhow::Result<(Vec<String>, Vec<SpawnedNode>, String)>
             Some(p) => p.clone(),
             None => target::default_node_bin()?,
         };
-        let first = target::spawn_node(&bin, c.timer_scale, 1, None)?;
+        let mut node_args = Vec::new();
+        if let Some(placement) = &c.shard_placement {
+            node_args.extend(["--shard-placement".to_owned(), placement.clone()]);
+        }
+        if let Some(threads) = c.worker_threads {
+            node_args.extend(["--worker-threads".to_owned(), threads.to_string()]);
+        }
+        let first = target::spawn_node(&bin, c.timer_scale, 1, None, &node_args)?;
         let seed = first.endpoint.trim_start_matches("http://").to_owned();
         let mut nodes = vec![first];
         for id in 2..=n as u64 {
-            nodes.push(target::spawn_node(&bin, c.timer_scale, id, Some(&seed))?);
+            nodes.push(target::spawn_node(
+                &bin,
+                c.timer_scale,
+                id,
+                Some(&seed),
+                &node_args,
+            )?);
         }
         let endpoints: Vec<String> = nodes.iter().map(|n| n.endpoint.clone()).collect();
         let note = if n == 1 {
@@ -125,7 +138,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
     );
     let (endpoints, spawned, note) = targets(&cli)?;
     if spawned.len() > 1 {
-        target::wait_cluster(&endpoints[0], spawned.len(), Duration::from_secs(60)).await?;
+        let on_leader = c.shard_placement.as_deref() == Some("leader");
+        target::wait_cluster(
+            &endpoints[0],
+            spawned.len(),
+            on_leader,
+            Duration::from_secs(60),
+        )
+        .await?;
     }
     let (block, default_conns) = needs(&cli.scenario, c.concurrency, endpoints.len());
     let pool = Pool::connect(&endpoints, c.connections.unwrap_or(default_conns), false).await?;

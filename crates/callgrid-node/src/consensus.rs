@@ -21,6 +21,12 @@ pub const QUORUM_LOST_AFTER: Duration = Duration::from_millis(1_500);
 /// How long a proposal waits for news of a leader before it looks again.
 const LOOK_AGAIN_AFTER: Duration = Duration::from_millis(50);
 
+/// How often a pending write looks whether its leader still hears from a
+/// majority. Raft publishes that at least every heartbeat; looking on a
+/// timer instead of on every change of Raft's metrics (several per commit)
+/// spares a wake-up of every pending write per change.
+const QUORUM_LOOK_EVERY: Duration = Duration::from_millis(100);
+
 /// The longest a read-your-writes wait holds up an answer already decided.
 const CATCH_UP_WITHIN: Duration = Duration::from_secs(2);
 
@@ -73,6 +79,8 @@ pub struct Consensus {
     pub node_id: u64,
     pub peers: Peers,
     batcher: mpsc::UnboundedSender<Pending>,
+    /// One per log entry of proposals in flight, [`BATCHES_IN_FLIGHT`] in all.
+    slots: Arc<Semaphore>,
 }
 
 impl Consensus {
@@ -85,6 +93,7 @@ impl Consensus {
             node_id,
             peers,
             batcher,
+            slots: Arc::new(Semaphore::new(BATCHES_IN_FLIGHT)),
         };
         tokio::spawn(consensus.clone().batch(queue));
         consensus
@@ -94,7 +103,10 @@ impl Consensus {
     /// node leads, else on the leader, by `deadline`. Acknowledged only
     /// after the entry is durable on a quorum and applied. Under load,
     /// concurrent proposals share one log entry ([`Command::Batch`]): one
-    /// commit, one flush.
+    /// commit, one flush. With a batch slot free, a proposal is committed
+    /// alone at once, in the caller's task: nothing would share its entry,
+    /// and the hand-offs to the batcher and a task of its own only add
+    /// latency.
     pub async fn propose(&self, cmd: Command, deadline: Deadline) -> Result<Response, DecideError> {
         let kind = cmd.kind();
         let span = tracing::debug_span!(
@@ -103,8 +115,18 @@ impl Consensus {
             tenant = cmd.tenant().map(|t| t.as_str())
         );
         let start = Instant::now();
-        let (reply, answer) = oneshot::channel();
         let result = async {
+            if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+                if deadline.passed() {
+                    metrics::counter!("callgrid_proposals_expired_total").increment(1);
+                    return Err(DecideError::DeadlineBeforeProposal);
+                }
+                metrics::histogram!("callgrid_raft_proposal_batch_size").record(1.0);
+                let outcome = self.propose_bounded(cmd, deadline).await;
+                drop(slot);
+                return outcome;
+            }
+            let (reply, answer) = oneshot::channel();
             self.batcher
                 .send(Pending {
                     cmd,
@@ -131,9 +153,8 @@ impl Consensus {
     /// commits them as one entry, with at most [`BATCHES_IN_FLIGHT`]
     /// entries outstanding: the busier the node, the bigger its batches.
     async fn batch(self, mut queue: mpsc::UnboundedReceiver<Pending>) {
-        let slots = Arc::new(Semaphore::new(BATCHES_IN_FLIGHT));
         while let Some(first) = queue.recv().await {
-            let Ok(slot) = slots.clone().acquire_owned().await else {
+            let Ok(slot) = self.slots.clone().acquire_owned().await else {
                 return;
             };
             let mut batch = vec![first];
@@ -280,14 +301,11 @@ impl Consensus {
     /// Completes when this node leads and has heard from no majority for
     /// [`QUORUM_LOST_AFTER`]; never, otherwise.
     async fn until_quorum_lost(&self) -> Duration {
-        let mut metrics = self.raft.metrics();
         loop {
-            if let Some(silent) = quorum_lost_in(&metrics.borrow_and_update(), self.node_id) {
+            if let Some(silent) = self.quorum_lost() {
                 return silent;
             }
-            if metrics.changed().await.is_err() {
-                return std::future::pending().await;
-            }
+            tokio::time::sleep(QUORUM_LOOK_EVERY).await;
         }
     }
 
