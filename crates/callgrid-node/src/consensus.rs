@@ -21,12 +21,6 @@ pub const QUORUM_LOST_AFTER: Duration = Duration::from_millis(1_500);
 /// How long a proposal waits for news of a leader before it looks again.
 const LOOK_AGAIN_AFTER: Duration = Duration::from_millis(50);
 
-/// How often a pending write looks whether its leader still hears from a
-/// majority. Raft publishes that at least every heartbeat; looking on a
-/// timer instead of on every change of Raft's metrics (several per commit)
-/// spares a wake-up of every pending write per change.
-const QUORUM_LOOK_EVERY: Duration = Duration::from_millis(100);
-
 /// The longest a read-your-writes wait holds up an answer already decided.
 const CATCH_UP_WITHIN: Duration = Duration::from_secs(2);
 
@@ -301,11 +295,14 @@ impl Consensus {
     /// Completes when this node leads and has heard from no majority for
     /// [`QUORUM_LOST_AFTER`]; never, otherwise.
     async fn until_quorum_lost(&self) -> Duration {
+        let mut metrics = self.raft.metrics();
         loop {
-            if let Some(silent) = self.quorum_lost() {
+            if let Some(silent) = quorum_lost_in(&metrics.borrow_and_update(), self.node_id) {
                 return silent;
             }
-            tokio::time::sleep(QUORUM_LOOK_EVERY).await;
+            if metrics.changed().await.is_err() {
+                return std::future::pending().await;
+            }
         }
     }
 
