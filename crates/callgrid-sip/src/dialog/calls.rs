@@ -23,8 +23,8 @@ use rsipstack::transaction::Transaction;
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transport::SipAddr;
 
-use crate::dialog::{Shared, authenticate};
 use crate::dialog::hop::HopKind;
+use crate::dialog::{Shared, authenticate};
 use crate::outcomes::{self, Refusal};
 
 /// What a phone shows when another phone took the call (RFC 3326).
@@ -297,7 +297,8 @@ pub async fn invite(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<
                 return Ok(());
             }
             let key = (tenant, retrieve.call_id);
-            crate::dialog::park::join_retriever(shared, key, extension, dialog, offer, states).await;
+            crate::dialog::park::join_retriever(shared, key, extension, dialog, offer, states)
+                .await;
         }
         None => reject(&dialog, &outcomes::unavailable()),
     }
@@ -437,8 +438,9 @@ async fn fork(shared: &Arc<Shared>, legs: &Arc<CallLegs>, extension: &str) {
         };
         let transport = destination.r#type.unwrap_or(Transport::Udp);
         let (state_tx, states) = shared.dialogs.new_dialog_state_channel();
-        let hop = (!here)
-            .then(|| vec![crate::dialog::hop::Hop::fork(&legs.tenant, legs.call_id, extension).header()]);
+        let hop = (!here).then(|| {
+            vec![crate::dialog::hop::Hop::fork(&legs.tenant, legs.call_id, extension).header()]
+        });
         let option = InviteOption {
             caller: legs.caller_uri.clone(),
             callee: contact,
@@ -544,8 +546,15 @@ async fn follow_fork(
                 }
             }
             DialogState::Refer(_, request, handle) => {
-                crate::dialog::park::on_refer(&shared, &legs, &f.extension, &f.dialog, request, handle)
-                    .await;
+                crate::dialog::park::on_refer(
+                    &shared,
+                    &legs,
+                    &f.extension,
+                    &f.dialog,
+                    request,
+                    handle,
+                )
+                .await;
             }
             DialogState::Terminated(id, _) => {
                 shared.dialogs.remove_dialog(&id);
@@ -686,7 +695,8 @@ pub(crate) async fn follow_answerer(
     while let Some(state) = states.recv().await {
         match state {
             DialogState::Refer(_, request, handle) => {
-                crate::dialog::park::on_refer(&shared, &legs, &extension, &dialog, request, handle).await;
+                crate::dialog::park::on_refer(&shared, &legs, &extension, &dialog, request, handle)
+                    .await;
             }
             DialogState::Terminated(id, _) => {
                 shared.dialogs.remove_dialog(&id);

@@ -32,8 +32,10 @@ use rsipstack::sip::{Header, Request, StatusCode, Transport, Uri};
 use rsipstack::transaction::Transaction;
 use rsipstack::transport::SipAddr;
 
-use crate::dialog::calls::{COMPLETED_ELSEWHERE, CallKey, Fork, cancel, reject, sdp_headers, source_addr};
 use crate::dialog::Shared;
+use crate::dialog::calls::{
+    COMPLETED_ELSEWHERE, CallKey, Fork, cancel, reject, sdp_headers, source_addr,
+};
 use crate::outcomes::Refusal;
 
 /// How long a relayed phone's cancel waits for the stopped alert that
@@ -303,7 +305,8 @@ pub async fn receive(shared: Arc<Shared>, mut tx: Transaction, hop: Hop) -> anyh
             crate::dialog::calls::join_picker(shared, key, hop.party, dialog, offer, states).await;
         }
         HopKind::Retrieve => {
-            crate::dialog::park::join_retriever(shared, key, hop.party, dialog, offer, states).await;
+            crate::dialog::park::join_retriever(shared, key, hop.party, dialog, offer, states)
+                .await;
         }
         HopKind::Fork => {
             let binding = crate::dialog::register::bindings(&shared, &hop.tenant, &hop.party)

@@ -19,8 +19,8 @@ use rsipstack::dialog::dialog::{DialogStateReceiver, TransactionHandle};
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, Request, StatusCode, StatusCodeKind, Uri};
 
-use crate::dialog::calls::{Answerer, CallKey, CallLegs, follow_answerer, reject, sdp_headers};
 use crate::dialog::Shared;
+use crate::dialog::calls::{Answerer, CallKey, CallLegs, follow_answerer, reject, sdp_headers};
 use crate::outcomes::{self, Refusal};
 
 /// The user part of a REFER's `Refer-To` URI: the transfer target.

@@ -174,7 +174,8 @@ impl Watchers {
                     Ok(mut stream) => {
                         // In order: a stopped alert must never overtake its alert.
                         while let Ok(Some(notification)) = stream.message().await {
-                            crate::dialog::calls::on_notification(&shared_for_task, notification).await;
+                            crate::dialog::calls::on_notification(&shared_for_task, notification)
+                                .await;
                         }
                     }
                     Err(status) => tracing::debug!(%status, "notifications refused"),
