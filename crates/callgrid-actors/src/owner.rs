@@ -59,6 +59,16 @@ pub enum OwnerMsg {
     Retry { call: CallId, at_ms: u64 },
 }
 
+/// What the applied state says of a command being taken up.
+enum Read {
+    /// A retry: the request's first outcome.
+    Recalled(Response),
+    /// A claim that has already lost: its answer.
+    Lost(Response),
+    /// What the claim contends for, if anything.
+    Contends(Option<Contended>),
+}
+
 /// A claim waiting for its gate.
 struct Waiting {
     cmd: Command,
@@ -122,19 +132,36 @@ impl<P: Propose> OwnerState<P> {
             let _ = reply.send(Err(DecideError::DeadlineBeforeProposal));
             return;
         }
-        let (recalled, lost, gate) = self.proposer.read(|sb| {
-            (
-                sb.recall(&cmd),
-                sb.already_answered(cmd.inner()),
-                sb.contended(&cmd),
-            )
+        // One read: the first outcome of a retry, else the loss of a claim
+        // that already lost, else what the claim contends for.
+        let read = self.proposer.read(|sb| match sb.recall(&cmd) {
+            Some(first) => Read::Recalled(first),
+            None => match sb.already_answered(cmd.inner()) {
+                Some(lost) => Read::Lost(lost),
+                None => Read::Contends(sb.contended(&cmd)),
+            },
         });
-        if let Some(first) = recalled {
-            metrics::counter!("callgrid_decisions_without_commit_total", "command" => "retry")
-                .increment(1);
-            let _ = reply.send(Ok(first));
-            return;
-        }
+        let gate = match read {
+            Read::Recalled(first) => {
+                metrics::counter!("callgrid_decisions_without_commit_total", "command" => "retry")
+                    .increment(1);
+                let _ = reply.send(Ok(first));
+                return;
+            }
+            // It cannot win, so it need not wait for its gate.
+            Read::Lost(lost) => {
+                if matches!(cmd, Command::Once { .. }) {
+                    // Its retries must hear this loss, so it is committed.
+                    self.propose(myself, cmd, deadline, reply, None);
+                } else {
+                    metrics::counter!("callgrid_decisions_without_commit_total", "command" => cmd.kind())
+                        .increment(1);
+                    let _ = reply.send(Ok(lost));
+                }
+                return;
+            }
+            Read::Contends(gate) => gate,
+        };
         if let Some(gate) = &gate
             && self.busy.contains(gate)
         {
@@ -146,18 +173,6 @@ impl<P: Propose> OwnerState<P> {
                     deadline,
                     reply,
                 });
-            return;
-        }
-        if let Some(lost) = lost {
-            if matches!(cmd, Command::Once { .. }) {
-                // It cannot win, so it need not hold the gate; but its
-                // retries must hear this loss, so it is committed.
-                self.propose(myself, cmd, deadline, reply, None);
-                return;
-            }
-            metrics::counter!("callgrid_decisions_without_commit_total", "command" => cmd.kind())
-                .increment(1);
-            let _ = reply.send(Ok(lost));
             return;
         }
         if let Some(gate) = &gate {

@@ -3,8 +3,8 @@
 
 use crate::{
     AlertReason, AnswerHow, AnswerOutcome, Call, CallId, CallOutcome, CallState, DialOutcome,
-    Dialed, EndReason, Event, Extension, HangupOutcome, Notice, ParkCode, Party, PickupKind,
-    PickupOutcome, RetrieveOutcome, TenantId,
+    Dialed, EndReason, Event, Extension, HangupOutcome, Notice, Party, PickupKind, PickupOutcome,
+    RetrieveOutcome, TenantId,
 };
 
 use super::ringing::{alert_stopped, stop_announced_alerts};
@@ -41,11 +41,7 @@ impl Switchboard {
                 let Party::Extension(by) = from else {
                     return DialOutcome::Retrieve(RetrieveOutcome::NoParkPolicy);
                 };
-                let code = raw
-                    .parse::<u32>()
-                    .ok()
-                    .and_then(|n| ParkCode::new("code", n).ok());
-                return DialOutcome::Retrieve(match code {
+                return DialOutcome::Retrieve(match super::dialled_code(&raw) {
                     Some(code) => self.retrieve(tenant_id, by, code, now_ms, events),
                     None => RetrieveOutcome::UnknownCode,
                 });

@@ -14,6 +14,11 @@ mod pickup;
 pub use pickup::Contended;
 mod registrar;
 mod ringing;
+
+/// The park code a retrieve's dialled digits name, if they name one.
+fn dialled_code(raw: &str) -> Option<crate::ParkCode> {
+    crate::ParkCode::new("code", raw.parse().ok()?).ok()
+}
 #[cfg(test)]
 mod tests;
 mod timers;

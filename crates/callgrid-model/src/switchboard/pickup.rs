@@ -312,48 +312,13 @@ impl Switchboard {
                 }
             }
             // A feature code dialled is the claim it names.
-            Command::Dial {
-                tenant,
-                from: crate::Party::Extension(by),
-                digits,
-                now_ms,
-                random,
-            } => {
-                let dialed = self.tenants.get(tenant)?.config.feature_codes.parse(digits);
-                match dialed.ok()? {
-                    Dialed::DirectedPickup(Some(target)) => {
-                        let pickup = Command::Pickup {
-                            tenant: tenant.clone(),
-                            picker: by.clone(),
-                            kind: PickupKind::Directed(Some(target)),
-                            now_ms: *now_ms,
-                            random: *random,
-                        };
-                        match self.already_answered(&pickup)? {
-                            Response::Pickup(lost) => {
-                                Some(Response::Dial(crate::DialOutcome::Pickup(lost)))
-                            }
-                            _ => None,
-                        }
-                    }
-                    Dialed::Retrieve(raw) => {
-                        let code = crate::ParkCode::new("code", raw.parse().ok()?).ok()?;
-                        let retrieve = Command::Retrieve {
-                            tenant: tenant.clone(),
-                            by: by.clone(),
-                            code,
-                            now_ms: *now_ms,
-                        };
-                        match self.already_answered(&retrieve)? {
-                            Response::Retrieve(lost) => {
-                                Some(Response::Dial(crate::DialOutcome::Retrieve(lost)))
-                            }
-                            _ => None,
-                        }
-                    }
-                    _ => None,
+            Command::Dial { .. } => match self.already_answered(&self.dialled_claim(cmd)?)? {
+                Response::Pickup(lost) => Some(Response::Dial(crate::DialOutcome::Pickup(lost))),
+                Response::Retrieve(lost) => {
+                    Some(Response::Dial(crate::DialOutcome::Retrieve(lost)))
                 }
-            }
+                _ => None,
+            },
             Command::Retrieve {
                 tenant, by, code, ..
             } => {
@@ -398,28 +363,49 @@ impl Switchboard {
                 now_ms,
                 random,
             } => self.contended_pickup(tenant, picker, kind, *now_ms, *random),
-            Command::Dial {
-                tenant,
-                from,
-                digits,
-                now_ms,
-                random,
-            } => {
-                let dialed = self.tenants.get(tenant)?.config.feature_codes.parse(digits);
-                let kind = match dialed.ok()? {
-                    Dialed::Call(_) => return None,
-                    Dialed::Retrieve(raw) => {
-                        let n = raw.parse::<u32>().ok()?;
-                        return crate::ParkCode::new("code", n).ok().map(Contended::Code);
-                    }
-                    Dialed::DirectedPickup(target) => PickupKind::Directed(target),
-                    Dialed::GroupPickup => PickupKind::Group,
-                    Dialed::NamedPickup(name) => PickupKind::Named(name),
-                };
-                self.contended_pickup(tenant, from.extension()?, &kind, *now_ms, *random)
-            }
+            Command::Dial { .. } => self.contended(&self.dialled_claim(cmd)?),
             _ => None,
         }
+    }
+
+    /// The pickup or retrieve that a dial of a feature code from an
+    /// extension asks for, as the command that would ask it directly;
+    /// `None` for any other dial (an extension's number, an outside caller,
+    /// digits that name no park code).
+    fn dialled_claim(&self, cmd: &crate::Command) -> Option<crate::Command> {
+        use crate::Command;
+        let Command::Dial {
+            tenant,
+            from: crate::Party::Extension(by),
+            digits,
+            now_ms,
+            random,
+        } = cmd.inner()
+        else {
+            return None;
+        };
+        let dialed = self.tenants.get(tenant)?.config.feature_codes.parse(digits);
+        let kind = match dialed.ok()? {
+            Dialed::Call(_) => return None,
+            Dialed::Retrieve(raw) => {
+                return Some(Command::Retrieve {
+                    tenant: tenant.clone(),
+                    by: by.clone(),
+                    code: super::dialled_code(&raw)?,
+                    now_ms: *now_ms,
+                });
+            }
+            Dialed::DirectedPickup(target) => PickupKind::Directed(target),
+            Dialed::GroupPickup => PickupKind::Group,
+            Dialed::NamedPickup(name) => PickupKind::Named(name),
+        };
+        Some(Command::Pickup {
+            tenant: tenant.clone(),
+            picker: by.clone(),
+            kind,
+            now_ms: *now_ms,
+            random: *random,
+        })
     }
 
     fn contended_pickup(
