@@ -7,45 +7,10 @@ use std::time::Duration;
 
 use callgrid_client::{Client, Key};
 use callgrid_tests::cluster::TestCluster;
-use callgrid_tests::{api, eventually};
+use callgrid_tests::eventually;
+use callgrid_tests::routing::{forwarded, ring_and_pick_up};
 
 const T: &str = "acme";
-
-/// `callgrid_forwarded_requests_total` summed over every node.
-async fn forwarded(cluster: &TestCluster) -> f64 {
-    let mut total = 0.0;
-    for node in &cluster.nodes {
-        total += node
-            .scrape_metrics()
-            .await
-            .lines()
-            .filter(|l| l.starts_with("callgrid_forwarded_requests_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>();
-    }
-    total
-}
-
-/// Rings `to` from 101 and picks the call up from 100 with a directed
-/// pickup, both sent over `channel`.
-async fn ring_and_pick_up(channel: tonic::transport::Channel, to: &str) {
-    let mut c = callgrid_tests::Clients::new(channel.clone());
-    c.ring(T, "101", to).await;
-    let picked = api::pickup_client::PickupClient::new(channel)
-        .directed_pickup(api::DirectedPickupRequest {
-            tenant: T.into(),
-            picker: "100".into(),
-            target: to.into(),
-        })
-        .await
-        .expect("pickup answered")
-        .into_inner();
-    assert_eq!(
-        picked.result(),
-        api::PickupResult::PickedUp,
-        "{to}: {picked:?}"
-    );
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_go_straight_to_their_owner_and_a_plain_client_is_forwarded() {
@@ -75,13 +40,13 @@ async fn requests_go_straight_to_their_owner_and_a_plain_client_is_forwarded() {
         .collect();
     assert_eq!(owners.len(), 3, "{owners:?}");
 
-    let before = forwarded(&cluster).await;
+    let before = forwarded(&cluster.nodes).await;
     for target in &targets[..16] {
         let owner = client.channel(&Key::extension(T, target).unwrap());
-        ring_and_pick_up(owner, target).await;
+        ring_and_pick_up(owner, T, "101", "100", target).await;
     }
     assert_eq!(
-        forwarded(&cluster).await,
+        forwarded(&cluster.nodes).await,
         before,
         "no dial or pickup was forwarded"
     );
@@ -93,12 +58,15 @@ async fn requests_go_straight_to_their_owner_and_a_plain_client_is_forwarded() {
         .filter(|t| client.owner(&Key::extension(T, t).unwrap()) != Some(1))
         .count();
     for target in &targets[16..] {
-        ring_and_pick_up(cluster.nodes[0].channel().await, target).await;
+        let node_1 = cluster.nodes[0].channel().await.into();
+        ring_and_pick_up(node_1, T, "101", "100", target).await;
     }
     eventually(
         Duration::from_secs(5),
         "the forwards to be counted",
-        || async { (forwarded(&cluster).await >= before + 2.0 * elsewhere as f64).then_some(()) },
+        || async {
+            (forwarded(&cluster.nodes).await >= before + 2.0 * elsewhere as f64).then_some(())
+        },
     )
     .await;
 }

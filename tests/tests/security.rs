@@ -12,6 +12,7 @@ use std::time::Duration;
 use callgrid_proto::internal::{JoinRequest, PingRequest, peer_client::PeerClient};
 use callgrid_tests::pki::Pki;
 use callgrid_tests::prometheus::free_port;
+use callgrid_tests::routing::{forwarded, ring_and_pick_up};
 use callgrid_tests::{Clients, Node, NodeOptions, api, eventually};
 use tonic::transport::{Channel, ClientTlsConfig};
 use tonic::{Code, Request, Status};
@@ -42,10 +43,10 @@ async fn tls_channel(addr: &str, tls: ClientTlsConfig) -> Result<Channel, tonic:
         .await
 }
 
-async fn status_over(channel: Channel) -> Result<api::StatusResponse, Status> {
+async fn status_over(channel: Channel, token: Option<&str>) -> Result<api::StatusResponse, Status> {
     Clients::new(channel)
         .cluster
-        .status(api::StatusRequest {})
+        .status(with(token, api::StatusRequest {}))
         .await
         .map(|r| r.into_inner())
 }
@@ -80,7 +81,7 @@ async fn tls_clients_trusting_the_ca_connect_and_plaintext_or_untrusting_clients
     .await
     .expect("TLS connects");
     assert_eq!(
-        status_over(trusted)
+        status_over(trusted, None)
             .await
             .expect("a request over TLS")
             .node_id,
@@ -95,7 +96,7 @@ async fn tls_clients_trusting_the_ca_connect_and_plaintext_or_untrusting_clients
         .await;
     let refused = match plaintext {
         Err(_) => true,
-        Ok(channel) => status_over(channel).await.is_err(),
+        Ok(channel) => status_over(channel, None).await.is_err(),
     };
     assert!(refused, "a plaintext client was served by a TLS node");
 
@@ -108,7 +109,7 @@ async fn tls_clients_trusting_the_ca_connect_and_plaintext_or_untrusting_clients
     .await;
     let refused = match untrusting {
         Err(_) => true,
-        Ok(channel) => status_over(channel).await.is_err(),
+        Ok(channel) => status_over(channel, None).await.is_err(),
     };
     assert!(
         refused,
@@ -117,7 +118,8 @@ async fn tls_clients_trusting_the_ca_connect_and_plaintext_or_untrusting_clients
 }
 
 #[tokio::test]
-async fn nodes_form_a_cluster_over_mutual_tls_and_refuse_peers_without_a_cluster_certificate() {
+async fn nodes_form_a_cluster_over_mutual_tls_refuse_peers_without_a_cluster_certificate_and_serve_each_request_of_a_tls_client_with_a_token_at_its_owner()
+ {
     let pki = Pki::new("cluster");
     let addrs: Vec<String> = (0..2)
         .map(|_| format!("127.0.0.1:{}", free_port()))
@@ -125,6 +127,8 @@ async fn nodes_form_a_cluster_over_mutual_tls_and_refuse_peers_without_a_cluster
     let dirs: Vec<_> = (0..2)
         .map(|_| tempfile::tempdir().expect("tempdir"))
         .collect();
+    let config_dir = tempfile::tempdir().expect("tempdir");
+    let config = tokens_file(config_dir.path());
     let mut nodes = Vec::new();
     for (i, addr) in addrs.iter().enumerate() {
         let (cert, key) = pki.issue(&format!("node{}", i + 1));
@@ -137,6 +141,8 @@ async fn nodes_form_a_cluster_over_mutual_tls_and_refuse_peers_without_a_cluster
             path(&key),
             "--tls-client-ca".into(),
             path(&pki.ca_path()),
+            "--config".into(),
+            path(&config),
         ];
         if i > 0 {
             extra_args.extend(["--join".to_string(), addrs[0].clone()]);
@@ -152,11 +158,11 @@ async fn nodes_form_a_cluster_over_mutual_tls_and_refuse_peers_without_a_cluster
     }
     logged(
         &nodes[0],
-        "callgrid serving (TLS, mutual TLS between nodes, no authentication (development mode))",
+        "callgrid serving (TLS, mutual TLS between nodes, bearer tokens)",
     );
 
     // The second node joined through the first over mutual TLS, and both see
-    // one leader and both members.
+    // one leader and both members, each owning shards.
     let client_tls = ClientTlsConfig::new().ca_certificate(pki.ca_certificate());
     for addr in &addrs {
         eventually(
@@ -164,8 +170,11 @@ async fn nodes_form_a_cluster_over_mutual_tls_and_refuse_peers_without_a_cluster
             "both nodes to see a two-member cluster with a leader",
             || async {
                 let channel = tls_channel(addr, client_tls.clone()).await.ok()?;
-                let status = status_over(channel).await.ok()?;
-                (status.leader_id.is_some() && status.membership.len() == 2).then_some(())
+                let status = status_over(channel, Some(ADMIN)).await.ok()?;
+                (status.leader_id.is_some()
+                    && status.membership.len() == 2
+                    && status.membership.iter().all(|m| m.shards > 0))
+                .then_some(())
             },
         )
         .await;
@@ -237,16 +246,94 @@ async fn nodes_form_a_cluster_over_mutual_tls_and_refuse_peers_without_a_cluster
     let channel = tls_channel(&addrs[0], client_tls.clone())
         .await
         .expect("TLS connects");
-    let status = status_over(channel.clone()).await.expect("status");
+    let status = status_over(channel.clone(), Some(ADMIN))
+        .await
+        .expect("status");
     assert_eq!(status.membership.len(), 2, "{:?}", status.membership);
     Clients::new(channel)
         .directory
+        .put_tenant(with(
+            Some(ADMIN),
+            api::PutTenantRequest {
+                tenant: "still-writing".into(),
+                config: None,
+            },
+        ))
+        .await
+        .expect("the cluster still commits");
+
+    // The shard-aware client, over TLS with the cluster admin's token,
+    // learns the members (advertised as host:port, dialled over https with
+    // the same CA and token) and sends each request to its owner: no node
+    // forwards any of them.
+    let seed = format!("https://localhost:{}", nodes[0].grpc.port());
+    let client = callgrid_client::Client::builder()
+        .tls(std::fs::read(pki.ca_path()).expect("CA"), None)
+        .token(ADMIN)
+        .connect(&[&seed])
+        .await
+        .expect("the client connects with TLS and a token");
+    let targets: Vec<String> = (200..216).map(|n| n.to_string()).collect();
+    let mut directory = api::directory_client::DirectoryClient::new(client.any());
+    directory
         .put_tenant(api::PutTenantRequest {
-            tenant: "still-writing".into(),
+            tenant: "acme".into(),
             config: None,
         })
         .await
-        .expect("the cluster still commits");
+        .expect("the cluster admin creates acme through the client");
+    for number in ["100", "101"]
+        .into_iter()
+        .chain(targets.iter().map(String::as_str))
+    {
+        directory
+            .put_extension(api::PutExtensionRequest {
+                tenant: "acme".into(),
+                extension: Some(api::Extension {
+                    number: number.into(),
+                    ..Default::default()
+                }),
+            })
+            .await
+            .expect("extension stored");
+    }
+    let key = |number: &str| callgrid_client::Key::extension("acme", number).expect("valid key");
+    let owners: std::collections::BTreeSet<u64> = targets
+        .iter()
+        .filter_map(|t| client.owner(&key(t)))
+        .collect();
+    assert_eq!(
+        owners.len(),
+        2,
+        "the targets live on both nodes: {owners:?}"
+    );
+    let before = forwarded(&nodes).await;
+    for target in &targets {
+        ring_and_pick_up(client.channel(&key(target)), "acme", "101", "100", target).await;
+    }
+    assert_eq!(
+        forwarded(&nodes).await,
+        before,
+        "no dial or pickup of the client was forwarded"
+    );
+
+    // A tenant admin's token may not read the shard map: that client knows
+    // no owner, and its requests still reach theirs through the seed.
+    let tenant_admin = callgrid_client::Client::builder()
+        .tls(std::fs::read(pki.ca_path()).expect("CA"), None)
+        .token(ACME_ADMIN)
+        .connect(&[&seed])
+        .await
+        .expect("a client whose token may not read the map connects all the same");
+    assert_eq!(tenant_admin.owner(&key("200")), None);
+    ring_and_pick_up(
+        tenant_admin.channel(&key("200")),
+        "acme",
+        "101",
+        "100",
+        "200",
+    )
+    .await;
 }
 
 const ADMIN: &str = "cluster-admin-secret-0001";
@@ -1309,13 +1396,17 @@ async fn every_cross_tenant_and_cross_role_attempt_is_refused_and_changes_nothin
         .expect("the cluster admin reads cluster status");
 }
 
+/// callgridctl routes through the shard-aware client: it asks the node it
+/// is given for the members, and sends each request to its key's owner,
+/// reached as a member is (its advertised `127.0.0.1:port`, over TLS with
+/// the same CA and token), not as the `--server` named it (`localhost`).
 #[tokio::test]
-async fn callgridctl_speaks_tls_and_carries_its_token() {
+async fn callgridctl_speaks_tls_and_carries_its_token_to_every_node_it_routes_to() {
     let pki = Pki::new("ctl");
     let dir = tempfile::tempdir().expect("tempdir");
     let node = secure_node(&pki, dir.path());
     let server = format!("https://localhost:{}", node.grpc.port());
-    let ctl = |token: Option<&str>| {
+    let ctl = |token: Option<&str>, args: &[&str]| {
         let mut cmd = std::process::Command::new(callgrid_tests::binary("callgridctl"));
         cmd.args([
             "--server",
@@ -1324,25 +1415,52 @@ async fn callgridctl_speaks_tls_and_carries_its_token() {
             &path(&pki.ca_path()),
             "--tenant",
             "acme",
+            "--json",
         ]);
         if let Some(t) = token {
             cmd.args(["--token", t]);
         }
-        cmd.args(["tenant", "put"]);
+        cmd.args(args);
         cmd.output().expect("callgridctl runs")
     };
-    let refused = ctl(None);
+    let succeeded = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "stdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let refused = ctl(None, &["tenant", "put"]);
     assert!(!refused.status.success());
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("Unauthenticated"),
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
-    let ok = ctl(Some(ADMIN));
+    assert!(succeeded(&ctl(Some(ADMIN), &["tenant", "put"])).contains("acme"));
+    for n in ["101", "102", "103"] {
+        succeeded(&ctl(Some(ADMIN), &["ext", "put", n]));
+    }
+
+    // A call and its pickup, each sent to the owner of its extension.
+    let rung = succeeded(&ctl(Some(ADMIN), &["dial", "101", "102"]));
+    assert!(rung.contains("\"ringing\""), "{rung}");
+    let picked = succeeded(&ctl(Some(ADMIN), &["pickup", "directed", "103", "102"]));
+    assert!(picked.contains("\"picked_up\""), "{picked}");
+
+    // A tenant admin's token may not read the shard map: callgridctl then
+    // sends everything to --server, which forwards it.
+    let rung = succeeded(&ctl(Some(ACME_ADMIN), &["dial", "101", "102"]));
+    assert!(rung.contains("\"ringing\""), "{rung}");
+
+    // A token that cannot be a header is named by its flag.
+    let bad = ctl(Some("two\nlines"), &["tenant", "get"]);
+    assert_eq!(bad.status.code(), Some(1));
     assert!(
-        ok.status.success(),
+        String::from_utf8_lossy(&bad.stderr).contains("--token:"),
         "{}",
-        String::from_utf8_lossy(&ok.stderr)
+        String::from_utf8_lossy(&bad.stderr)
     );
-    assert!(String::from_utf8_lossy(&ok.stdout).contains("tenant acme"));
 }

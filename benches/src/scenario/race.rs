@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 
+use callgrid_client::Connection;
 use callgrid_proto::retry::with_request_id;
 use callgrid_proto::v1::{
     self, calls_client::CallsClient, dial_response::Outcome, pickup_client::PickupClient,
 };
-use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use super::Ctx;
@@ -36,7 +36,7 @@ const RETRIES: usize = 4;
 /// while undecided: how long it took, what it finally heard, and how many
 /// retries that took.
 async fn race_one(
-    mut client: PickupClient<Channel>,
+    mut client: PickupClient<Connection>,
     kind: RaceKind,
     tenant: String,
     picker: String,
@@ -94,7 +94,11 @@ async fn race_one(
 }
 
 /// Rings the callee; returns the call id when it rings.
-async fn ring(rec: &mut Recorder, calls: &mut CallsClient<Channel>, block: &Block) -> Option<u64> {
+async fn ring(
+    rec: &mut Recorder,
+    calls: &mut CallsClient<Connection>,
+    block: &Block,
+) -> Option<u64> {
     let dial = calls.dial(v1::DialRequest {
         tenant: block.tenant.clone(),
         from: party(&block.numbers[0]),
@@ -143,7 +147,7 @@ fn dials_rang(rec: &Recorder) -> Check {
 /// Reads the call back: it must be answered by the one winner.
 async fn verify(
     rec: &mut Recorder,
-    calls: &mut CallsClient<Channel>,
+    calls: &mut CallsClient<Connection>,
     tenant: &str,
     call_id: u64,
     winner: &str,
@@ -162,8 +166,8 @@ async fn verify(
 
 async fn worker(
     block: Block,
-    mut calls: CallsClient<Channel>,
-    racers: Vec<PickupClient<Channel>>,
+    mut calls: CallsClient<Connection>,
+    racers: Vec<PickupClient<Connection>>,
     args: RaceArgs,
     work: std::sync::Arc<Work>,
 ) -> Recorder {
@@ -259,11 +263,13 @@ pub async fn run(ctx: &Ctx, args: &RaceArgs) -> anyhow::Result<ScenarioResult> {
                 PickupClient::new(
                     owner
                         .clone()
-                        .unwrap_or_else(|| ctx.pool.channel(slot + r, conn)),
+                        .unwrap_or_else(|| ctx.pool.channel(slot + r, conn).into()),
                 )
             })
             .collect();
-        let calls = owner.clone().unwrap_or_else(|| ctx.pool.for_slot(slot));
+        let calls = owner
+            .clone()
+            .unwrap_or_else(|| ctx.pool.for_slot(slot).into());
         worker(block, CallsClient::new(calls), racers, args.clone(), work)
     })
     .await?;

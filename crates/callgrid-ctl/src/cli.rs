@@ -11,7 +11,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "callgridctl", version, about, long_about, after_help = crate::exit::TABLE)]
 pub struct Cli {
-    /// The node to talk to; any node accepts any request.
+    /// A node of the cluster. callgridctl asks it for the members and the
+    /// shard map and sends each request to the node that owns its
+    /// extension or park lot; anything else (and everything, when the token
+    /// may not read the map) to this node, which forwards as needed.
     #[arg(
         long,
         global = true,
@@ -42,7 +45,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "CALLGRID_CA")]
     pub ca: Option<std::path::PathBuf>,
 
-    /// The name the node's certificate is checked against (default: the server's host).
+    /// The name every node's certificate is checked against (default: the
+    /// host each node is dialled by: --server's, or the address a member
+    /// advertises).
     #[arg(long, global = true, env = "CALLGRID_TLS_DOMAIN")]
     pub tls_domain: Option<String>,
 

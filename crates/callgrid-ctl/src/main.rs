@@ -9,7 +9,8 @@
 //!
 //! # Layout
 //! `cli` parses the command line (clap types, no I/O); `commands` makes
-//! one call per subcommand, with `retry` resending a mutating request
+//! one call per subcommand, to the owner of its key through the
+//! shard-aware `callgrid_client`, with `retry` resending a mutating request
 //! under its request id; `render` prints each message as text or JSON
 //! through `output`; `exit` turns the outcome into the exit status.
 

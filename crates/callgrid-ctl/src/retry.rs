@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use callgrid_client::{Backoff, under_one_id_with};
+use callgrid_client::{Backoff, Connection, Route, under_one_id_with};
 use tonic::{Code, Status};
 
 /// Request ids for one run, and how often to retry with them.
@@ -50,17 +50,26 @@ impl Retry {
     }
 
     /// Sends `message` through `send` under a new request id, retrying
-    /// with the same id while the answer is undecided.
+    /// with the same id while the answer is undecided: the first attempt
+    /// over `route`'s owner, a retry over any node ([`Route::attempt`]).
     pub async fn send<M, R, F, Fut>(
         &self,
+        route: &Route,
         message: M,
         send: F,
     ) -> Result<tonic::Response<R>, Status>
     where
         M: Clone,
-        F: Fn(tonic::Request<M>) -> Fut,
+        F: Fn(Connection, tonic::Request<M>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<R>, Status>>,
     {
+        let attempts = AtomicU32::new(0);
+        let send = |request| {
+            send(
+                route.attempt(attempts.fetch_add(1, Ordering::Relaxed)),
+                request,
+            )
+        };
         let id = self.next_id();
         let backoff = Backoff {
             attempts: self.retries.saturating_add(1),
@@ -90,12 +99,18 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
+    /// A route to nowhere: `send` below answers every attempt itself.
+    fn nowhere() -> Route {
+        let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
+        Route::new(channel.clone().into(), channel.into())
+    }
+
     #[tokio::test]
     async fn an_undecided_request_is_retried_with_the_same_id_until_answered() {
         let retry = Retry::new(Some("job-7".into()), 3);
         let seen = Mutex::new(Vec::new());
         let answer = retry
-            .send((), |r: tonic::Request<()>| {
+            .send(&nowhere(), (), |_, r: tonic::Request<()>| {
                 let id = r
                     .metadata()
                     .get("request-id")
@@ -126,7 +141,7 @@ mod tests {
         let retry = Retry::new(Some("job-8".into()), 1);
         let tries = AtomicU32::new(0);
         let e = retry
-            .send((), |_r: tonic::Request<()>| {
+            .send(&nowhere(), (), |_, _r: tonic::Request<()>| {
                 tries.fetch_add(1, Ordering::Relaxed);
                 async {
                     Err::<tonic::Response<()>, _>(Status::unavailable("not decided: no leader"))
@@ -143,7 +158,7 @@ mod tests {
 
         let tries = AtomicU32::new(0);
         let e = retry
-            .send((), |_r: tonic::Request<()>| {
+            .send(&nowhere(), (), |_, _r: tonic::Request<()>| {
                 tries.fetch_add(1, Ordering::Relaxed);
                 async { Err::<tonic::Response<()>, _>(Status::invalid_argument("digits: bad")) }
             })

@@ -4,14 +4,12 @@ use anyhow::bail;
 use callgrid_proto::v1::{self, calls_client::CallsClient};
 use serde_json::json;
 
+use callgrid_client::Key;
+
 use super::Ctx;
 use crate::cli::{CallCommand, DialArgs};
 use crate::exit::{Outcome as _, invalid};
 use crate::output::Titled;
-
-fn client(ctx: &Ctx) -> CallsClient<super::Conn> {
-    CallsClient::new(ctx.channel.clone())
-}
 
 fn extension(e: String) -> v1::Party {
     v1::Party {
@@ -48,25 +46,37 @@ fn dial_request(tenant: String, args: DialArgs) -> anyhow::Result<v1::DialReques
 
 pub async fn dial(ctx: &Ctx, args: DialArgs) -> anyhow::Result<()> {
     let request = dial_request(ctx.tenant.clone(), args)?;
+    let from = match &request.from {
+        Some(v1::Party {
+            kind: Some(v1::party::Kind::Extension(e)),
+        }) => Some(e.as_str()),
+        _ => None,
+    };
+    let route = ctx.route(Key::dial(&ctx.tenant, from, &request.digits));
     let r = ctx
         .retry
-        .send(request, |r| async move { client(ctx).dial(r).await })
+        .send(&route, request, |to, r| async move {
+            CallsClient::new(to).dial(r).await
+        })
         .await?
         .into_inner();
     ctx.out.show(&r);
     r.exit().into_result()
 }
 
+/// An answer goes to the answering extension's owner: the home of the
+/// call when the callee answers, one hop away when a call group's member does.
 pub async fn answer(ctx: &Ctx, call: u64, by: String) -> anyhow::Result<()> {
     let r = ctx
         .retry
         .send(
+            &ctx.route(ctx.extension(&by)),
             v1::AnswerRequest {
                 tenant: ctx.tenant.clone(),
                 call_id: call,
                 by: by.clone(),
             },
-            |r| async move { client(ctx).answer(r).await },
+            |to, r| async move { CallsClient::new(to).answer(r).await },
         )
         .await?
         .into_inner();
@@ -96,12 +106,15 @@ pub async fn hangup(
     let r = ctx
         .retry
         .send(
+            // Either side may hang up: the party's extension is no better a
+            // guess at the call's home than any node.
+            &ctx.route(None),
             v1::HangupRequest {
                 tenant: ctx.tenant.clone(),
                 call_id: call,
                 by: Some(hangup_party(party.clone(), force_outside)),
             },
-            |r| async move { client(ctx).hangup(r).await },
+            |to, r| async move { CallsClient::new(to).hangup(r).await },
         )
         .await?
         .into_inner();
@@ -114,7 +127,7 @@ pub async fn hangup(
 }
 
 pub async fn call(ctx: &Ctx, cmd: CallCommand) -> anyhow::Result<()> {
-    let mut c = client(ctx);
+    let mut c = CallsClient::new(ctx.any());
     match cmd {
         CallCommand::Get { id } => {
             let r = c

@@ -8,14 +8,14 @@ use crate::cli::ClusterCommand;
 pub async fn cluster(ctx: &Ctx, cmd: ClusterCommand) -> anyhow::Result<()> {
     match cmd {
         ClusterCommand::Status => {
-            let r = ClusterClient::new(ctx.channel.clone())
+            let r = ClusterClient::new(ctx.any())
                 .status(v1::StatusRequest {})
                 .await?
                 .into_inner();
             ctx.out.show(&r);
         }
         ClusterCommand::Add { node_id, addr } => {
-            ClusterClient::new(ctx.channel.clone())
+            ClusterClient::new(ctx.any())
                 .add_node(v1::AddNodeRequest {
                     node_id,
                     addr: addr.clone(),
@@ -24,7 +24,7 @@ pub async fn cluster(ctx: &Ctx, cmd: ClusterCommand) -> anyhow::Result<()> {
             ctx.out.note(&format!("node {node_id} at {addr} added"));
         }
         ClusterCommand::Remove { node_id } => {
-            ClusterClient::new(ctx.channel.clone())
+            ClusterClient::new(ctx.any())
                 .remove_node(v1::RemoveNodeRequest { node_id })
                 .await?;
             ctx.out.note(&format!("node {node_id} removed"));

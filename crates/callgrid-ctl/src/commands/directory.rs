@@ -11,8 +11,9 @@ use crate::cli::{
 use crate::exit::invalid;
 use crate::output::{Done, Titled};
 
-fn client(ctx: &Ctx) -> DirectoryClient<super::Conn> {
-    DirectoryClient::new(ctx.channel.clone())
+/// The directory is no owner's: every request goes to `--server`.
+fn client(ctx: &Ctx) -> DirectoryClient<callgrid_client::Connection> {
+    DirectoryClient::new(ctx.any())
 }
 
 pub async fn tenant(ctx: &Ctx, cmd: TenantCommand) -> anyhow::Result<()> {
@@ -31,14 +32,12 @@ pub async fn tenant(ctx: &Ctx, cmd: TenantCommand) -> anyhow::Result<()> {
             let r = ctx
                 .retry
                 .send(
+                    &ctx.route(None),
                     v1::PutTenantRequest {
                         tenant: ctx.tenant.clone(),
                         config: Some(config),
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.put_tenant(r).await }
-                    },
+                    |to, r| async move { DirectoryClient::new(to).put_tenant(r).await },
                 )
                 .await?
                 .into_inner();
@@ -63,13 +62,11 @@ pub async fn tenant(ctx: &Ctx, cmd: TenantCommand) -> anyhow::Result<()> {
         TenantCommand::Delete => {
             ctx.retry
                 .send(
+                    &ctx.route(None),
                     v1::DeleteTenantRequest {
                         tenant: ctx.tenant.clone(),
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.delete_tenant(r).await }
-                    },
+                    |to, r| async move { DirectoryClient::new(to).delete_tenant(r).await },
                 )
                 .await?;
             ctx.out
@@ -109,14 +106,12 @@ pub async fn ext(ctx: &Ctx, cmd: ExtCommand) -> anyhow::Result<()> {
             let r = ctx
                 .retry
                 .send(
+                    &ctx.route(None),
                     v1::PutExtensionRequest {
                         tenant,
                         extension: Some(extension),
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.put_extension(r).await }
-                    },
+                    |to, r| async move { DirectoryClient::new(to).put_extension(r).await },
                 )
                 .await?
                 .into_inner();
@@ -139,14 +134,12 @@ pub async fn ext(ctx: &Ctx, cmd: ExtCommand) -> anyhow::Result<()> {
         ExtCommand::Delete { number } => {
             ctx.retry
                 .send(
+                    &ctx.route(None),
                     v1::DeleteExtensionRequest {
                         tenant,
                         number: number.clone(),
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.delete_extension(r).await }
-                    },
+                    |to, r| async move { DirectoryClient::new(to).delete_extension(r).await },
                 )
                 .await?;
             ctx.out.show(&Done(format!("deleted extension {number}")));
@@ -154,15 +147,13 @@ pub async fn ext(ctx: &Ctx, cmd: ExtCommand) -> anyhow::Result<()> {
         ExtCommand::Online { number, online } => {
             ctx.retry
                 .send(
+                    &ctx.route(None),
                     v1::SetOnlineRequest {
                         tenant,
                         number: number.clone(),
                         online,
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.set_online(r).await }
-                    },
+                    |to, r| async move { DirectoryClient::new(to).set_online(r).await },
                 )
                 .await?;
             let state = if online { "online" } else { "offline" };
@@ -229,14 +220,12 @@ pub async fn call_group(ctx: &Ctx, cmd: CallGroupCommand) -> anyhow::Result<()> 
             let r = ctx
                 .retry
                 .send(
+                    &ctx.route(None),
                     v1::PutCallGroupRequest {
                         tenant,
                         group: Some(group),
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.put_call_group(r).await }
-                    },
+                    |to, r| async move { DirectoryClient::new(to).put_call_group(r).await },
                 )
                 .await?
                 .into_inner();
@@ -252,14 +241,12 @@ pub async fn call_group(ctx: &Ctx, cmd: CallGroupCommand) -> anyhow::Result<()> 
         CallGroupCommand::Delete { owner } => {
             ctx.retry
                 .send(
+                    &ctx.route(None),
                     v1::DeleteCallGroupRequest {
                         tenant,
                         owner: owner.clone(),
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.delete_call_group(r).await }
-                    },
+                    |to, r| async move { DirectoryClient::new(to).delete_call_group(r).await },
                 )
                 .await?;
             ctx.out
@@ -327,14 +314,12 @@ pub async fn policy(ctx: &Ctx, cmd: PolicyCommand) -> anyhow::Result<()> {
             let r = ctx
                 .retry
                 .send(
+                    &ctx.route(None),
                     v1::PutParkPolicyRequest {
                         tenant,
                         policy: Some(policy),
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.put_park_policy(r).await }
-                    },
+                    |to, r| async move { DirectoryClient::new(to).put_park_policy(r).await },
                 )
                 .await?
                 .into_inner();
@@ -357,14 +342,12 @@ pub async fn policy(ctx: &Ctx, cmd: PolicyCommand) -> anyhow::Result<()> {
         PolicyCommand::Delete { name } => {
             ctx.retry
                 .send(
+                    &ctx.route(None),
                     v1::DeleteParkPolicyRequest {
                         tenant,
                         name: name.clone(),
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.delete_park_policy(r).await }
-                    },
+                    |to, r| async move { DirectoryClient::new(to).delete_park_policy(r).await },
                 )
                 .await?;
             ctx.out.show(&Done(format!("deleted park policy {name}")));
@@ -372,15 +355,13 @@ pub async fn policy(ctx: &Ctx, cmd: PolicyCommand) -> anyhow::Result<()> {
         PolicyCommand::Grant { ext, policy } => {
             ctx.retry
                 .send(
+                    &ctx.route(None),
                     v1::GrantParkPolicyRequest {
                         tenant,
                         number: ext.clone(),
                         policy: policy.clone(),
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.grant_park_policy(r).await }
-                    },
+                    |to, r| async move { DirectoryClient::new(to).grant_park_policy(r).await },
                 )
                 .await?;
             ctx.out
@@ -389,15 +370,13 @@ pub async fn policy(ctx: &Ctx, cmd: PolicyCommand) -> anyhow::Result<()> {
         PolicyCommand::Revoke { ext } => {
             ctx.retry
                 .send(
+                    &ctx.route(None),
                     v1::GrantParkPolicyRequest {
                         tenant,
                         number: ext.clone(),
                         policy: String::new(),
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.grant_park_policy(r).await }
-                    },
+                    |to, r| async move { DirectoryClient::new(to).grant_park_policy(r).await },
                 )
                 .await?;
             ctx.out

@@ -9,72 +9,71 @@ mod pickup;
 mod presence;
 
 use anyhow::Context as _;
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+use callgrid_client::{Client, Connection, Key, Route};
+use tonic::transport::Endpoint;
 
 use crate::cli::{Cli, Command};
 use crate::output::Output;
 use crate::retry::Retry;
 
-/// Adds the bearer token, if any, to every request.
-#[derive(Clone)]
-pub struct Bearer(Option<MetadataValue<Ascii>>);
-
-impl Interceptor for Bearer {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        if let Some(token) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", token.clone());
-        }
-        Ok(request)
-    }
-}
-
-/// The connection every client shares: the channel, with the token added.
-pub type Conn = InterceptedService<Channel, Bearer>;
-
-/// What every subcommand needs: a connection, the tenant, how to print,
+/// What every subcommand needs: the cluster, the tenant, how to print,
 /// and request ids for what it changes.
 pub struct Ctx {
-    pub channel: Conn,
+    /// The shard-aware client: a request about an extension, a call group
+    /// or the park lot goes to the node that owns it (see `callgrid_client`,
+    /// "Which key"); any other to `--server`.
+    pub client: Client,
     pub tenant: String,
     pub out: Output,
     pub retry: Retry,
 }
 
-/// Connects to `cli.server` and runs the subcommand.
+impl Ctx {
+    /// The `--server` node, for requests no owner decides.
+    pub fn any(&self) -> Connection {
+        self.client.any()
+    }
+
+    /// Where a request about `key` goes: its owner first, any node for a
+    /// retry. A key that is not valid (`None`) goes to `--server`, which
+    /// refuses it by the field's name.
+    pub fn route(&self, key: Option<Key>) -> Route {
+        self.client.route(key.as_ref())
+    }
+
+    /// The tenant's extension `number`, as a key.
+    pub fn extension(&self, number: &str) -> Option<Key> {
+        Key::extension(&self.tenant, number).ok()
+    }
+
+    /// The tenant's park lot, as a key.
+    pub fn park_lot(&self) -> Option<Key> {
+        Key::park_lot(&self.tenant).ok()
+    }
+}
+
+/// Connects to the cluster through `cli.server` and runs the subcommand.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut endpoint = Endpoint::from_shared(cli.server.clone())
+    Endpoint::from_shared(cli.server.clone())
         .with_context(|| format!("--server {:?} is not a URI", cli.server))?;
+    let mut builder = Client::builder();
     if let Some(ca) = &cli.ca {
         let pem =
             std::fs::read(ca).with_context(|| format!("--ca {}: cannot read", ca.display()))?;
-        let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem));
-        if let Some(domain) = &cli.tls_domain {
-            tls = tls.domain_name(domain.clone());
-        }
-        endpoint = endpoint.tls_config(tls).context("--ca: TLS settings")?;
+        builder = builder.tls(pem, cli.tls_domain.clone());
     }
-    let token = match &cli.token {
-        Some(t) => Some(
-            format!("Bearer {t}")
-                .parse::<MetadataValue<Ascii>>()
-                .context("--token: must be printable ASCII")?,
-        ),
-        None => None,
-    };
-    let channel = endpoint
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {}", cli.server))?;
+    if let Some(token) = &cli.token {
+        builder = builder.token(token);
+    }
+    let client = builder.connect(&[&cli.server]).await.map_err(|e| match e {
+        // Named by the flag that set it: `--token: ...`, `--tls-domain: ...`.
+        callgrid_client::Error::Setting { field, why } => {
+            anyhow::anyhow!("--{}: {why}", field.replace('_', "-"))
+        }
+        e => anyhow::Error::new(e).context(format!("cannot connect to {}", cli.server)),
+    })?;
     let ctx = Ctx {
-        channel: InterceptedService::new(channel, Bearer(token)),
+        client,
         tenant: cli.tenant,
         out: Output::new(cli.json),
         retry: Retry::new(cli.request_id, cli.retries),

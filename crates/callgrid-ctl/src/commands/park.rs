@@ -7,21 +7,18 @@ use super::Ctx;
 use crate::exit::Outcome as _;
 use crate::output::Titled;
 
-fn client(ctx: &Ctx) -> ParkClient<super::Conn> {
-    ParkClient::new(ctx.channel.clone())
-}
-
 pub async fn park(ctx: &Ctx, call: u64, by: String, code: Option<u32>) -> anyhow::Result<()> {
     let r = ctx
         .retry
         .send(
+            &ctx.route(ctx.park_lot()),
             v1::ParkRequest {
                 tenant: ctx.tenant.clone(),
                 call_id: call,
                 by,
                 code,
             },
-            |r| async move { client(ctx).park(r).await },
+            |to, r| async move { ParkClient::new(to).park(r).await },
         )
         .await?
         .into_inner();
@@ -37,12 +34,13 @@ pub async fn retrieve(ctx: &Ctx, by: String, code: u32) -> anyhow::Result<()> {
     let r = ctx
         .retry
         .send(
+            &ctx.route(ctx.park_lot()),
             v1::RetrieveRequest {
                 tenant: ctx.tenant.clone(),
                 by,
                 code,
             },
-            |r| async move { client(ctx).retrieve(r).await },
+            |to, r| async move { ParkClient::new(to).retrieve(r).await },
         )
         .await?
         .into_inner();
@@ -55,7 +53,7 @@ pub async fn retrieve(ctx: &Ctx, by: String, code: u32) -> anyhow::Result<()> {
 }
 
 pub async fn parked(ctx: &Ctx) -> anyhow::Result<()> {
-    let r = client(ctx)
+    let r = ParkClient::new(ctx.any())
         .list_parked(v1::ListParkedRequest {
             tenant: ctx.tenant.clone(),
         })

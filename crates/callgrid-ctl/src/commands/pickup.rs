@@ -1,4 +1,6 @@
-//! `pickup directed|group|named|blf`: the Pickup service.
+//! `pickup directed|group|named|blf`: the Pickup service. A directed or BLF
+//! pickup goes to the target's owner, a group or named pickup to the
+//! picker's.
 
 use callgrid_proto::v1::{self, pickup_client::PickupClient};
 
@@ -7,44 +9,40 @@ use crate::cli::PickupCommand;
 use crate::exit::Outcome as _;
 
 pub async fn pickup(ctx: &Ctx, cmd: PickupCommand) -> anyhow::Result<()> {
-    let c = PickupClient::new(ctx.channel.clone());
     let tenant = ctx.tenant.clone();
     let r = match cmd {
         PickupCommand::Directed { picker, target } => {
             ctx.retry
                 .send(
+                    &ctx.route(ctx.extension(&target)),
                     v1::DirectedPickupRequest {
                         tenant,
                         picker,
                         target,
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.directed_pickup(r).await }
-                    },
+                    |to, r| async move { PickupClient::new(to).directed_pickup(r).await },
                 )
                 .await?
         }
         PickupCommand::Group { picker } => {
             ctx.retry
-                .send(v1::GroupPickupRequest { tenant, picker }, |r| {
-                    let mut c = c.clone();
-                    async move { c.group_pickup(r).await }
-                })
+                .send(
+                    &ctx.route(ctx.extension(&picker)),
+                    v1::GroupPickupRequest { tenant, picker },
+                    |to, r| async move { PickupClient::new(to).group_pickup(r).await },
+                )
                 .await?
         }
         PickupCommand::Named { picker, name } => {
             ctx.retry
                 .send(
+                    &ctx.route(ctx.extension(&picker)),
                     v1::NamedPickupRequest {
                         tenant,
                         picker,
                         group_name: name,
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.named_pickup(r).await }
-                    },
+                    |to, r| async move { PickupClient::new(to).named_pickup(r).await },
                 )
                 .await?
         }
@@ -55,16 +53,14 @@ pub async fn pickup(ctx: &Ctx, cmd: PickupCommand) -> anyhow::Result<()> {
         } => {
             ctx.retry
                 .send(
+                    &ctx.route(ctx.extension(&target)),
                     v1::BlfPickupRequest {
                         tenant,
                         picker,
                         target,
                         call_id,
                     },
-                    |r| {
-                        let mut c = c.clone();
-                        async move { c.blf_pickup(r).await }
-                    },
+                    |to, r| async move { PickupClient::new(to).blf_pickup(r).await },
                 )
                 .await?
         }

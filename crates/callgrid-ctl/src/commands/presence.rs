@@ -30,7 +30,7 @@ pub async fn watch(
     if extensions.is_empty() && park_codes.is_empty() {
         crate::exit::invalid!("give at least one extension or --park-code to watch");
     }
-    let stream = PresenceClient::new(ctx.channel.clone())
+    let stream = PresenceClient::new(ctx.any())
         .watch_lamps(v1::WatchLampsRequest {
             tenant: ctx.tenant.clone(),
             watcher: watcher.unwrap_or_default(),
@@ -43,7 +43,7 @@ pub async fn watch(
 }
 
 pub async fn notifications(ctx: &Ctx, extension: String) -> anyhow::Result<()> {
-    let stream = PresenceClient::new(ctx.channel.clone())
+    let stream = PresenceClient::new(ctx.any())
         .notifications(v1::NotificationsRequest {
             tenant: ctx.tenant.clone(),
             extension,

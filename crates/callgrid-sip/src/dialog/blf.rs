@@ -572,15 +572,15 @@ pub async fn pickup(
         }
     };
     let target = replaces.extension().unwrap_or(&uri_user).to_owned();
+    let key = callgrid_client::Key::extension(&tenant, &target).ok();
     let pickup = BlfPickupRequest {
         tenant: tenant.clone(),
         picker: picker.clone(),
         target,
         call_id: Some(call_id),
     };
-    let picked = crate::cluster::once(pickup, |r| {
-        let mut pickups = shared.cluster.pickup.clone();
-        async move { pickups.blf_pickup(r).await }
+    let picked = crate::cluster::once(&shared.cluster, key, pickup, |mut to, r| async move {
+        to.pickup.blf_pickup(r).await
     })
     .await;
     let response = match picked {

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use callgrid_client::Key;
 use callgrid_proto::v1::{
     AnswerRequest, AnswerResult, CallResult, CallState, DialRequest, GetCallRequest, HangupRequest,
     Notification, PickupResult, RetrieveResult, dial_response::Outcome, notification::Kind, party,
@@ -227,14 +228,14 @@ pub async fn invite(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<
     let caller_uri = tx.original.from_header()?.uri()?;
     let (dialog, states) = serve_invite(&shared, tx)?;
 
+    let key = Key::dial(&tenant, Some(extension.as_str()), &digits);
     let dial = DialRequest {
         tenant: tenant.clone(),
         from: Some(extension_party(&extension)),
         digits,
     };
-    let dialled = crate::cluster::once(dial, |r| {
-        let mut calls = shared.cluster.calls.clone();
-        async move { calls.dial(r).await }
+    let dialled = crate::cluster::once(&shared.cluster, key, dial, |mut to, r| async move {
+        to.calls.dial(r).await
     })
     .await;
     let outcome = match dialled {
@@ -340,9 +341,9 @@ pub(crate) async fn hang_up(shared: &Shared, legs: &CallLegs, by: &str) {
         call_id: legs.call_id,
         by: Some(extension_party(by)),
     };
-    let ended = crate::cluster::once(hangup, |r| {
-        let mut calls = shared.cluster.calls.clone();
-        async move { calls.hangup(r).await }
+    // Either side may hang up: any node is as near the call's home.
+    let ended = crate::cluster::once(&shared.cluster, None, hangup, |mut to, r| async move {
+        to.calls.hangup(r).await
     })
     .await;
     if let Err(status) = ended {
@@ -507,16 +508,19 @@ async fn follow_fork(
                     let _ = f.dialog.bye().await;
                     continue;
                 }
+                // The answering phone's extension is the call's home unless
+                // a call group's member answers (then its owner forwards).
+                let key = Key::extension(&legs.tenant, &f.extension).ok();
                 let answer = AnswerRequest {
                     tenant: legs.tenant.clone(),
                     call_id: legs.call_id,
                     by: f.extension.clone(),
                 };
-                let answer = crate::cluster::once(answer, |r| {
-                    let mut calls = shared.cluster.calls.clone();
-                    async move { calls.answer(r).await }
-                })
-                .await;
+                let answer =
+                    crate::cluster::once(&shared.cluster, key, answer, |mut to, r| async move {
+                        to.calls.answer(r).await
+                    })
+                    .await;
                 let won = answer
                     .map(|r| r.result == AnswerResult::Answered as i32)
                     .unwrap_or(false);

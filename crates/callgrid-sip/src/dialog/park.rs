@@ -75,9 +75,9 @@ pub(crate) async fn on_refer(
         by: parker.to_owned(),
         code: None,
     };
-    let parked = crate::cluster::once(park, |r| {
-        let mut lots = shared.cluster.park.clone();
-        async move { lots.park(r).await }
+    let lot = callgrid_client::Key::park_lot(&legs.tenant).ok();
+    let parked = crate::cluster::once(&shared.cluster, lot, park, |mut to, r| async move {
+        to.park.park(r).await
     })
     .await;
     let text_plain = || Some(vec![Header::ContentType("text/plain".into())]);

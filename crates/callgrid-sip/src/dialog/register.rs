@@ -81,11 +81,12 @@ pub async fn register(shared: &Arc<Shared>, mut tx: Transaction) -> anyhow::Resu
             source: source.clone(),
             expires_s,
         };
-        let stored = crate::cluster::once(register, |r| {
-            let mut registrar = registrar.clone();
-            async move { registrar.register(r).await }
-        })
-        .await;
+        // A binding is no owner's: any node proposes it.
+        let stored =
+            crate::cluster::once(&shared.cluster, None, register, |mut to, r| async move {
+                to.registrar.register(r).await
+            })
+            .await;
         match stored {
             Ok(r) => bindings = r.bindings,
             Err(status) => return refuse(tx, &status).await,
