@@ -1,11 +1,13 @@
-//! No import cycle between the top-level modules of any crate: each crate
-//! reads in one direction (in the node: api → route → actors → consensus
-//! → raft), so a module can be read, tested and changed without the ones
-//! above it.
+//! No import cycle between the modules of any crate, at any depth: each
+//! crate reads in one direction (in the node: api → route → actors →
+//! consensus → raft; in the SIP edge's dialog layer: invite → calls →
+//! park → relay → legs), so a module can be read, tested and changed
+//! without the ones above it.
 //!
-//! A module's edges are the `crate::<module>` paths its files name outside
-//! comments and their `#[cfg(test)]` part; a cycle is a strongly connected set of two
-//! or more modules.
+//! For every module with modules of its own (a crate's root, `api/`,
+//! `dialog/`, ...), a child's edges are the sibling paths its files name
+//! outside comments and their `#[cfg(test)]` part; a cycle is a strongly
+//! connected set of two or more siblings.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -43,24 +45,35 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Top-level module → the top-level modules it names.
-fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+/// The child modules of the module at `parent` (a path under `src`, empty
+/// for the crate root) → the siblings each names. A child names a sibling
+/// by `crate::<parent>::<sibling>` anywhere in its files, or by
+/// `super::<sibling>` in a file directly under `parent`. The parent's own
+/// file (`lib.rs`, `main.rs`, `mod.rs`) holds what its children share and
+/// is not a node, as a crate root is not.
+fn module_graph(src: &Path, parent: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let dir = src.join(parent);
     let mut files = Vec::new();
-    rust_files(src, &mut files);
+    rust_files(&dir, &mut files);
     let module_of = |path: &Path| -> Option<String> {
-        let first = path.strip_prefix(src).ok()?.components().next()?;
+        let first = path.strip_prefix(&dir).ok()?.components().next()?;
         let name = first
             .as_os_str()
             .to_str()?
             .trim_end_matches(".rs")
             .to_owned();
-        (name != "lib" && name != "main").then_some(name)
+        (!["lib", "main", "mod"].contains(&name.as_str())).then_some(name)
     };
     let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(f)).collect();
     let mut graph: BTreeMap<String, BTreeSet<String>> = modules
         .iter()
         .map(|m| (m.clone(), BTreeSet::new()))
         .collect();
+    let through_crate = if parent.is_empty() {
+        "crate::".to_owned()
+    } else {
+        format!("crate::{}::", parent.replace('/', "::"))
+    };
     for file in &files {
         let Some(from) = module_of(file) else {
             continue;
@@ -75,22 +88,69 @@ fn module_graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             .filter(|line| !line.trim_start().starts_with("//"))
             .collect::<Vec<_>>()
             .join("\n");
-        for (at, _) in code.match_indices("crate::") {
-            let name: String = code[at + "crate::".len()..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            // `$crate::` in a macro, or `callgrid_crate::`, is not this crate's path.
-            let before = code[..at].chars().next_back();
-            if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$') {
-                continue;
-            }
-            if name != from && modules.contains(&name) {
-                graph.get_mut(&from).expect("known module").insert(name);
+        let mut prefixes = vec![through_crate.as_str()];
+        if file.parent() == Some(dir.as_path()) {
+            prefixes.push("super::");
+        }
+        for prefix in prefixes {
+            for (at, _) in code.match_indices(prefix) {
+                // `$crate::` in a macro, `callgrid_crate::` or `a::super::`
+                // is not this path.
+                let before = code[..at].chars().next_back();
+                if before
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == ':')
+                {
+                    continue;
+                }
+                let rest = &code[at + prefix.len()..];
+                // `super::{a, b::c}` names each of a and b.
+                let names: Vec<String> = match rest.strip_prefix('{') {
+                    Some(group) => group
+                        .split('}')
+                        .next()
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(|n| n.trim().split("::").next().unwrap_or_default().to_owned())
+                        .collect(),
+                    None => vec![
+                        rest.chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect(),
+                    ],
+                };
+                for name in names {
+                    if name != from && modules.contains(&name) {
+                        graph.get_mut(&from).expect("known module").insert(name);
+                    }
+                }
             }
         }
     }
     graph
+}
+
+/// Every module of a crate with modules of its own (the root among them),
+/// as paths under `src`.
+fn parents(src: &Path) -> Vec<String> {
+    fn walk(src: &Path, dir: &Path, out: &mut Vec<String>) {
+        let mut has_rust = false;
+        for entry in std::fs::read_dir(dir).expect("readable source directory") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                walk(src, &path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                has_rust = true;
+            }
+        }
+        if has_rust {
+            let rel = dir.strip_prefix(src).expect("under src");
+            out.push(rel.to_str().expect("a UTF-8 path").to_owned());
+        }
+    }
+    let mut out = Vec::new();
+    walk(src, src, &mut out);
+    out.sort();
+    out
 }
 
 /// The strongly connected sets of two or more modules (Tarjan).
@@ -159,9 +219,11 @@ fn no_crate_has_an_import_cycle_between_its_modules() {
         let mut files = Vec::new();
         rust_files(&root.join(krate), &mut files);
         assert!(!files.is_empty(), "{krate}: no source files found");
-        let graph = module_graph(&root.join(krate));
-        for cycle in cycles(&graph) {
-            found.push(format!("{krate}: {}", cycle.join(" ↔ ")));
+        for parent in parents(&root.join(krate)) {
+            let graph = module_graph(&root.join(krate), &parent);
+            for cycle in cycles(&graph) {
+                found.push(format!("{krate}/{parent}: {}", cycle.join(" ↔ ")));
+            }
         }
     }
     assert!(found.is_empty(), "import cycles:\n{}", found.join("\n"));
@@ -194,7 +256,7 @@ fn the_check_finds_a_cycle_when_there_is_one() {
 
 #[test]
 fn the_node_reads_one_way_down() {
-    let graph = module_graph(&workspace().join("crates/callgrid-node/src"));
+    let graph = module_graph(&workspace().join("crates/callgrid-node/src"), "");
     let names = |m: &str| graph[m].iter().cloned().collect::<Vec<_>>();
     for lower in ["route", "consensus", "peers", "wire"] {
         assert!(
@@ -208,4 +270,28 @@ fn the_node_reads_one_way_down() {
         "{:?}",
         names("consensus")
     );
+}
+
+#[test]
+fn the_sip_dialog_layer_reads_one_way_down() {
+    let graph = module_graph(&workspace().join("crates/callgrid-sip/src"), "dialog");
+    // Top to bottom; each module may name only those after it.
+    let order = [
+        "invite", "hop", "blf", "register", "calls", "park", "relay", "legs",
+    ];
+    assert_eq!(
+        graph.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        order.iter().copied().collect::<BTreeSet<_>>(),
+        "the dialog layer's modules changed: place the new one in `order`"
+    );
+    for (at, module) in order.iter().enumerate() {
+        for named in &graph[*module] {
+            assert!(
+                order[at + 1..].contains(&named.as_str()),
+                "dialog::{module} names dialog::{named}, which sits above it"
+            );
+        }
+    }
+    // The walk sees nested paths at all: the handlers name the legs.
+    assert!(graph["calls"].contains("legs"), "{graph:?}");
 }

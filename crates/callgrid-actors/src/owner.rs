@@ -12,12 +12,18 @@
 //! applied, each waiting claim is taken up again, and those that lost are
 //! answered without a commit. So a race costs one commit, the winner's.
 //! A claim that has lost and carries a request id is still committed
-//! (beside the gate), so that its loss is remembered for its retries.
+//! (beside the gate), so that its loss is remembered for its retries; the
+//! losers that waited behind one winner are recorded together, in one
+//! entry.
 //!
 //! Everything else (plain dials, hang-ups, parks, timer ticks) is proposed
 //! at once, without waiting for earlier decisions to commit: the state
 //! machine decides each in log order, so an owner with many calls (a park
-//! lot, a busy call group) is not limited to one commit at a time.
+//! lot, a busy call group) is not limited to one commit at a time. Such a
+//! command, and a claim the applied state already decides, never reaches
+//! the actor: [`Owners::decide`](crate::Owners::decide) settles it in the
+//! requester's task, which saves the hand-offs to the actor and to a task
+//! of its own.
 //!
 //! A claim still waiting when its deadline passes is answered "not
 //! decided" and never proposed; one still waiting when the actor stops
@@ -57,10 +63,13 @@ pub enum OwnerMsg {
     Fire { call: CallId, at_ms: u64 },
     /// A tick was not committed; try it again shortly.
     Retry { call: CallId, at_ms: u64 },
+    /// How many claims wait behind their gates.
+    #[cfg(test)]
+    Queued(RpcReplyPort<usize>),
 }
 
 /// What the applied state says of a command being taken up.
-enum Read {
+pub(crate) enum Read {
     /// A retry: the request's first outcome.
     Recalled(Response),
     /// A claim that has already lost: its answer.
@@ -96,6 +105,26 @@ pub struct OwnerState<P> {
     waiting: HashMap<Contended, VecDeque<Waiting>>,
 }
 
+impl Read {
+    /// One read of the applied state: the first outcome of a retry, else
+    /// the loss of a claim that already lost, else what the claim contends
+    /// for.
+    pub(crate) fn of<P: Propose>(proposer: &P, cmd: &Command) -> Read {
+        proposer.read(|sb| match sb.recall(cmd) {
+            Some(first) => Read::Recalled(first),
+            None => match sb.already_answered(cmd.inner()) {
+                Some(lost) => Read::Lost(lost),
+                None => Read::Contends(sb.contended(cmd)),
+            },
+        })
+    }
+}
+
+/// Counts a decision answered from the applied state, without a commit.
+pub(crate) fn answered_without_commit(command: &'static str) {
+    metrics::counter!("callgrid_decisions_without_commit_total", "command" => command).increment(1);
+}
+
 impl<P: Propose> OwnerState<P> {
     /// Proposes `cmd` without holding up the actor; the reply goes straight
     /// to the requester, and a claim's gate reopens once it is decided.
@@ -119,10 +148,56 @@ impl<P: Propose> OwnerState<P> {
         });
     }
 
+    /// Commits the losses of claims that carry request ids, so that their
+    /// retries hear them: one entry for all of them (the racers that waited
+    /// behind one winner), answered each with its own response.
+    fn record_losses(&self, losses: Vec<Waiting>) {
+        let mut losses = losses;
+        match losses.len() {
+            0 => return,
+            1 => {
+                let w = losses.remove(0);
+                let proposer = self.proposer.clone();
+                tokio::spawn(async move {
+                    let _ = w.reply.send(proposer.propose(w.cmd, w.deadline).await);
+                });
+                return;
+            }
+            _ => {}
+        }
+        let deadline = losses
+            .iter()
+            .map(|w| w.deadline)
+            .max()
+            .expect("several losses");
+        let (cmds, replies): (Vec<Command>, Vec<Reply>) =
+            losses.into_iter().map(|w| (w.cmd, w.reply)).unzip();
+        let proposer = self.proposer.clone();
+        tokio::spawn(async move {
+            let error = match proposer.propose(Command::Batch(cmds), deadline).await {
+                Ok(Response::Batch(responses)) if responses.len() == replies.len() => {
+                    for (reply, response) in replies.into_iter().zip(responses) {
+                        let _ = reply.send(Ok(response));
+                    }
+                    return;
+                }
+                Ok(other) => {
+                    DecideError::OutcomeUnknown(format!("losses were answered with {other:?}"))
+                }
+                Err(e) => e,
+            };
+            for reply in replies {
+                let _ = reply.send(Err(error.clone()));
+            }
+        });
+    }
+
     /// Takes up a command: answered from the applied state if that can
     /// answer it, queued behind its gate if the gate is busy, else
-    /// proposed (closing the gate of a claim).
-    fn take_up(&mut self, myself: &ActorRef<OwnerMsg>, w: Waiting) {
+    /// proposed (closing the gate of a claim). A lost claim whose loss must
+    /// be committed is handed back, for [`record_losses`](Self::record_losses).
+    #[must_use]
+    fn take_up(&mut self, myself: &ActorRef<OwnerMsg>, w: Waiting) -> Option<Waiting> {
         let Waiting {
             cmd,
             deadline,
@@ -130,35 +205,27 @@ impl<P: Propose> OwnerState<P> {
         } = w;
         if deadline.passed() {
             let _ = reply.send(Err(DecideError::DeadlineBeforeProposal));
-            return;
+            return None;
         }
-        // One read: the first outcome of a retry, else the loss of a claim
-        // that already lost, else what the claim contends for.
-        let read = self.proposer.read(|sb| match sb.recall(&cmd) {
-            Some(first) => Read::Recalled(first),
-            None => match sb.already_answered(cmd.inner()) {
-                Some(lost) => Read::Lost(lost),
-                None => Read::Contends(sb.contended(&cmd)),
-            },
-        });
-        let gate = match read {
+        let gate = match Read::of(&self.proposer, &cmd) {
             Read::Recalled(first) => {
-                metrics::counter!("callgrid_decisions_without_commit_total", "command" => "retry")
-                    .increment(1);
+                answered_without_commit("retry");
                 let _ = reply.send(Ok(first));
-                return;
+                return None;
             }
             // It cannot win, so it need not wait for its gate.
             Read::Lost(lost) => {
                 if matches!(cmd, Command::Once { .. }) {
                     // Its retries must hear this loss, so it is committed.
-                    self.propose(myself, cmd, deadline, reply, None);
-                } else {
-                    metrics::counter!("callgrid_decisions_without_commit_total", "command" => cmd.kind())
-                        .increment(1);
-                    let _ = reply.send(Ok(lost));
+                    return Some(Waiting {
+                        cmd,
+                        deadline,
+                        reply,
+                    });
                 }
-                return;
+                answered_without_commit(cmd.kind());
+                let _ = reply.send(Ok(lost));
+                return None;
             }
             Read::Contends(gate) => gate,
         };
@@ -173,12 +240,13 @@ impl<P: Propose> OwnerState<P> {
                     deadline,
                     reply,
                 });
-            return;
+            return None;
         }
         if let Some(gate) = &gate {
             self.busy.insert(gate.clone());
         }
         self.propose(myself, cmd, deadline, reply, gate);
+        None
     }
 
     fn tick(&self, myself: &ActorRef<OwnerMsg>, call: CallId, at_ms: u64) {
@@ -251,7 +319,7 @@ impl<P: Propose> Actor for OwnerActor<P> {
             } => {
                 metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => state.key.kind())
                     .decrement(1.0);
-                state.take_up(
+                let loss = state.take_up(
                     &myself,
                     Waiting {
                         cmd: *cmd,
@@ -259,6 +327,7 @@ impl<P: Propose> Actor for OwnerActor<P> {
                         reply,
                     },
                 );
+                state.record_losses(loss.into_iter().collect());
             }
             OwnerMsg::Settled { gate } => {
                 state.busy.remove(&gate);
@@ -266,12 +335,14 @@ impl<P: Propose> Actor for OwnerActor<P> {
                 // losers are answered now; the first that may still win
                 // closes the gate again, and the rest wait on.
                 let mut queue = state.waiting.remove(&gate).unwrap_or_default();
+                let mut losses = Vec::new();
                 while let Some(w) = queue.pop_front() {
-                    state.take_up(&myself, w);
+                    losses.extend(state.take_up(&myself, w));
                     if state.busy.contains(&gate) {
                         break;
                     }
                 }
+                state.record_losses(losses);
                 if !queue.is_empty() {
                     let mut rest = state.waiting.remove(&gate).unwrap_or_default();
                     queue.append(&mut rest);
@@ -308,6 +379,10 @@ impl<P: Propose> Actor for OwnerActor<P> {
                         metrics::counter!("callgrid_stale_timers_total").increment(1);
                     }
                 }
+            }
+            #[cfg(test)]
+            OwnerMsg::Queued(reply) => {
+                let _ = reply.send(state.waiting.values().map(VecDeque::len).sum());
             }
             OwnerMsg::Retry { call, at_ms } => {
                 // Unless the call was re-armed meanwhile.

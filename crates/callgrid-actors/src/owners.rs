@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use callgrid_model::{CallId, Command, OwnerKey, Response};
 use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 
-use crate::owner::{OwnerActor, OwnerMsg};
+use crate::owner::{OwnerActor, OwnerMsg, Read, answered_without_commit};
 use crate::place::{home_of_call, is_local};
 use crate::{Deadline, DecideError, Propose};
 
@@ -102,13 +102,36 @@ impl<P: Propose> Owners<P> {
         }
     }
 
-    /// Decides `cmd` through this node's actor for `key`, by `deadline`.
+    /// Decides `cmd` for the owner `key`, by `deadline`. A command that
+    /// contends for nothing (a plain dial, a hang-up, a park) and a claim
+    /// already decided are settled here, in the caller's task: the actor
+    /// would only pass them on. A claim that may still win goes to the
+    /// actor, behind every earlier claim through its gate.
     pub async fn decide(
         &self,
         key: &OwnerKey,
         cmd: Command,
         deadline: Deadline,
     ) -> Result<Response, DecideError> {
+        match Read::of(&self.shared.proposer, &cmd) {
+            Read::Recalled(first) => {
+                answered_without_commit("retry");
+                return Ok(first);
+            }
+            Read::Lost(lost) if !matches!(cmd, Command::Once { .. }) => {
+                answered_without_commit(cmd.kind());
+                return Ok(lost);
+            }
+            // A loss to remember for its retries, or nothing to contend
+            // for: a commit, beside any gate.
+            Read::Lost(_) | Read::Contends(None) => {
+                if deadline.passed() {
+                    return Err(DecideError::DeadlineBeforeProposal);
+                }
+                return self.shared.proposer.propose(cmd, deadline).await;
+            }
+            Read::Contends(Some(_)) => {}
+        }
         let actor = self.actor(key).await?;
         // Mailbox depth: decisions sent and not yet taken up by the actor.
         metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => key.kind()).increment(1.0);
@@ -239,6 +262,14 @@ impl<P: Propose> Owners<P> {
     /// Whether an actor of `key` runs here.
     pub fn runs(&self, key: &OwnerKey) -> bool {
         self.live(key).is_some()
+    }
+
+    /// How many claims wait behind their gates in `key`'s actor, once it
+    /// has taken up every message sent before this one.
+    #[cfg(test)]
+    pub(crate) async fn queued(&self, key: &OwnerKey) -> Option<usize> {
+        let actor = self.live(key)?;
+        ractor::call!(actor, OwnerMsg::Queued).ok()
     }
 }
 

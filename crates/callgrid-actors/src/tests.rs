@@ -27,8 +27,8 @@ struct Fake {
     release: Arc<Semaphore>,
     /// The next held commit fails instead of applying.
     fail_next: Arc<AtomicBool>,
-    /// The next read panics (to fail an actor).
-    poison: Arc<AtomicBool>,
+    /// When set to n, the n-th read from then panics (to fail an actor).
+    poison: Arc<AtomicUsize>,
 }
 
 impl Propose for Fake {
@@ -45,7 +45,10 @@ impl Propose for Fake {
     }
 
     fn read<R>(&self, f: impl FnOnce(&Switchboard) -> R) -> R {
-        if self.poison.swap(false, Ordering::SeqCst) {
+        let armed = self
+            .poison
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if armed == Ok(1) {
             panic!("a read the test made fail");
         }
         f(&self.sb.lock().unwrap())
@@ -236,6 +239,76 @@ async fn every_racer_for_a_call_group_call_meets_in_its_owner_and_one_commit_dec
 }
 
 #[tokio::test]
+async fn losers_with_request_ids_that_waited_behind_one_winner_are_recorded_in_one_commit() {
+    let fake = Fake::new();
+    let call = fake.call("101", "102");
+    let once = |n: usize, cmd: Command| {
+        let request = callgrid_model::RequestId::parse("request_id", &format!("racer-{n}"))
+            .expect("a valid id");
+        Command::once(request, n as u64, cmd)
+    };
+    let racers: Vec<Command> = ["103", "104", "105", "106"]
+        .iter()
+        .enumerate()
+        .map(|(n, picker)| once(n, directed(picker, "102")))
+        .collect();
+    let key = fake.read(|sb| owner_of(&racers[0], sb)).expect("an owner");
+    let owners = Owners::start(fake.clone()).await.unwrap();
+    fake.held.store(true, Ordering::SeqCst);
+    let mut tasks = Vec::new();
+    for cmd in racers.iter().cloned() {
+        let (owners, key) = (owners.clone(), key.clone());
+        tasks.push(tokio::spawn(async move {
+            owners.decide(&key, cmd, soon()).await
+        }));
+        // In order, so the first holds the gate and the rest queue.
+        if tasks.len() == 1 {
+            until("the first claim to be proposed", || {
+                fake.proposed.load(Ordering::SeqCst) == 1
+            })
+            .await;
+        }
+    }
+    // Let the queued claims reach the actor before the winner settles.
+    let deadline = Deadline::after(Duration::from_secs(5));
+    while owners.queued(&key).await != Some(racers.len() - 1) {
+        assert!(
+            !deadline.passed(),
+            "timed out waiting for the racers to queue"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    fake.release.add_permits(2);
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap().expect("decided"));
+    }
+    assert_eq!(
+        outcomes.iter().filter(|r| won(r)).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        fake.commits.load(Ordering::SeqCst),
+        2,
+        "the winner, then one entry for the three losses: {outcomes:?}"
+    );
+    // Each loss is remembered: a retry is answered from memory, no commit.
+    for (n, cmd) in racers.iter().enumerate().skip(1) {
+        let again = owners
+            .decide(&key, cmd.clone(), soon())
+            .await
+            .expect("decided");
+        assert_eq!(
+            again, outcomes[n],
+            "racer {n}'s retry hears its first answer"
+        );
+    }
+    assert_eq!(fake.commits.load(Ordering::SeqCst), 2);
+    assert!(!fake.ringing(call));
+}
+
+#[tokio::test]
 async fn a_claim_still_waiting_when_its_deadline_passes_is_never_proposed() {
     let fake = Fake::new();
     let call = fake.call("101", "102");
@@ -323,8 +396,9 @@ async fn a_failed_actor_is_replaced_and_its_timers_armed_again() {
     let owners = Owners::start(fake.clone()).await.unwrap();
     owners.resume_timers(None).await;
     let first = owners.live(&key).expect("started").get_id();
-    // Its next read panics: the actor fails while taking up a request.
-    fake.poison.store(true, Ordering::SeqCst);
+    // The actor's read panics (the requester's own read comes first): the
+    // actor fails while taking up a request.
+    fake.poison.store(2, Ordering::SeqCst);
     let lost = owners.decide(&key, directed("104", "102"), soon()).await;
     assert!(
         matches!(&lost, Err(e) if !e.is_certain()),

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cluster::Cluster;
 use crate::dialog::Shared;
 use crate::dialog::blf::Subscriptions;
-use crate::dialog::calls::Calls;
+use crate::dialog::legs::Calls;
 use crate::dialog::register::Watchers;
 use crate::digest::Nonces;
 
@@ -91,7 +91,7 @@ impl Edge {
             watchers: Watchers::default(),
             subscriptions: Subscriptions::default(),
             flood,
-            relays: crate::dialog::hop::Relays::default(),
+            relays: crate::dialog::relay::Relays::default(),
         });
         Ok(Edge {
             endpoint,
@@ -220,13 +220,13 @@ async fn dispatch(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<()
         return Ok(tx.reply(StatusCode::CallTransactionDoesNotExist).await?);
     }
     if method == Method::Invite
-        && let Some(hop) = crate::dialog::hop::Hop::of(&tx.original)
+        && let Some(hop) = crate::dialog::relay::Hop::of(&tx.original)
     {
         return crate::dialog::hop::receive(shared, tx, hop).await;
     }
     match method {
         Method::Register => crate::dialog::register::register(&shared, tx).await,
-        Method::Invite => crate::dialog::calls::invite(shared, tx).await,
+        Method::Invite => crate::dialog::invite::invite(shared, tx).await,
         Method::Subscribe => crate::dialog::blf::subscribe(shared, tx).await,
         Method::Options => Ok(tx
             .reply_with(

@@ -23,18 +23,13 @@
 //!   get 400 naming the header, oversized ones 513.
 //! - [`guard`]: floods from one address, dropped before any work.
 //! - [`digest`]: challenges and the digest answers handed to the cluster.
-//! - [`dialog`]: what every handler shares, authentication, and the
-//!   dialogs, one layer that calls within itself:
-//!   - [`dialog::register`]: REGISTER → `Registrar.Register`, and the
-//!     notification stream kept per registered extension;
-//!   - [`dialog::calls`]: INVITE, forking, answer, pickup, CANCEL and BYE:
-//!     the legs of each call this edge carries;
-//!   - [`dialog::blf`]: lamps watched with SUBSCRIBE `Event: dialog`
-//!     (RFC 4235), and INVITE + Replaces as a BLF pickup;
-//!   - [`dialog::hop`]: calls between edges: a phone is reached through the
-//!     edge its binding names; a picker joins a caller held by another edge;
-//!   - [`dialog::park`]: park by a transfer to the park code, retrieve by
-//!     `*71<code>`.
+//! - [`dialog`]: the dialogs, one layer read top down (its own Layout):
+//!   an INVITE ([`dialog::invite`]) or a hop from another edge
+//!   ([`dialog::hop`]) at the top; BLF ([`dialog::blf`]), REGISTER and
+//!   authentication ([`dialog::register`]), ringing calls
+//!   ([`dialog::calls`]), answered and parked calls ([`dialog::park`]),
+//!   hops sent to other edges ([`dialog::relay`]), and a call's legs
+//!   ([`dialog::legs`]) at the bottom.
 //! - [`outcomes`]: the one table from callgrid outcomes to SIP responses.
 //! - [`sdp`]: answering one phone's offer from another's.
 //! - [`cluster`]: the gRPC clients, with the edge's token.

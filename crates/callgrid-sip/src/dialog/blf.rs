@@ -45,7 +45,8 @@ use rsipstack::transaction::Transaction;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::dialog::{Shared, authenticate};
+use crate::dialog::register::authenticate;
+use crate::dialog::{Shared, calls, legs};
 use crate::outcomes::{self, Refusal};
 
 /// The longest subscription the edge grants, in seconds.
@@ -561,8 +562,8 @@ pub async fn pickup(
 ) -> anyhow::Result<()> {
     let offer = tx.original.body.clone();
     let uri_user = tx.original.uri.user().unwrap_or_default().to_owned();
-    let (dialog, states) = crate::dialog::calls::serve_invite(&shared, tx)?;
-    let reject = |refusal: Refusal| crate::dialog::calls::reject(&dialog, &refusal);
+    let (dialog, states) = legs::serve_invite(&shared, tx)?;
+    let reject = |refusal: Refusal| legs::reject(&dialog, &refusal);
     // Another tenant's call is no dialog at all.
     let call_id = match parse_dialog_call_id(&replaces.call_id) {
         Some((t, call_id)) if t == tenant => call_id,
@@ -600,7 +601,7 @@ pub async fn pickup(
         reject(refusal);
         return Ok(());
     }
-    crate::dialog::calls::join_picker(
+    calls::join_picker(
         shared,
         (tenant, response.call_id),
         picker,

@@ -1,29 +1,49 @@
 //! The dialogs the edge serves: calls and their forks, BLF subscriptions
 //! and INVITE-Replaces pickups, parks by REFER, hops of a call between
-//! edges, registrations. They are one layer, and call one another (a
-//! Replaces INVITE is a call and a BLF pickup, a pickup may hop to the edge
-//! that holds the caller): the edge's socket and request loop
-//! ([`crate::edge`]) sit above them, the cluster client, digest, SDP and
-//! guards below.
+//! edges, registrations. The edge's socket and request loop
+//! ([`crate::edge`]) sit above them; the cluster client, digest, SDP and
+//! guards below. This module holds what they share ([`Shared`]).
+//!
+//! # Layout
+//! Each module calls only those below it, so the layer reads one way
+//! (checked by `tests/tests/layering.rs`):
+//! - [`invite`]: an INVITE outside a dialog: a BLF pickup, or digits that
+//!   callgrid reads as a call, a pickup or a retrieve.
+//! - [`hop`]: a hop received from another edge: a phone rung, or a picker
+//!   joined, for a call held by another edge.
+//! - [`blf`]: lamps watched with SUBSCRIBE `Event: dialog` (RFC 4235), and
+//!   INVITE + Replaces as a BLF pickup.
+//! - [`register`]: REGISTER, digest authentication of every request, and
+//!   the notification stream followed per tenant.
+//! - [`calls`]: a ringing call: forks to the alerted phones, an answer
+//!   decided by the cluster, a picker joined to the caller.
+//! - [`park`]: an answered call: followed to its BYE, parked by a transfer
+//!   to the park code, joined to its retriever.
+//! - [`relay`]: hops sent to another edge, and the relay of a call across
+//!   one.
+//! - [`legs`]: a call's legs at this edge and what every handler does with
+//!   one (serve an INVITE, cancel a fork, hang up).
 
 pub mod blf;
 pub mod calls;
 pub mod hop;
+pub mod invite;
+pub mod legs;
 pub mod park;
 pub mod register;
+pub mod relay;
 
 use std::sync::Arc;
 
 use rsipstack::dialog::dialog_layer::DialogLayer;
-use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{StatusCode, Transport, Uri};
+use rsipstack::sip::{Transport, Uri};
 use rsipstack::transaction::Transaction;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 
 use crate::cluster::Cluster;
 use crate::digest::Nonces;
 use blf::Subscriptions;
-use calls::Calls;
+use legs::Calls;
 use register::Watchers;
 
 /// What every request handler shares.
@@ -38,7 +58,7 @@ pub struct Shared {
     pub watchers: Watchers,
     pub subscriptions: Subscriptions,
     pub flood: Arc<crate::guard::Flood>,
-    pub relays: hop::Relays,
+    pub relays: relay::Relays,
 }
 
 impl Shared {
@@ -62,71 +82,6 @@ impl Shared {
         match addr {
             Some(addr) => addr.into(),
             None => Uri::default(),
-        }
-    }
-}
-
-/// The tenant and extension that `tx`'s request is authenticated as, or
-/// `None` once the challenge or refusal has been sent. Nothing is served to
-/// a request without a valid digest answer.
-pub async fn authenticate(
-    shared: &Arc<Shared>,
-    tx: &mut Transaction,
-) -> anyhow::Result<Option<(String, String)>> {
-    let domain = tx.original.from_header()?.uri()?.host().to_string();
-    let Some(credentials) = shared.nonces.credentials(&tx.original) else {
-        let challenge = shared.nonces.challenge(&domain, false);
-        tx.reply_with(StatusCode::Unauthorized, vec![challenge], None)
-            .await?;
-        return Ok(None);
-    };
-    let from_user = tx.original.from_header()?.uri()?.user().map(str::to_owned);
-    // The answer is for this request: its digest URI is the Request-URI
-    // (RFC 3261 §22.4) or, as some phones and SIPp send it, this edge's own
-    // address. Replays are refused by the nonce count (see `digest`).
-    let for_this_request = rsipstack::sip::Uri::try_from(credentials.request.uri.as_str())
-        .is_ok_and(|uri| {
-            uri.to_string() == tx.original.uri.to_string()
-                || uri.host_with_port.to_string() == shared.edge_id
-        });
-    if credentials.tenant != domain
-        || from_user.as_deref() != Some(&credentials.extension)
-        || !for_this_request
-    {
-        tx.reply(StatusCode::Forbidden).await?;
-        return Ok(None);
-    }
-    let answer = shared
-        .cluster
-        .registrar
-        .clone()
-        .authenticate(credentials.request.clone())
-        .await;
-    match answer {
-        Ok(r) if r.get_ref().ok && credentials.fresh => {
-            // From now on this edge follows the tenant's alerts, so calls
-            // its phones place or take are forked wherever callgrid rings.
-            shared.watchers.ensure(shared, &credentials.tenant).await;
-            Ok(Some((credentials.tenant, credentials.extension)))
-        }
-        Ok(r) if r.get_ref().ok => {
-            let challenge = shared.nonces.challenge(&domain, true);
-            tx.reply_with(StatusCode::Unauthorized, vec![challenge], None)
-                .await?;
-            Ok(None)
-        }
-        Ok(_) => {
-            tx.reply(StatusCode::Forbidden).await?;
-            Ok(None)
-        }
-        Err(status) if status.code() == tonic::Code::InvalidArgument => {
-            tx.reply(StatusCode::Forbidden).await?;
-            Ok(None)
-        }
-        Err(status) => {
-            tracing::warn!(%status, "sip: the cluster did not answer an authentication");
-            tx.reply(StatusCode::ServiceUnavailable).await?;
-            Ok(None)
         }
     }
 }

@@ -1,4 +1,8 @@
-//! Park and retrieve over SIP.
+//! An answered call, and park and retrieve over SIP.
+//!
+//! The leg of whoever joined the caller by an INVITE of its own (a picker
+//! or a retriever) is followed to its BYE, which ends the call unless the
+//! call was parked meanwhile.
 //!
 //! A phone in a call parks it with a blind transfer (REFER) to the
 //! tenant's park code (`*70` by default): the edge asks the cluster to
@@ -15,12 +19,13 @@
 use std::sync::Arc;
 
 use callgrid_proto::v1::{GetTenantRequest, ParkRequest, ParkResult};
-use rsipstack::dialog::dialog::{DialogStateReceiver, TransactionHandle};
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TransactionHandle};
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, Request, StatusCode, StatusCodeKind, Uri};
 
 use crate::dialog::Shared;
-use crate::dialog::calls::{Answerer, CallKey, CallLegs, follow_answerer, reject, sdp_headers};
+use crate::dialog::legs::{Answerer, CallKey, CallLegs, hang_up, reject, sdp_headers};
+use crate::dialog::relay::{HopKind, join_remote};
 use crate::outcomes::{self, Refusal};
 
 /// The user part of a REFER's `Refer-To` URI: the transfer target.
@@ -143,14 +148,14 @@ pub(crate) async fn join_retriever(
 ) {
     let Some(legs) = shared.calls.get(&key) else {
         // The parked caller's leg is at another edge: retrieve through it.
-        crate::dialog::hop::join_remote(
+        join_remote(
             shared,
             key,
             retriever,
             dialog,
             offer,
             states,
-            crate::dialog::hop::HopKind::Retrieve,
+            HopKind::Retrieve,
         )
         .await;
         return;
@@ -177,6 +182,37 @@ pub(crate) async fn join_retriever(
                     outcome: "PARKED_PARTY_UNREACHABLE",
                 },
             );
+        }
+    }
+}
+/// Follows the leg of whoever joined the caller by its own INVITE (a
+/// picker or a retriever): a transfer to the park code parks the call; its
+/// BYE ends it, unless the call was parked meanwhile.
+pub(crate) async fn follow_answerer(
+    shared: Arc<Shared>,
+    legs: Arc<CallLegs>,
+    extension: String,
+    dialog: InviteDialog,
+    mut states: DialogStateReceiver,
+) {
+    while let Some(state) = states.recv().await {
+        match state {
+            DialogState::Refer(_, request, handle) => {
+                on_refer(&shared, &legs, &extension, &dialog, request, handle).await;
+            }
+            DialogState::Terminated(id, _) => {
+                shared.dialogs.remove_dialog(&id);
+                let still_answerer = matches!(
+                    &legs.lock().answerer,
+                    Some(Answerer::Picker(a)) if a.id() == dialog.id()
+                );
+                if still_answerer && legs.end() {
+                    hang_up(&shared, &legs, &extension).await;
+                    let _ = legs.caller.bye().await;
+                }
+                return;
+            }
+            _ => {}
         }
     }
 }

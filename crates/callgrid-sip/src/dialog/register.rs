@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use callgrid_proto::v1::{Binding, LookupRequest, NotificationsRequest, RegisterRequest};
+use callgrid_proto::v1::{LookupRequest, NotificationsRequest, RegisterRequest};
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::Transaction;
 use tokio::task::JoinHandle;
 
-use crate::dialog::{Shared, authenticate};
+use crate::dialog::Shared;
 
 /// The longest registration the edge grants, in seconds.
 const MAX_EXPIRES: u32 = 3600;
@@ -209,19 +209,67 @@ impl Watchers {
     }
 }
 
-/// The live bindings of `extension`, at every edge.
-pub async fn bindings(shared: &Shared, tenant: &str, extension: &str) -> Vec<Binding> {
-    let found = shared
+/// The tenant and extension that `tx`'s request is authenticated as, or
+/// `None` once the challenge or refusal has been sent. Nothing is served to
+/// a request without a valid digest answer.
+pub async fn authenticate(
+    shared: &Arc<Shared>,
+    tx: &mut Transaction,
+) -> anyhow::Result<Option<(String, String)>> {
+    let domain = tx.original.from_header()?.uri()?.host().to_string();
+    let Some(credentials) = shared.nonces.credentials(&tx.original) else {
+        let challenge = shared.nonces.challenge(&domain, false);
+        tx.reply_with(StatusCode::Unauthorized, vec![challenge], None)
+            .await?;
+        return Ok(None);
+    };
+    let from_user = tx.original.from_header()?.uri()?.user().map(str::to_owned);
+    // The answer is for this request: its digest URI is the Request-URI
+    // (RFC 3261 §22.4) or, as some phones and SIPp send it, this edge's own
+    // address. Replays are refused by the nonce count (see `digest`).
+    let for_this_request = rsipstack::sip::Uri::try_from(credentials.request.uri.as_str())
+        .is_ok_and(|uri| {
+            uri.to_string() == tx.original.uri.to_string()
+                || uri.host_with_port.to_string() == shared.edge_id
+        });
+    if credentials.tenant != domain
+        || from_user.as_deref() != Some(&credentials.extension)
+        || !for_this_request
+    {
+        tx.reply(StatusCode::Forbidden).await?;
+        return Ok(None);
+    }
+    let answer = shared
         .cluster
         .registrar
         .clone()
-        .lookup(LookupRequest {
-            tenant: tenant.to_owned(),
-            extension: extension.to_owned(),
-        })
+        .authenticate(credentials.request.clone())
         .await;
-    match found {
-        Ok(r) => r.into_inner().bindings,
-        Err(_) => Vec::new(),
+    match answer {
+        Ok(r) if r.get_ref().ok && credentials.fresh => {
+            // From now on this edge follows the tenant's alerts, so calls
+            // its phones place or take are forked wherever callgrid rings.
+            shared.watchers.ensure(shared, &credentials.tenant).await;
+            Ok(Some((credentials.tenant, credentials.extension)))
+        }
+        Ok(r) if r.get_ref().ok => {
+            let challenge = shared.nonces.challenge(&domain, true);
+            tx.reply_with(StatusCode::Unauthorized, vec![challenge], None)
+                .await?;
+            Ok(None)
+        }
+        Ok(_) => {
+            tx.reply(StatusCode::Forbidden).await?;
+            Ok(None)
+        }
+        Err(status) if status.code() == tonic::Code::InvalidArgument => {
+            tx.reply(StatusCode::Forbidden).await?;
+            Ok(None)
+        }
+        Err(status) => {
+            tracing::warn!(%status, "sip: the cluster did not answer an authentication");
+            tx.reply(StatusCode::ServiceUnavailable).await?;
+            Ok(None)
+        }
     }
 }
