@@ -5,10 +5,13 @@
 //!   actor touches: the floor of any request.
 //! - `raft_write`: `Cluster.Noop`, which commits `Command::Noop` through
 //!   Raft (forwarded to the leader if need be) and answers once it is
-//!   applied: a bare Raft write, with no actor and no state change.
+//!   applied: a bare Raft write, with no actor and no state change. A
+//!   shard-aware run (`race --direct`) sends it to the leader, as it sends
+//!   decisions to their owners.
 
 use std::time::Duration;
 
+use callgrid_client::Connection;
 use callgrid_proto::v1::{self, cluster_client::ClusterClient};
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -20,15 +23,17 @@ use crate::target::Pool;
 pub const GRPC_ROUND_TRIP: &str = "grpc_round_trip";
 pub const RAFT_WRITE: &str = "raft_write";
 
-/// Both baselines, one after the other.
+/// Both baselines, one after the other; the bare write goes to `leader`
+/// when given, else over the pool like every other request.
 pub async fn run(
     pool: &Pool,
+    leader: Option<Connection>,
     concurrency: usize,
     duration: Duration,
 ) -> anyhow::Result<Vec<Measured>> {
     Ok(vec![
         health(pool, concurrency, duration).await?,
-        raft_write(pool, concurrency, duration).await?,
+        raft_write(pool, leader, concurrency, duration).await?,
     ])
 }
 
@@ -62,6 +67,7 @@ async fn health(pool: &Pool, concurrency: usize, duration: Duration) -> anyhow::
 
 async fn raft_write(
     pool: &Pool,
+    leader: Option<Connection>,
     concurrency: usize,
     duration: Duration,
 ) -> anyhow::Result<Measured> {
@@ -70,7 +76,8 @@ async fn raft_write(
         concurrency,
         Budget::For(duration),
         |slot, work| {
-            let mut cluster = ClusterClient::new(pool.for_slot(slot));
+            let to = leader.clone().unwrap_or_else(|| pool.for_slot(slot).into());
+            let mut cluster = ClusterClient::new(to);
             async move {
                 let mut rec = Recorder::default();
                 while work.next().is_some() {

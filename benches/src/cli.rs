@@ -192,7 +192,8 @@ pub struct RaceArgs {
     pub verify: bool,
     /// Send each call's dial and pickups straight to the node that owns the
     /// callee (callgrid-client, shard-aware) instead of spreading them over
-    /// the targets, which forward to the owner.
+    /// the targets, which forward to the owner; and the bare write
+    /// (`Cluster.Noop`, which no owner decides) straight to the leader.
     #[arg(long)]
     pub direct: bool,
 }

@@ -1,11 +1,14 @@
 //! The shard-aware client against a real 3-node cluster: it learns the
 //! members and the shard map, and a request it sends for a key reaches the
 //! key's owner directly, so no node forwards it; the same requests sent all
-//! to one node are forwarded for the keys that node does not own.
+//! to one node are forwarded for the keys that node does not own. A write
+//! that no owner decides goes to the leader the client learnt, so no node
+//! forwards its proposal either.
 
 use std::time::Duration;
 
 use callgrid_client::{Client, Key};
+use callgrid_proto::v1::{NoopRequest, cluster_client::ClusterClient};
 use callgrid_tests::cluster::TestCluster;
 use callgrid_tests::eventually;
 use callgrid_tests::routing::{forwarded, ring_and_pick_up};
@@ -69,4 +72,52 @@ async fn requests_go_straight_to_their_owner_and_a_plain_client_is_forwarded() {
         },
     )
     .await;
+
+    // A bare write through the client's leader is proposed where it is
+    // committed, even for a client whose seed is a follower; the same
+    // write sent to that follower is forwarded to the leader.
+    let leader = status.leader_id.expect("a leader");
+    // Node ids are 1, 2, 3 in the cluster's order.
+    let follower = (0..cluster.nodes.len())
+        .find(|i| *i as u64 + 1 != leader)
+        .expect("a follower");
+    let from_follower = Client::connect(&[endpoints[follower].as_str()])
+        .await
+        .expect("the client connects through a follower");
+    let before = forwarded_proposals(&cluster.nodes).await;
+    for _ in 0..8 {
+        ClusterClient::new(from_follower.leader())
+            .noop(NoopRequest {})
+            .await
+            .expect("a write through the leader");
+    }
+    assert_eq!(
+        forwarded_proposals(&cluster.nodes).await,
+        before,
+        "no write sent to the leader was forwarded"
+    );
+    ClusterClient::new(from_follower.any())
+        .noop(NoopRequest {})
+        .await
+        .expect("a write through a follower");
+    assert!(
+        forwarded_proposals(&cluster.nodes).await > before,
+        "a follower forwards the write to the leader"
+    );
+}
+
+/// `callgrid_forwarded_proposals_total` summed over `nodes`: proposals a
+/// follower passed on to the leader.
+async fn forwarded_proposals(nodes: &[callgrid_tests::Node]) -> f64 {
+    let mut total = 0.0;
+    for node in nodes {
+        total += node
+            .scrape_metrics()
+            .await
+            .lines()
+            .filter(|l| l.starts_with("callgrid_forwarded_proposals_total"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    total
 }

@@ -165,7 +165,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
     let baselines = if c.no_baselines {
         Vec::new()
     } else {
-        baseline::run(&pool, c.concurrency, c.baseline_duration).await?
+        // A shard-aware run sends the bare write to the leader.
+        let leader = match &cli.scenario {
+            Scenario::Race(a) if a.direct => {
+                let seeds: Vec<&str> = endpoints.iter().map(String::as_str).collect();
+                Some(callgrid_client::Client::connect(&seeds).await?.leader())
+            }
+            _ => None,
+        };
+        baseline::run(&pool, leader, c.concurrency, c.baseline_duration).await?
     };
     let budget = match (c.ops, c.duration) {
         (Some(n), _) => Budget::Ops(n),

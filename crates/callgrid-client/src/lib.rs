@@ -131,6 +131,8 @@ struct Routes {
     /// A connection for requests with no owner to aim at: the seed that
     /// answered.
     any: Connection,
+    /// The Raft leader the seed knew of, when it knew one.
+    leader: Option<u64>,
 }
 
 /// What every clone of a client shares and never changes.
@@ -223,6 +225,7 @@ impl Client {
             members: HashMap::new(),
             addrs: Vec::new(),
             any: settings.connection(first)?,
+            leader: None,
         };
         Ok(Client {
             setup: Arc::new(Setup {
@@ -307,6 +310,20 @@ impl Client {
         self.routes.read().expect("routes lock").any.clone()
     }
 
+    /// The connection to the Raft leader as of the last look (any node's
+    /// when no leader was known): for writes that no owner decides, such as
+    /// `Cluster.Noop`, which any other node would forward to the leader and
+    /// then wait to apply itself. After a change of leader, a stale choice
+    /// costs the hop it would have saved until [`refresh`](Self::refresh).
+    pub fn leader(&self) -> Connection {
+        let routes = self.routes.read().expect("routes lock");
+        routes
+            .leader
+            .and_then(|leader| routes.members.get(&leader))
+            .unwrap_or(&routes.any)
+            .clone()
+    }
+
     /// Where the attempts of a request about `key` go ([`Route`]); with no
     /// key, every attempt goes to any node.
     pub fn route(&self, key: Option<&Key>) -> Route {
@@ -352,6 +369,7 @@ async fn learn(settings: &Settings, seeds: &[String]) -> Result<Routes, Error> {
                     members,
                     addrs: status.membership.iter().map(|m| m.addr.clone()).collect(),
                     any,
+                    leader: status.leader_id,
                 });
             }
             // The seed answers, but not with the map (it is the cluster
@@ -370,6 +388,7 @@ async fn learn(settings: &Settings, seeds: &[String]) -> Result<Routes, Error> {
                     members: HashMap::new(),
                     addrs: Vec::new(),
                     any,
+                    leader: None,
                 });
             }
             Err(status) => last = format!("{seed}: {status}"),
