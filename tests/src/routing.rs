@@ -9,13 +9,24 @@ use crate::Node;
 /// `callgrid_forwarded_requests_total` summed over `nodes`: requests a
 /// node got for an owner elsewhere and passed on.
 pub async fn forwarded(nodes: &[Node]) -> f64 {
+    summed(nodes, "callgrid_forwarded_requests_total").await
+}
+
+/// `callgrid_forwarded_proposals_total` summed over `nodes`: proposals a
+/// follower passed on to the leader.
+pub async fn forwarded_proposals(nodes: &[Node]) -> f64 {
+    summed(nodes, "callgrid_forwarded_proposals_total").await
+}
+
+/// Every series of the counter `name`, summed over `nodes`.
+async fn summed(nodes: &[Node], name: &str) -> f64 {
     let mut total = 0.0;
     for node in nodes {
         total += node
             .scrape_metrics()
             .await
             .lines()
-            .filter(|l| l.starts_with("callgrid_forwarded_requests_total"))
+            .filter(|l| l.starts_with(name))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>();
     }

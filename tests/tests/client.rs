@@ -11,7 +11,7 @@ use callgrid_client::{Client, Key};
 use callgrid_proto::v1::{NoopRequest, cluster_client::ClusterClient};
 use callgrid_tests::cluster::TestCluster;
 use callgrid_tests::eventually;
-use callgrid_tests::routing::{forwarded, ring_and_pick_up};
+use callgrid_tests::routing::{forwarded, forwarded_proposals, ring_and_pick_up};
 
 const T: &str = "acme";
 
@@ -104,20 +104,4 @@ async fn requests_go_straight_to_their_owner_and_a_plain_client_is_forwarded() {
         forwarded_proposals(&cluster.nodes).await > before,
         "a follower forwards the write to the leader"
     );
-}
-
-/// `callgrid_forwarded_proposals_total` summed over `nodes`: proposals a
-/// follower passed on to the leader.
-async fn forwarded_proposals(nodes: &[callgrid_tests::Node]) -> f64 {
-    let mut total = 0.0;
-    for node in nodes {
-        total += node
-            .scrape_metrics()
-            .await
-            .lines()
-            .filter(|l| l.starts_with("callgrid_forwarded_proposals_total"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>();
-    }
-    total
 }

@@ -184,6 +184,22 @@ fn won(r: &Response) -> bool {
     )
 }
 
+/// The racers' outcomes, in order, once each is decided; exactly one won.
+async fn one_winner(
+    tasks: Vec<tokio::task::JoinHandle<Result<Response, DecideError>>>,
+) -> Vec<Response> {
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap().expect("decided"));
+    }
+    assert_eq!(
+        outcomes.iter().filter(|r| won(r)).count(),
+        1,
+        "{outcomes:?}"
+    );
+    outcomes
+}
+
 #[tokio::test]
 async fn every_racer_for_a_call_group_call_meets_in_its_owner_and_one_commit_decides() {
     let fake = Fake::new();
@@ -221,15 +237,7 @@ async fn every_racer_for_a_call_group_call_meets_in_its_owner_and_one_commit_dec
     })
     .await;
     fake.release.add_permits(1);
-    let mut outcomes = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await.unwrap().expect("decided"));
-    }
-    assert_eq!(
-        outcomes.iter().filter(|r| won(r)).count(),
-        1,
-        "{outcomes:?}"
-    );
+    let outcomes = one_winner(tasks).await;
     assert_eq!(
         fake.commits.load(Ordering::SeqCst),
         1,
@@ -279,15 +287,7 @@ async fn losers_with_request_ids_that_waited_behind_one_winner_are_recorded_in_o
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     fake.release.add_permits(2);
-    let mut outcomes = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await.unwrap().expect("decided"));
-    }
-    assert_eq!(
-        outcomes.iter().filter(|r| won(r)).count(),
-        1,
-        "{outcomes:?}"
-    );
+    let outcomes = one_winner(tasks).await;
     assert_eq!(
         fake.commits.load(Ordering::SeqCst),
         2,
