@@ -25,6 +25,11 @@
 //! requester's task, which saves the hand-offs to the actor and to a task
 //! of its own.
 //!
+//! An actor with nothing to do (no claim waiting or being committed, no
+//! timer armed or ticking) stops itself after [`IDLE_AFTER`] without a
+//! message: it drains its mailbox first, so nothing sent to it is lost,
+//! and the next request for its owner starts another.
+//!
 //! A claim still waiting when its deadline passes is answered "not
 //! decided" and never proposed; one still waiting when the actor stops
 //! (its shard moved, the node stops) is proposed as it is, beside any gate:
@@ -46,6 +51,13 @@ pub(crate) type Reply = RpcReplyPort<Result<Response, DecideError>>;
 const TICK_WITHIN: Duration = Duration::from_secs(5);
 /// The pause before a tick that did not commit is tried again.
 const TICK_RETRY_AFTER: Duration = Duration::from_millis(200);
+/// How long an actor with nothing to do waits for a message before it
+/// stops (between one and two of these, in fact).
+pub(crate) const IDLE_AFTER: Duration = if cfg!(test) {
+    Duration::from_millis(40)
+} else {
+    Duration::from_secs(60)
+};
 
 pub enum OwnerMsg {
     /// Decide `cmd` by `deadline`: a claim after every earlier claim
@@ -63,9 +75,16 @@ pub enum OwnerMsg {
     Fire { call: CallId, at_ms: u64 },
     /// A tick was not committed; try it again shortly.
     Retry { call: CallId, at_ms: u64 },
+    /// A tick was committed.
+    Ticked,
+    /// Stop if nothing came or is pending since the last check.
+    IdleCheck,
     /// How many claims wait behind their gates.
     #[cfg(test)]
     Queued(RpcReplyPort<usize>),
+    /// How many idle checks the actor has made.
+    #[cfg(test)]
+    IdleChecks(RpcReplyPort<u64>),
 }
 
 /// What the applied state says of a command being taken up.
@@ -103,6 +122,12 @@ pub struct OwnerState<P> {
     busy: HashSet<Contended>,
     /// Claims waiting for their gate, oldest first.
     waiting: HashMap<Contended, VecDeque<Waiting>>,
+    /// Ticks proposed and not yet reported back.
+    ticking: usize,
+    /// Whether a message other than an idle check came since the last one.
+    stirred: bool,
+    /// Idle checks made (tests wait on them).
+    checks: u64,
 }
 
 impl Read {
@@ -258,11 +283,25 @@ impl<P: Propose> OwnerState<P> {
         let proposer = self.proposer.clone();
         let (myself, owner) = (myself.clone(), self.key.to_string());
         tokio::spawn(async move {
-            if let Err(e) = proposer.propose(tick, Deadline::after(TICK_WITHIN)).await {
-                tracing::warn!(%owner, call = call.0, error = %e, "timer tick not committed; retrying");
-                let _ = myself.cast(OwnerMsg::Retry { call, at_ms });
+            match proposer.propose(tick, Deadline::after(TICK_WITHIN)).await {
+                Ok(_) => {
+                    let _ = myself.cast(OwnerMsg::Ticked);
+                }
+                Err(e) => {
+                    tracing::warn!(%owner, call = call.0, error = %e, "timer tick not committed; retrying");
+                    let _ = myself.cast(OwnerMsg::Retry { call, at_ms });
+                }
             }
         });
+    }
+
+    /// Nothing waits on this actor: no claim queued or being committed, no
+    /// timer armed or ticking.
+    fn idle(&self) -> bool {
+        self.busy.is_empty()
+            && self.waiting.is_empty()
+            && self.armed.is_empty()
+            && self.ticking == 0
     }
 }
 
@@ -273,16 +312,20 @@ impl<P: Propose> Actor for OwnerActor<P> {
 
     async fn pre_start(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         (key, proposer): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         metrics::gauge!("callgrid_actors", "kind" => key.kind()).increment(1.0);
+        myself.send_after(IDLE_AFTER, || OwnerMsg::IdleCheck);
         Ok(OwnerState {
             key,
             proposer,
             armed: HashMap::new(),
             busy: HashSet::new(),
             waiting: HashMap::new(),
+            ticking: 0,
+            stirred: true,
+            checks: 0,
         })
     }
 
@@ -311,6 +354,9 @@ impl<P: Propose> Actor for OwnerActor<P> {
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if !matches!(msg, OwnerMsg::IdleCheck) {
+            state.stirred = true;
+        }
         match msg {
             OwnerMsg::Decide {
                 cmd,
@@ -374,6 +420,7 @@ impl<P: Propose> Actor for OwnerActor<P> {
                     // to tick: most calls end long before their ring
                     // timeout, and a tick each would be a commit each.
                     if still_mine && due {
+                        state.ticking += 1;
                         state.tick(&myself, call, at_ms);
                     } else if !due {
                         metrics::counter!("callgrid_stale_timers_total").increment(1);
@@ -384,7 +431,26 @@ impl<P: Propose> Actor for OwnerActor<P> {
             OwnerMsg::Queued(reply) => {
                 let _ = reply.send(state.waiting.values().map(VecDeque::len).sum());
             }
+            OwnerMsg::Ticked => state.ticking = state.ticking.saturating_sub(1),
+            OwnerMsg::IdleCheck => {
+                state.checks += 1;
+                if !state.stirred && state.idle() {
+                    // Messages already sent are taken up first; later ones
+                    // are refused, and their senders start another actor.
+                    metrics::counter!("callgrid_actors_stopped_idle_total", "kind" => state.key.kind())
+                        .increment(1);
+                    myself.drain()?;
+                } else {
+                    state.stirred = false;
+                    myself.send_after(IDLE_AFTER, || OwnerMsg::IdleCheck);
+                }
+            }
+            #[cfg(test)]
+            OwnerMsg::IdleChecks(reply) => {
+                let _ = reply.send(state.checks);
+            }
             OwnerMsg::Retry { call, at_ms } => {
+                state.ticking = state.ticking.saturating_sub(1);
                 // Unless the call was re-armed meanwhile.
                 if let std::collections::hash_map::Entry::Vacant(slot) = state.armed.entry(call) {
                     slot.insert(at_ms);

@@ -32,10 +32,12 @@ struct Shared<P> {
     supervisor: Mutex<Option<ActorRef<()>>>,
 }
 
+/// Whether `actor` still takes messages: not stopped, stopping, or
+/// draining its mailbox on the way out.
 fn alive(actor: &ActorRef<OwnerMsg>) -> bool {
     !matches!(
         actor.get_status(),
-        ActorStatus::Stopped | ActorStatus::Stopping
+        ActorStatus::Stopped | ActorStatus::Stopping | ActorStatus::Draining
     )
 }
 
@@ -132,17 +134,35 @@ impl<P: Propose> Owners<P> {
             }
             Read::Contends(Some(_)) => {}
         }
-        let actor = self.actor(key).await?;
-        // Mailbox depth: decisions sent and not yet taken up by the actor.
-        metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => key.kind()).increment(1.0);
         let (reply, answer) = ractor::concurrency::oneshot();
-        actor
-            .send_message(OwnerMsg::Decide {
-                cmd: Box::new(cmd),
-                deadline,
-                reply: reply.into(),
-            })
-            .map_err(|_| DecideError::NotDecided(format!("owner {key} stopped")))?;
+        let mut message = OwnerMsg::Decide {
+            cmd: Box::new(cmd),
+            deadline,
+            reply: reply.into(),
+        };
+        // An actor that stopped (idle, say) between the lookup and the send
+        // refuses the message unread: send it to the owner's next actor.
+        let mut attempts = 0;
+        loop {
+            let actor = self.actor(key).await?;
+            // Mailbox depth: decisions sent and not yet taken up by the actor.
+            metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => key.kind()).increment(1.0);
+            match actor.send_message(message) {
+                Ok(()) => break,
+                Err(refused) => {
+                    metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => key.kind())
+                        .decrement(1.0);
+                    attempts += 1;
+                    let ractor::MessagingErr::SendErr(back) = refused else {
+                        return Err(DecideError::NotDecided(format!("owner {key} stopped")));
+                    };
+                    if attempts >= 3 {
+                        return Err(DecideError::NotDecided(format!("owner {key} stopped")));
+                    }
+                    message = back;
+                }
+            }
+        }
         match deadline.run(answer).await {
             Some(Ok(outcome)) => outcome,
             // Dropped unanswered: the actor failed with it in hand.
@@ -270,6 +290,13 @@ impl<P: Propose> Owners<P> {
     pub(crate) async fn queued(&self, key: &OwnerKey) -> Option<usize> {
         let actor = self.live(key)?;
         ractor::call!(actor, OwnerMsg::Queued).ok()
+    }
+
+    /// How many idle checks `key`'s actor has made.
+    #[cfg(test)]
+    pub(crate) async fn idle_checks(&self, key: &OwnerKey) -> Option<u64> {
+        let actor = self.live(key)?;
+        ractor::call!(actor, OwnerMsg::IdleChecks).ok()
     }
 }
 

@@ -419,3 +419,44 @@ async fn a_failed_actor_is_replaced_and_its_timers_armed_again() {
     owners.stop_all();
     until("every actor to stop", || owners.is_empty()).await;
 }
+
+#[tokio::test]
+async fn an_idle_actor_stops_and_the_next_claim_starts_another() {
+    let fake = Fake::new();
+    fake.call("101", "102");
+    let key = OwnerKey::Extension(t(), e("102"));
+    let owners = Owners::start(fake.clone()).await.unwrap();
+    let picked = owners
+        .decide(&key, directed("104", "102"), soon())
+        .await
+        .expect("decided");
+    assert!(won(&picked), "{picked:?}");
+    assert!(owners.runs(&key), "a claim starts its owner's actor");
+    until("the idle actor to stop", || !owners.runs(&key)).await;
+    assert!(owners.is_empty(), "a stopped actor is forgotten");
+    fake.call("105", "102");
+    let picked = owners
+        .decide(&key, directed("106", "102"), soon())
+        .await
+        .expect("decided by a new actor");
+    assert!(won(&picked), "{picked:?}");
+    assert!(owners.runs(&key), "the next claim starts another actor");
+}
+
+#[tokio::test]
+async fn an_actor_with_a_timer_armed_does_not_stop_when_idle() {
+    let fake = Fake::new();
+    fake.apply(Command::SetShardMap {
+        map: ShardMap::default().all_on(ME).unwrap(),
+    });
+    let call = fake.call("101", "102");
+    let key = OwnerKey::Extension(t(), e("102"));
+    let owners = Owners::start(fake.clone()).await.unwrap();
+    owners.arm(&key, call, now() + 3_600_000).await;
+    let deadline = Deadline::after(Duration::from_secs(5));
+    while owners.idle_checks(&key).await.unwrap_or(0) < 4 {
+        assert!(!deadline.passed(), "timed out waiting for idle checks");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(owners.runs(&key), "the actor keeps the call's timer");
+}
