@@ -184,6 +184,32 @@ fn won(r: &Response) -> bool {
     )
 }
 
+/// Every shard on this node, a call from 101 ringing 102, and the owners
+/// (no actor started yet).
+async fn ringing_here() -> (Fake, CallId, OwnerKey, Owners<Fake>) {
+    let fake = Fake::new();
+    fake.apply(Command::SetShardMap {
+        map: ShardMap::default().all_on(ME).unwrap(),
+    });
+    let call = fake.call("101", "102");
+    let key = OwnerKey::Extension(t(), e("102"));
+    let owners = Owners::start(fake.clone()).await.unwrap();
+    (fake, call, key, owners)
+}
+
+/// Waits (bounded) until `value` answers `want` or more.
+async fn until_at_least<F, Fut>(what: &str, want: u64, mut value: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u64>,
+{
+    let deadline = Deadline::after(Duration::from_secs(5));
+    while value().await < want {
+        assert!(!deadline.passed(), "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// The racers' outcomes, in order, once each is decided; exactly one won.
 async fn one_winner(
     tasks: Vec<tokio::task::JoinHandle<Result<Response, DecideError>>>,
@@ -278,14 +304,10 @@ async fn losers_with_request_ids_that_waited_behind_one_winner_are_recorded_in_o
         }
     }
     // Let the queued claims reach the actor before the winner settles.
-    let deadline = Deadline::after(Duration::from_secs(5));
-    while owners.queued(&key).await != Some(racers.len() - 1) {
-        assert!(
-            !deadline.passed(),
-            "timed out waiting for the racers to queue"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    until_at_least("the racers to queue", racers.len() as u64 - 1, || async {
+        owners.queued(&key).await.unwrap_or(0) as u64
+    })
+    .await;
     fake.release.add_permits(2);
     let outcomes = one_winner(tasks).await;
     assert_eq!(
@@ -363,13 +385,7 @@ async fn a_claim_still_waiting_when_its_deadline_passes_is_never_proposed() {
 
 #[tokio::test]
 async fn actors_of_shards_that_move_away_stop_and_arm_no_timers_here() {
-    let fake = Fake::new();
-    fake.apply(Command::SetShardMap {
-        map: ShardMap::default().all_on(ME).unwrap(),
-    });
-    let call = fake.call("101", "102");
-    let key = OwnerKey::Extension(t(), e("102"));
-    let owners = Owners::start(fake.clone()).await.unwrap();
+    let (fake, call, key, owners) = ringing_here().await;
     owners.resume_timers(None).await;
     assert!(
         owners.runs(&key),
@@ -445,18 +461,11 @@ async fn an_idle_actor_stops_and_the_next_claim_starts_another() {
 
 #[tokio::test]
 async fn an_actor_with_a_timer_armed_does_not_stop_when_idle() {
-    let fake = Fake::new();
-    fake.apply(Command::SetShardMap {
-        map: ShardMap::default().all_on(ME).unwrap(),
-    });
-    let call = fake.call("101", "102");
-    let key = OwnerKey::Extension(t(), e("102"));
-    let owners = Owners::start(fake.clone()).await.unwrap();
+    let (_fake, call, key, owners) = ringing_here().await;
     owners.arm(&key, call, now() + 3_600_000).await;
-    let deadline = Deadline::after(Duration::from_secs(5));
-    while owners.idle_checks(&key).await.unwrap_or(0) < 4 {
-        assert!(!deadline.passed(), "timed out waiting for idle checks");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_at_least("four idle checks", 4, || async {
+        owners.idle_checks(&key).await.unwrap_or(0)
+    })
+    .await;
     assert!(owners.runs(&key), "the actor keeps the call's timer");
 }
