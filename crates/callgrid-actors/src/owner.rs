@@ -176,16 +176,12 @@ impl<P: Propose> OwnerState<P> {
     /// Commits the losses of claims that carry request ids, so that their
     /// retries hear them: one entry for all of them (the racers that waited
     /// behind one winner), answered each with its own response.
-    fn record_losses(&self, losses: Vec<Waiting>) {
-        let mut losses = losses;
+    fn record_losses(&self, myself: &ActorRef<OwnerMsg>, mut losses: Vec<Waiting>) {
         match losses.len() {
             0 => return,
             1 => {
                 let w = losses.remove(0);
-                let proposer = self.proposer.clone();
-                tokio::spawn(async move {
-                    let _ = w.reply.send(proposer.propose(w.cmd, w.deadline).await);
-                });
+                self.propose(myself, w.cmd, w.deadline, w.reply, None);
                 return;
             }
             _ => {}
@@ -373,7 +369,7 @@ impl<P: Propose> Actor for OwnerActor<P> {
                         reply,
                     },
                 );
-                state.record_losses(loss.into_iter().collect());
+                state.record_losses(&myself, loss.into_iter().collect());
             }
             OwnerMsg::Settled { gate } => {
                 state.busy.remove(&gate);
@@ -388,7 +384,7 @@ impl<P: Propose> Actor for OwnerActor<P> {
                         break;
                     }
                 }
-                state.record_losses(losses);
+                state.record_losses(&myself, losses);
                 if !queue.is_empty() {
                     let mut rest = state.waiting.remove(&gate).unwrap_or_default();
                     queue.append(&mut rest);
