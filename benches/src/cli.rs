@@ -56,6 +56,19 @@ pub struct Common {
     #[arg(long, global = true, value_name = "N")]
     pub worker_threads: Option<u16>,
 
+    /// Pin the spawned nodes (every thread) to these CPUs (`taskset`
+    /// syntax: `0`, `0-1`, `0,2`). With `--driver-cpus` on the others, the
+    /// nodes and the load generator no longer share cores, so a node's
+    /// rate is what the node can do, not what is left beside the driver
+    /// (and, for `sip-race`, beside SIPp, which inherits the driver's CPUs).
+    #[arg(long, global = true, value_name = "LIST", requires = "spawn")]
+    pub node_cpus: Option<String>,
+
+    /// Pin this driver (every thread) and what it starts later (SIPp, the
+    /// etcd peer) to these CPUs (`taskset` syntax).
+    #[arg(long, global = true, value_name = "LIST")]
+    pub driver_cpus: Option<String>,
+
     /// Tenants to create (`bench-0`, `bench-1`, ...); workers are spread
     /// over them.
     #[arg(long, global = true, default_value_t = 1)]

@@ -92,3 +92,20 @@ mod tests {
         assert!(spent.reaped_ms >= 0.0);
     }
 }
+
+/// Pins process `pid`, every thread it has and every one it starts later,
+/// to `cpus` (`taskset` syntax: `0`, `0-1`, `0,2`), with util-linux's
+/// `taskset`.
+pub fn pin(pid: u32, cpus: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("taskset")
+        .args(["--all-tasks", "--cpu-list", "--pid", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| anyhow::anyhow!("--node-cpus/--driver-cpus: cannot run taskset: {e}"))?;
+    anyhow::ensure!(
+        status.success(),
+        "--node-cpus/--driver-cpus: taskset could not pin process {pid} to CPUs {cpus:?} \
+         (a CPU list such as 0, 0-1 or 0,2, of CPUs this machine has)"
+    );
+    Ok(())
+}

@@ -235,3 +235,41 @@ async fn concurrent_retrieves_of_one_parked_code_have_exactly_one_winner() {
         racers.race(&mut c, round, call).await;
     }
 }
+
+/// What a racer pays is mostly the commit of its decision, and commits
+/// are grouped: proposals that arrive while an entry is being committed
+/// share the next one (one entry, one flush on each node). 64 bare writes
+/// sent at once over 8 connections take far fewer than 64 log entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_share_log_entries() {
+    const CONNECTIONS: usize = 8;
+    const PER_CONNECTION: usize = 8;
+    let node = TestNode::start(1.0);
+    let mut c = node.clients().await;
+    let applied = |s: tonic::Response<api::StatusResponse>| s.into_inner().applied_index;
+    let before = applied(c.cluster.status(api::StatusRequest {}).await.unwrap());
+    let barrier = Arc::new(Barrier::new(CONNECTIONS));
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..CONNECTIONS {
+        let (clients, barrier) = (node.clients().await, barrier.clone());
+        writers.spawn(async move {
+            barrier.wait().await;
+            let writes = (0..PER_CONNECTION).map(|_| {
+                let mut cluster = clients.cluster.clone();
+                async move { cluster.noop(api::NoopRequest {}).await }
+            });
+            for write in futures::future::join_all(writes).await {
+                write.expect("a bare write is committed");
+            }
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        done.expect("a writer task");
+    }
+    let entries = applied(c.cluster.status(api::StatusRequest {}).await.unwrap()) - before;
+    let writes = (CONNECTIONS * PER_CONNECTION) as u64;
+    assert!(
+        (1..=writes / 2).contains(&entries),
+        "{writes} concurrent writes took {entries} log entries: they should share entries"
+    );
+}

@@ -111,12 +111,20 @@ fn targets(cli: &Cli) -> anyhow::Result<(Vec<String>, Vec<SpawnedNode>, String)>
                 &node_args,
             )?);
         }
+        if let Some(cpus) = &c.node_cpus {
+            for node in &nodes {
+                crate::cpu::pin(node.pid(), cpus)?;
+            }
+        }
         let endpoints: Vec<String> = nodes.iter().map(|n| n.endpoint.clone()).collect();
-        let note = if n == 1 {
+        let mut note = if n == 1 {
             "single node, spawned".to_owned()
         } else {
             format!("{n}-node cluster, spawned")
         };
+        if let Some(cpus) = &c.node_cpus {
+            note.push_str(&format!(", nodes on CPUs {cpus}"));
+        }
         return Ok((endpoints, nodes, note));
     }
     anyhow::ensure!(
@@ -136,7 +144,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         c.peer.is_none() || matches!(cli.scenario, Scenario::Race(_)),
         "--peer races beside the race scenario only"
     );
-    let (endpoints, spawned, note) = targets(&cli)?;
+    if let Some(cpus) = &c.driver_cpus {
+        crate::cpu::pin(std::process::id(), cpus)?;
+    }
+    let (endpoints, spawned, mut note) = targets(&cli)?;
+    if let Some(cpus) = &c.driver_cpus {
+        note.push_str(&format!(", driver on CPUs {cpus}"));
+    }
     if spawned.len() > 1 {
         let on_leader = c.shard_placement.as_deref() == Some("leader");
         target::wait_cluster(
