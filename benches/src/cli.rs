@@ -223,8 +223,8 @@ pub struct SipRaceArgs {
     /// Banks of phones: each bank is one caller SIPp (a user per call slot),
     /// one callee SIPp and one SIPp per racer, all on their own loopback
     /// address (127.77.<bank>.<role>). The edge limits requests per source
-    /// address, as it would a phone. Default: one bank per 4 call slots
-    /// (16 concurrent calls: 4 banks of 6 SIPp processes with 4 racers);
+    /// address, as it would a phone. Default: one bank per 2 call slots
+    /// (16 concurrent calls: 8 banks of 6 SIPp processes with 4 racers);
     /// at most 64, and at most one per call slot.
     #[arg(long)]
     pub banks: Option<usize>,

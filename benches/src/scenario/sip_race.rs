@@ -50,9 +50,13 @@ const PASSWORD: &str = "bench-sip-secret";
 const MAX_BANKS: usize = 64;
 /// Call slots per bank by default: one SIPp per call slot and role starves
 /// two cores (96 processes at concurrency 16, 47 calls/s, SIPp's own
-/// overload warnings); four per bank keeps each bank's caller under the
-/// edge's per-address request rate up to about 60 calls/s per bank.
-const SLOTS_PER_BANK: usize = 4;
+/// overload warnings). A bank's racer phone sends an INVITE and an ACK per
+/// call, so a bank stays under the edge's per-address request rate (200/s)
+/// up to about 100 calls/s: two slots per bank keep 16 concurrent calls
+/// under it to 800 calls/s. (Four per bank did until a node reached 600
+/// calls/s on one core: then 40 to 180 calls a run lost a racer's pickup
+/// to the rate limit.)
+const SLOTS_PER_BANK: usize = 2;
 /// How long one SIPp message may be awaited before the call fails.
 const RECV_TIMEOUT_MS: &str = "10000";
 /// How long the whole SIP phase may overrun its budget before SIPp is killed.
