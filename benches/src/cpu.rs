@@ -71,6 +71,23 @@ fn clock_ticks_per_second() -> f64 {
     })
 }
 
+/// Pins process `pid`, every thread it has and every one it starts later,
+/// to `cpus` (`taskset` syntax: `0`, `0-1`, `0,2`), with util-linux's
+/// `taskset`.
+pub fn pin(pid: u32, cpus: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("taskset")
+        .args(["--all-tasks", "--cpu-list", "--pid", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| anyhow::anyhow!("--node-cpus/--driver-cpus: cannot run taskset: {e}"))?;
+    anyhow::ensure!(
+        status.success(),
+        "--node-cpus/--driver-cpus: taskset could not pin process {pid} to CPUs {cpus:?} \
+         (a CPU list such as 0, 0-1 or 0,2, of CPUs this machine has)"
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,21 +108,23 @@ mod tests {
         );
         assert!(spent.reaped_ms >= 0.0);
     }
-}
 
-/// Pins process `pid`, every thread it has and every one it starts later,
-/// to `cpus` (`taskset` syntax: `0`, `0-1`, `0,2`), with util-linux's
-/// `taskset`.
-pub fn pin(pid: u32, cpus: &str) -> anyhow::Result<()> {
-    let status = std::process::Command::new("taskset")
-        .args(["--all-tasks", "--cpu-list", "--pid", cpus, &pid.to_string()])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .map_err(|e| anyhow::anyhow!("--node-cpus/--driver-cpus: cannot run taskset: {e}"))?;
-    anyhow::ensure!(
-        status.success(),
-        "--node-cpus/--driver-cpus: taskset could not pin process {pid} to CPUs {cpus:?} \
-         (a CPU list such as 0, 0-1 or 0,2, of CPUs this machine has)"
-    );
-    Ok(())
+    fn allowed_cpus() -> String {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("Cpus_allowed_list"))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    #[test]
+    fn a_cpu_list_that_is_not_one_is_refused_by_name_and_pins_nothing() {
+        let before = allowed_cpus();
+        let err = pin(std::process::id(), "not-a-cpu-list")
+            .expect_err("not a CPU list")
+            .to_string();
+        assert!(err.contains("--node-cpus/--driver-cpus"), "{err}");
+        assert_eq!(allowed_cpus(), before, "the process is pinned as before");
+    }
 }

@@ -654,3 +654,56 @@ async fn a_tenant_scoped_token_never_sees_another_tenants_lamps() {
         "{body}"
     );
 }
+
+/// SREs see what the console serves: each request counted by the route it
+/// matched (its pattern, never a tenant's name), method and status, and
+/// timed. No browser needed.
+#[tokio::test]
+async fn the_console_counts_its_requests_by_route_and_status() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(dir.path(), NodeOptions::default());
+    let console = node.http.expect("the console serves by default");
+    assert_eq!(http(console, "GET", "/api/session", &[], "").await.0, 200);
+    let (refused, _) = http(console, "POST", "/api/tenants/acme/pickup", &[], "{").await;
+    assert!(
+        (400..500).contains(&refused),
+        "a malformed pickup is refused: {refused}"
+    );
+    assert_eq!(http(console, "GET", "/no/such/page", &[], "").await.0, 404);
+
+    let page = node.scrape_metrics().await;
+    let series: Vec<&str> = page
+        .lines()
+        .filter(|l| l.starts_with("callgrid_console_"))
+        .collect();
+    let count = |route: &str, method: &str, status: u16| -> f64 {
+        series
+            .iter()
+            .filter(|l| l.starts_with("callgrid_console_requests_total{"))
+            .filter(|l| {
+                l.contains(&format!("route=\"{route}\""))
+                    && l.contains(&format!("method=\"{method}\""))
+                    && l.contains(&format!("status=\"{status}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert_eq!(count("/api/session", "GET", 200), 1.0, "{series:#?}");
+    assert_eq!(
+        count("/api/tenants/{tenant}/pickup", "POST", refused),
+        1.0,
+        "{series:#?}"
+    );
+    assert_eq!(count("unmatched", "GET", 404), 1.0, "{series:#?}");
+    assert!(
+        series.iter().any(
+            |l| l.starts_with("callgrid_console_request_duration_seconds")
+                && l.contains("route=\"/api/session\"")
+        ),
+        "the session request is timed: {series:#?}"
+    );
+    assert!(
+        !series.iter().any(|l| l.contains("acme")),
+        "no tenant's name in a label: {series:#?}"
+    );
+}

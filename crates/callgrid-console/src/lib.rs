@@ -19,6 +19,7 @@
 //! - [`guard`]: what every HTTP request passes before a handler: the
 //!   bearer token, cross-origin forgery checks, security headers.
 //! - [`listener`]: the HTTP port, with a bound on open connections.
+//! - [`metered`]: every request counted and timed for the node's metrics.
 //! - [`upstream`]: the gRPC clients of the node (and, for the operator
 //!   view, of its peers), with the page's token on each request.
 //! - [`attendant`]: one tenant's lamps, park lot, groups and notices.
@@ -31,6 +32,7 @@ pub mod actions;
 pub mod attendant;
 pub mod guard;
 pub mod listener;
+pub mod metered;
 pub mod operator;
 pub mod page;
 pub mod upstream;
@@ -171,6 +173,8 @@ pub fn router(shared: Shared) -> Router {
             shared.clone(),
             guard::screen,
         ))
+        // Outermost, so that what the guard refuses is counted too.
+        .layer(axum::middleware::from_fn(metered::measure))
         .with_state(shared)
 }
 
