@@ -34,6 +34,8 @@ pub struct Ctx {
     pub sip: Vec<String>,
     /// Process ids of the nodes this run spawned (for their CPU time).
     pub node_pids: Vec<u32>,
+    /// The shard-aware client of a `race --direct` run.
+    pub shard_aware: Option<callgrid_client::Client>,
 }
 
 /// Extensions per worker block, and connections per target, a scenario needs.
@@ -176,17 +178,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         );
         Some(s)
     };
+    // A shard-aware run (`race --direct`) learns the shard map once: its
+    // bare write goes to the leader, its decisions to their owners.
+    let shard_aware = match &cli.scenario {
+        Scenario::Race(a) if a.direct => {
+            let seeds: Vec<&str> = endpoints.iter().map(String::as_str).collect();
+            Some(callgrid_client::Client::connect(&seeds).await?)
+        }
+        _ => None,
+    };
     let baselines = if c.no_baselines {
         Vec::new()
     } else {
-        // A shard-aware run sends the bare write to the leader.
-        let leader = match &cli.scenario {
-            Scenario::Race(a) if a.direct => {
-                let seeds: Vec<&str> = endpoints.iter().map(String::as_str).collect();
-                Some(callgrid_client::Client::connect(&seeds).await?.leader())
-            }
-            _ => None,
-        };
+        let leader = shard_aware.as_ref().map(callgrid_client::Client::leader);
         baseline::run(&pool, leader, c.concurrency, c.baseline_duration).await?
     };
     let budget = match (c.ops, c.duration) {
@@ -203,6 +207,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         seed: c.seed,
         sip: spawned.iter().filter_map(|n| n.sip.clone()).collect(),
         node_pids: spawned.iter().map(|n| n.pid()).collect(),
+        shard_aware,
     };
     let probes = lag::Probes::start();
     let mut result: ScenarioResult = match &cli.scenario {

@@ -241,18 +241,17 @@ async fn worker(
 pub async fn run(ctx: &Ctx, args: &RaceArgs) -> anyhow::Result<ScenarioResult> {
     anyhow::ensure!(args.racers >= 1, "--racers must be at least 1");
     let targets = ctx.pool.targets();
-    let direct = if args.direct {
-        let seeds: Vec<&str> = ctx.endpoints.iter().map(String::as_str).collect();
-        Some(callgrid_client::Client::connect(&seeds).await?)
-    } else {
-        None
-    };
+    let direct = ctx.shard_aware.as_ref().filter(|_| args.direct);
+    anyhow::ensure!(
+        direct.is_some() == args.direct,
+        "race --direct needs the run's shard-aware client"
+    );
     let (rec, elapsed) = drive("race", ctx.concurrency, ctx.budget, |slot, work| {
         let block = ctx.layout.block_of(slot);
         // Direct: every request of the slot's calls goes to the callee's
         // owner. Else racer r goes to target (slot + r) mod T; racers that
         // share a target get consecutive (so different) connections to it.
-        let owner = direct.as_ref().map(|client| {
+        let owner = direct.map(|client| {
             let key = callgrid_client::Key::extension(&block.tenant, &block.numbers[1])
                 .expect("the layout's numbers are valid");
             client.channel(&key)
