@@ -39,8 +39,9 @@ const MAX_BATCH: usize = 256;
 /// nodes) per decided call instead of 1.4 and 2.7. That is 20-30 % more
 /// decided calls per second at concurrency 16, lower p50 and p99, and no
 /// change measured at concurrency 1 or 4. The batch grows with the load, up
-/// to [`MAX_BATCH`] proposals per entry, so one in flight still keeps up
-/// with a slow link.
+/// to [`MAX_BATCH`] proposals per entry: over a link whose commit takes
+/// R, a node commits at most `MAX_BATCH` proposals per R (25,600 a second
+/// at 10 ms).
 const BATCHES_IN_FLIGHT: usize = 1;
 
 /// A proposal waiting for its batch.
