@@ -65,7 +65,8 @@ pub struct Common {
     pub node_cpus: Option<String>,
 
     /// Pin this driver (every thread) and what it starts later (SIPp, the
-    /// etcd peer) to these CPUs (`taskset` syntax).
+    /// etcd peer; not the nodes of `--spawn`, which start first) to these
+    /// CPUs (`taskset` syntax).
     #[arg(long, global = true, value_name = "LIST")]
     pub driver_cpus: Option<String>,
 

@@ -113,11 +113,6 @@ fn targets(cli: &Cli) -> anyhow::Result<(Vec<String>, Vec<SpawnedNode>, String)>
                 &node_args,
             )?);
         }
-        if let Some(cpus) = &c.node_cpus {
-            for node in &nodes {
-                crate::cpu::pin(node.pid(), cpus)?;
-            }
-        }
         let endpoints: Vec<String> = nodes.iter().map(|n| n.endpoint.clone()).collect();
         let mut note = if n == 1 {
             "single node, spawned".to_owned()
@@ -125,6 +120,9 @@ fn targets(cli: &Cli) -> anyhow::Result<(Vec<String>, Vec<SpawnedNode>, String)>
             format!("{n}-node cluster, spawned")
         };
         if let Some(cpus) = &c.node_cpus {
+            for node in &nodes {
+                crate::cpu::pin(node.pid(), cpus)?;
+            }
             note.push_str(&format!(", nodes on CPUs {cpus}"));
         }
         return Ok((endpoints, nodes, note));
@@ -146,11 +144,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         c.peer.is_none() || matches!(cli.scenario, Scenario::Race(_)),
         "--peer races beside the race scenario only"
     );
+    let (endpoints, spawned, mut note) = targets(&cli)?;
+    // After the nodes start, so that they do not inherit the driver's CPUs.
     if let Some(cpus) = &c.driver_cpus {
         crate::cpu::pin(std::process::id(), cpus)?;
-    }
-    let (endpoints, spawned, mut note) = targets(&cli)?;
-    if let Some(cpus) = &c.driver_cpus {
         note.push_str(&format!(", driver on CPUs {cpus}"));
     }
     if spawned.len() > 1 {
