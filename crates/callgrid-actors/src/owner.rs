@@ -270,7 +270,9 @@ impl<P: Propose> OwnerState<P> {
         None
     }
 
-    fn tick(&self, myself: &ActorRef<OwnerMsg>, call: CallId, at_ms: u64) {
+    /// Proposes the timer's tick; `Ticked` or `Retry` reports it back.
+    fn tick(&mut self, myself: &ActorRef<OwnerMsg>, call: CallId, at_ms: u64) {
+        self.ticking += 1;
         // Never tick before the deadline, whatever this clock says.
         let tick = Command::Tick {
             call,
@@ -416,7 +418,6 @@ impl<P: Propose> Actor for OwnerActor<P> {
                     // to tick: most calls end long before their ring
                     // timeout, and a tick each would be a commit each.
                     if still_mine && due {
-                        state.ticking += 1;
                         state.tick(&myself, call, at_ms);
                     } else if !due {
                         metrics::counter!("callgrid_stale_timers_total").increment(1);

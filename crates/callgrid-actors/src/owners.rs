@@ -147,20 +147,17 @@ impl<P: Propose> Owners<P> {
             let actor = self.actor(key).await?;
             // Mailbox depth: decisions sent and not yet taken up by the actor.
             metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => key.kind()).increment(1.0);
-            match actor.send_message(message) {
+            let refused = match actor.send_message(message) {
                 Ok(()) => break,
-                Err(refused) => {
-                    metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => key.kind())
-                        .decrement(1.0);
+                Err(refused) => refused,
+            };
+            metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => key.kind()).decrement(1.0);
+            match refused {
+                ractor::MessagingErr::SendErr(back) if attempts < 2 => {
                     attempts += 1;
-                    let ractor::MessagingErr::SendErr(back) = refused else {
-                        return Err(DecideError::NotDecided(format!("owner {key} stopped")));
-                    };
-                    if attempts >= 3 {
-                        return Err(DecideError::NotDecided(format!("owner {key} stopped")));
-                    }
                     message = back;
                 }
+                _ => return Err(DecideError::NotDecided(format!("owner {key} stopped"))),
             }
         }
         match deadline.run(answer).await {

@@ -184,13 +184,22 @@ fn won(r: &Response) -> bool {
     )
 }
 
-/// Every shard on this node, a call from 101 ringing 102, and the owners
-/// (no actor started yet).
+/// A call from 101 ringing 102 (no shard map applied), 102's owner key,
+/// and the owners (no actor started yet).
+async fn ringing() -> (Fake, CallId, OwnerKey, Owners<Fake>) {
+    ringing_on(Fake::new()).await
+}
+
+/// [`ringing`], with every shard on this node.
 async fn ringing_here() -> (Fake, CallId, OwnerKey, Owners<Fake>) {
     let fake = Fake::new();
     fake.apply(Command::SetShardMap {
         map: ShardMap::default().all_on(ME).unwrap(),
     });
+    ringing_on(fake).await
+}
+
+async fn ringing_on(fake: Fake) -> (Fake, CallId, OwnerKey, Owners<Fake>) {
     let call = fake.call("101", "102");
     let key = OwnerKey::Extension(t(), e("102"));
     let owners = Owners::start(fake.clone()).await.unwrap();
@@ -332,10 +341,7 @@ async fn losers_with_request_ids_that_waited_behind_one_winner_are_recorded_in_o
 
 #[tokio::test]
 async fn a_claim_still_waiting_when_its_deadline_passes_is_never_proposed() {
-    let fake = Fake::new();
-    let call = fake.call("101", "102");
-    let key = OwnerKey::Extension(t(), e("102"));
-    let owners = Owners::start(fake.clone()).await.unwrap();
+    let (fake, call, key, owners) = ringing().await;
     fake.held.store(true, Ordering::SeqCst);
     fake.fail_next.store(true, Ordering::SeqCst);
     let first = {
@@ -406,10 +412,7 @@ async fn actors_of_shards_that_move_away_stop_and_arm_no_timers_here() {
 
 #[tokio::test]
 async fn a_failed_actor_is_replaced_and_its_timers_armed_again() {
-    let fake = Fake::new();
-    fake.call("101", "102");
-    let key = OwnerKey::Extension(t(), e("102"));
-    let owners = Owners::start(fake.clone()).await.unwrap();
+    let (fake, _call, key, owners) = ringing().await;
     owners.resume_timers(None).await;
     let first = owners.live(&key).expect("started").get_id();
     // The actor's read panics (the requester's own read comes first): the
@@ -438,10 +441,7 @@ async fn a_failed_actor_is_replaced_and_its_timers_armed_again() {
 
 #[tokio::test]
 async fn an_idle_actor_stops_and_the_next_claim_starts_another() {
-    let fake = Fake::new();
-    fake.call("101", "102");
-    let key = OwnerKey::Extension(t(), e("102"));
-    let owners = Owners::start(fake.clone()).await.unwrap();
+    let (fake, _call, key, owners) = ringing().await;
     let picked = owners
         .decide(&key, directed("104", "102"), soon())
         .await
