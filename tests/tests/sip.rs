@@ -208,6 +208,26 @@ async fn directed_pickup_joins_the_picker_to_the_caller_and_cancels_the_callee_w
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_caller_slow_to_ack_its_200_gets_the_pickers_bye_only_after_its_ack() {
+    let Some((node, _c)) = office().await else {
+        return;
+    };
+    let (p101, p102, p103) = (
+        phone(&node, "101"),
+        phone(&node, "102"),
+        phone(&node, "103"),
+    );
+    p102.register();
+    let callee = p102.start("ring_until_cancelled.xml", "102", &[]);
+    let caller = p101.start("call_acked_late.xml", "102", &[]);
+    callee.wait_logged("INVITE", Duration::from_secs(10));
+    // The picker hangs up 300 ms after its 200 OK; the caller ACKs its own
+    // 1.2 s after it. A BYE before that ACK aborts the caller's scenario.
+    let picker = p103.play("pickup.xml", "*97102");
+    picked_up_joined_and_callee_cancelled(&picker, caller, callee);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn each_pickup_refusal_is_its_own_final_response_naming_the_outcome() {
     let Some((node, mut c)) = office().await else {
         return;

@@ -6,15 +6,16 @@
 //! **banks**: a bank is one caller SIPp (one SIPp user per call slot of the
 //! bank, each with its own line of a `USER` injection file), one callee
 //! SIPp (server mode; every callee of the bank registered from its
-//! address) and one SIPp per racer (3PCC slaves; every racer registered
-//! from its address). Each SIPp sends from its own loopback address
-//! (`127.77.<bank>.<role>`), as phones do: the edge limits requests per
-//! source address.
+//! address), one SIPp per racer (3PCC slaves; every racer registered from
+//! its address) and a dispatcher (a 3PCC slave that speaks no SIP). Each
+//! SIPp sends from its own loopback address (`127.77.<bank>.<role>`), as
+//! phones do: the edge limits requests per source address.
 //!
 //! One call: the caller INVITEs its callee (digest challenge, then the
 //! authenticated INVITE); the callee's phone rings and never answers; on
-//! the caller's 180 the caller SIPp tells each racer SIPp (`sendCmd`) the
-//! callee and its racer extension; each racer INVITEs `*97<callee>` at
+//! the caller's 180 the caller SIPp sends the dispatcher one command (the
+//! call, the callee, every racer's extension) and the dispatcher tells each
+//! racer SIPp its part (`sendCmd`); each racer INVITEs `*97<callee>` at
 //! once (challenge, authenticated INVITE). Exactly one must get 200 (the
 //! others 410 with `ALREADY_ANSWERED`); it ACKs and hangs up at once, the
 //! caller gets the 200 then a BYE, the callee a CANCEL. Each caller user
@@ -66,8 +67,12 @@ const REGISTER_XML: &str = include_str!("../../sip/register.xml");
 const CALLEE_XML: &str = include_str!("../../sip/callee.xml");
 const CALLER_XML: &str = include_str!("../../sip/caller.xml");
 const RACER_XML: &str = include_str!("../../sip/racer.xml");
-/// Where the caller scenario's commands to the racers go.
+const DISPATCHER_XML: &str = include_str!("../../sip/dispatcher.xml");
+/// Where the dispatcher's commands to the racers go.
 const RACERS_MARKER: &str = "  <!-- RACERS -->\n";
+/// Where the racers' extensions go: named in the caller's command, and
+/// taken from it by the dispatcher.
+const EXTENSIONS_MARKER: &str = "      <!-- RACER EXTENSIONS -->\n";
 
 const FAILED_CALLERS: &str = "sip caller SIPps that reported failed calls";
 const ONE_WINNER: &str = "sip calls with one winner";
@@ -101,28 +106,44 @@ fn ensure_sipp(bin: &str) -> anyhow::Result<PathBuf> {
     found(bin).context("sip-tester installed no sipp")
 }
 
-/// The caller scenario with one `sendCmd` per racer in place of the
-/// marker: each caller places calls until `stop_at` (seconds since the
-/// epoch) or until it has placed `max_calls`.
+/// The caller scenario with the racers' extensions in its one command to
+/// the dispatcher: each caller places calls until `stop_at` (seconds since
+/// the epoch) or until it has placed `max_calls`.
 fn caller_scenario(racers: usize, stop_at: f64, max_calls: u64) -> String {
-    let mut cmds = String::new();
+    let mut extensions = String::new();
     for k in 1..=racers {
-        let _ = write!(
-            cmds,
-            "  <sendCmd dest=\"s{k}\">\n    <![CDATA[\n      Call-ID: [call_id]-r{k}\n      \
-             From: m\n      X-Call: [$n]\n      X-Callee: [field1]\n      X-Racer: [field{}]\n\n    ]]>\n  \
-             </sendCmd>\n",
-            k + 1
-        );
+        let _ = writeln!(extensions, "      X-Racer{k}: [field{}]", k + 1);
     }
     CALLER_XML
-        .replace(RACERS_MARKER, &cmds)
+        .replace(EXTENSIONS_MARKER, &format!("{extensions}\n"))
         .replace("\"STOP_AT\"", &format!("\"{stop_at:.3}\""))
         .replace("\"MAX_CALLS\"", &format!("\"{max_calls}\""))
 }
 
-/// The loopback address of role `role` (0 caller, 1 callee, 2.. racers) of
-/// bank `bank`.
+/// The dispatcher scenario: one `sendCmd` per racer, each with the racer
+/// extension the caller's command named for it.
+fn dispatcher_scenario(racers: usize) -> String {
+    let (mut takes, mut cmds) = (String::new(), String::new());
+    for k in 1..=racers {
+        let _ = writeln!(
+            takes,
+            "      <ereg regexp=\"[0-9]+\" search_in=\"hdr\" header=\"X-Racer{k}:\" \
+             assign_to=\"r{k}\"/>"
+        );
+        let _ = write!(
+            cmds,
+            "  <sendCmd dest=\"s{k}\">\n    <![CDATA[\n      Call-ID: [call_id]-r{k}\n      \
+             From: d\n      X-Call: [$call]\n      X-Callee: [$callee]\n      X-Racer: [$r{k}]\n\n    \
+             ]]>\n  </sendCmd>\n"
+        );
+    }
+    DISPATCHER_XML
+        .replace(EXTENSIONS_MARKER, &takes)
+        .replace(RACERS_MARKER, &cmds)
+}
+
+/// The loopback address of role `role` of bank `bank`: 0 the caller, 1 the
+/// callee, 2..=K+1 the racers, K+2 the dispatcher.
 fn bank_ip(bank: usize, role: usize) -> String {
     format!("127.77.{bank}.{}", role + 1)
 }
@@ -431,6 +452,7 @@ async fn sip_phase(
         ("register.xml", REGISTER_XML.to_owned()),
         ("callee.xml", CALLEE_XML.to_owned()),
         ("racer.xml", RACER_XML.to_owned()),
+        ("dispatcher.xml", dispatcher_scenario(k)),
     ] {
         std::fs::write(dir.join(name), text)?;
     }
@@ -467,7 +489,7 @@ async fn sip_phase(
     // Register the callees and racers, each bank's role from the address
     // and port it then listens on; then start the callees and the racers.
     let mut waiting: Vec<Sipp> = Vec::new();
-    let mut masters_cfg: Vec<(PathBuf, (String, u16))> = Vec::new();
+    let mut slaves_cfg: Vec<(PathBuf, (String, u16))> = Vec::new();
     let registered = Instant::now();
     for bank in &banks {
         let blocks: Vec<_> = bank.slots.iter().map(|s| ctx.layout.block_of(*s)).collect();
@@ -501,14 +523,17 @@ async fn sip_phase(
                 let twin = free_tcp(&ip)?;
                 let _ = writeln!(twins, "s{};{ip}:{twin}", role - 1);
                 let cfg = dir.join(format!("{name}.cfg"));
-                masters_cfg.push((cfg, (ip, port)));
+                slaves_cfg.push((cfg, (ip, port)));
             }
         }
         let master_ip = bank_ip(bank.index, 0);
         let master_twin = free_tcp(&master_ip)?;
         let _ = writeln!(twins, "m;{master_ip}:{master_twin}");
+        let dispatcher_ip = bank_ip(bank.index, k + 2);
+        let dispatcher_twin = free_tcp(&dispatcher_ip)?;
+        let _ = writeln!(twins, "d;{dispatcher_ip}:{dispatcher_twin}");
         // Each instance reads its own copy of the twin addresses.
-        for (r, (cfg, (ip, port))) in masters_cfg.drain(..).enumerate() {
+        for (r, (cfg, (ip, port))) in slaves_cfg.drain(..).enumerate() {
             std::fs::write(&cfg, &twins)?;
             let name = format!("b{}-racer{}", bank.index, r + 1);
             let extra = [
@@ -528,6 +553,26 @@ async fn sip_phase(
                 &extra,
             )?);
         }
+        let name = format!("b{}-dispatcher", bank.index);
+        let cfg = dir.join(format!("{name}.cfg"));
+        std::fs::write(&cfg, &twins)?;
+        let extra = [
+            "-slave".to_owned(),
+            "d".to_owned(),
+            "-slave_cfg".to_owned(),
+            cfg.display().to_string(),
+        ];
+        let sf = dir.join("dispatcher.xml");
+        let port = free_udp(&dispatcher_ip)?;
+        waiting.push(Sipp::start(
+            sipp,
+            dir,
+            &name,
+            bank,
+            &sf,
+            (&dispatcher_ip, port),
+            &extra,
+        )?);
         std::fs::write(dir.join(format!("b{}-caller.cfg", bank.index)), &twins)?;
         let lines: Vec<String> = blocks
             .iter()
@@ -851,16 +896,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_caller_scenario_gets_one_command_per_racer_and_its_bounds() {
+    fn the_caller_sends_one_command_naming_every_racer_and_keeps_its_bounds() {
         let xml = caller_scenario(3, 1_800_000_000.5, 42);
-        assert!(!xml.contains("<!-- RACERS -->"));
-        assert_eq!(xml.matches("<sendCmd").count(), 3);
-        assert!(xml.contains("Call-ID: [call_id]-r3"));
-        assert!(xml.contains("X-Racer: [field4]"));
+        assert!(!xml.contains("RACER EXTENSIONS"));
+        assert_eq!(xml.matches("<sendCmd").count(), 1);
+        assert!(xml.contains("<sendCmd dest=\"d\">"));
+        assert!(xml.contains("X-Racer3: [field4]"));
+        assert!(!xml.contains("X-Racer4:"));
         assert!(xml.contains("X-Call: [$n]"));
         assert!(xml.contains("value=\"1800000000.500\""));
         assert!(xml.contains("value=\"42\""));
         assert!(!xml.contains("STOP_AT") && !xml.contains("MAX_CALLS"));
+    }
+
+    #[test]
+    fn the_dispatcher_tells_each_racer_its_own_extension() {
+        let xml = dispatcher_scenario(3);
+        assert!(!xml.contains("<!-- RACERS -->") && !xml.contains("RACER EXTENSIONS"));
+        assert_eq!(xml.matches("<sendCmd").count(), 3);
+        assert_eq!(xml.matches("<ereg").count(), 2 + 3);
+        assert!(xml.contains("header=\"X-Racer3:\" assign_to=\"r3\""));
+        assert!(xml.contains("<sendCmd dest=\"s3\">"));
+        assert!(xml.contains("Call-ID: [call_id]-r3"));
+        assert!(xml.contains("X-Racer: [$r3]"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use rsipstack::sip::{StatusCode, Transport, Uri};
 
 use crate::dialog::Shared;
 use crate::dialog::legs::{
-    Answerer, COMPLETED_ELSEWHERE, CallKey, CallLegs, Fork, bindings, cancel, hang_up, reject,
+    Answerer, COMPLETED_ELSEWHERE, CallKey, CallLegs, Fork, bindings, bye, cancel, hang_up, reject,
     sdp_headers, source_addr,
 };
 use crate::dialog::park::{follow_answerer, on_refer};
@@ -53,10 +53,10 @@ async fn follow_caller(shared: Arc<Shared>, legs: Arc<CallLegs>, mut states: Dia
                 }
                 match answerer {
                     Some(Answerer::Phone(f)) => {
-                        let _ = f.dialog.bye().await;
+                        bye(&f.dialog).await;
                     }
                     Some(Answerer::Picker(dialog)) => {
-                        let _ = dialog.bye().await;
+                        bye(&dialog).await;
                     }
                     None => {}
                 }
@@ -123,7 +123,7 @@ async fn end_if_over(shared: &Arc<Shared>, legs: &Arc<CallLegs>) {
     });
     if ended && legs.end() {
         if matches!(legs.caller.state(), DialogState::Confirmed(..)) {
-            let _ = legs.caller.bye().await;
+            bye(&legs.caller).await;
         } else {
             reject(
                 &legs.caller,
@@ -207,7 +207,7 @@ async fn follow_fork(
                     .any(|g| g.dialog.id() == f.dialog.id())
                 {
                     // Cancelled while its 200 was on the way.
-                    let _ = f.dialog.bye().await;
+                    bye(&f.dialog).await;
                     continue;
                 }
                 // The answering phone's extension is the call's home unless
@@ -227,7 +227,7 @@ async fn follow_fork(
                     .map(|r| r.result == AnswerResult::Answered as i32)
                     .unwrap_or(false);
                 if !won {
-                    let _ = f.dialog.bye().await;
+                    bye(&f.dialog).await;
                     continue;
                 }
                 {
@@ -262,7 +262,7 @@ async fn follow_fork(
                 );
                 if answered_here && legs.end() {
                     hang_up(&shared, &legs, &f.extension).await;
-                    let _ = legs.caller.bye().await;
+                    bye(&legs.caller).await;
                 }
                 return;
             }
@@ -315,7 +315,7 @@ pub(crate) async fn join_picker(
             );
             if legs.end() {
                 hang_up(&shared, &legs, &picker).await;
-                let _ = legs.caller.bye().await;
+                bye(&legs.caller).await;
             }
             return;
         }

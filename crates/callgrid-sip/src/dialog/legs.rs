@@ -238,6 +238,27 @@ pub(crate) fn source_addr(source: &str) -> Option<SipAddr> {
     Some(SipAddr::new(transport, addr.into()))
 }
 
+/// How long a BYE on a leg this edge answered waits for that answer's ACK:
+/// the server transaction's own lifetime (64 × T1, RFC 3261 §17.2.1).
+const ACK_WAIT: Duration = Duration::from_secs(32);
+
+/// Hangs up `dialog` with BYE. On a leg this edge answered with 200 OK,
+/// only once the phone's ACK has come (or the server transaction would
+/// have timed out): RFC 3261 §15 forbids a BYE before it, and a phone can
+/// only match a BYE to a dialog its 200 OK has set up. The 200 OK leaves
+/// through the INVITE's own transaction task, so on a busy edge a BYE
+/// decided at once (the picker hung up straight away) could otherwise
+/// overtake it.
+pub(crate) async fn bye(dialog: &InviteDialog) {
+    let deadline = Instant::now() + ACK_WAIT;
+    let mut pause = Duration::from_millis(1);
+    while matches!(dialog.state(), DialogState::WaitAck(..)) && Instant::now() < deadline {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+    let _ = dialog.bye().await;
+}
+
 /// Ends an unanswered fork: CANCEL (with `reason`, when given) once it has
 /// had a provisional response, a deferred CANCEL before that, BYE if it
 /// was answered meanwhile.
@@ -249,9 +270,7 @@ pub(crate) async fn cancel(shared: &Shared, f: &Fork, reason: Option<&str>) {
                 let _ = f.dialog.cancel().await;
             }
         }
-        (DialogState::Confirmed(..) | DialogState::WaitAck(..), _) => {
-            let _ = f.dialog.bye().await;
-        }
+        (DialogState::Confirmed(..) | DialogState::WaitAck(..), _) => bye(&f.dialog).await,
         _ => {
             let _ = f.dialog.cancel().await;
         }

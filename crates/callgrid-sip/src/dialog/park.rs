@@ -24,7 +24,7 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, Request, StatusCode, StatusCodeKind, Uri};
 
 use crate::dialog::Shared;
-use crate::dialog::legs::{Answerer, CallKey, CallLegs, hang_up, reject, sdp_headers};
+use crate::dialog::legs::{Answerer, CallKey, CallLegs, bye, hang_up, reject, sdp_headers};
 use crate::dialog::relay::{HopKind, join_remote};
 use crate::outcomes::{self, Refusal};
 
@@ -129,7 +129,7 @@ pub(crate) async fn on_refer(
             Some(format!("parked on {}", response.code).into_bytes()),
         )
         .await;
-    let _ = leg.bye().await;
+    bye(leg).await;
     let _ = legs
         .caller
         .reinvite(sdp_headers(), Some(held.into_bytes()))
@@ -208,7 +208,7 @@ pub(crate) async fn follow_answerer(
                 );
                 if still_answerer && legs.end() {
                     hang_up(&shared, &legs, &extension).await;
-                    let _ = legs.caller.bye().await;
+                    bye(&legs.caller).await;
                 }
                 return;
             }

@@ -33,7 +33,7 @@ use rsipstack::transport::SipAddr;
 
 use crate::dialog::Shared;
 use crate::dialog::legs::{
-    COMPLETED_ELSEWHERE, CallKey, Fork, bindings, cancel, reject, sdp_headers,
+    COMPLETED_ELSEWHERE, CallKey, Fork, bindings, bye, cancel, reject, sdp_headers,
 };
 use crate::outcomes::Refusal;
 
@@ -340,7 +340,7 @@ pub(crate) async fn relay(
                     }
                     match near.state() {
                         DialogState::Confirmed(..) | DialogState::WaitAck(..) => {
-                            let _ = near.bye().await;
+                            bye(&near).await;
                         }
                         _ => reject(&near, &no_sip_leg()),
                     }
@@ -363,7 +363,7 @@ pub(crate) async fn relay(
                         // An answered phone has nothing to wait for: hang up.
                         Some(relayed) if answered => {
                             shared.relays.take_one(relayed, &far);
-                            let _ = far.bye().await;
+                            bye(&far).await;
                         }
                         // The other edge cancelled: the stopped alert that says
                         // why is on its way here too; give it a moment.
