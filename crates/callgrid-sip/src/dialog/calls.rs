@@ -21,8 +21,8 @@ use rsipstack::sip::{StatusCode, Transport, Uri};
 
 use crate::dialog::Shared;
 use crate::dialog::legs::{
-    Answerer, COMPLETED_ELSEWHERE, CallKey, CallLegs, Fork, bindings, bye, cancel, hang_up, reject,
-    sdp_headers, source_addr,
+    Answerer, COMPLETED_ELSEWHERE, CallKey, CallLegs, Dialling, Fork, bindings, bye, cancel,
+    hang_up, reject, sdp_headers, source_addr,
 };
 use crate::dialog::park::{follow_answerer, on_refer};
 use crate::dialog::relay::{self, Hop, HopKind, edge_addr, join_remote};
@@ -31,8 +31,13 @@ use crate::outcomes::Refusal;
 /// Rings a call this edge placed: forks it to the phones alerted before
 /// the dial returned (later alerts fork as they come), then follows the
 /// caller's leg to its end.
-pub(crate) async fn ring(shared: Arc<Shared>, legs: Arc<CallLegs>, states: DialogStateReceiver) {
-    for alerted in shared.calls.insert(legs.clone()) {
+pub(crate) async fn ring(
+    shared: Arc<Shared>,
+    legs: Arc<CallLegs>,
+    states: DialogStateReceiver,
+    dial: Dialling,
+) {
+    for alerted in shared.calls.insert(legs.clone(), dial) {
         fork(&shared, &legs, &alerted).await;
     }
     follow_caller(shared, legs, states).await;
@@ -281,7 +286,7 @@ pub(crate) async fn join_picker(
     picker_offer: Vec<u8>,
     states: DialogStateReceiver,
 ) {
-    let Some(legs) = shared.calls.get(&key) else {
+    let Some(legs) = shared.calls.get_or_settle(&key).await else {
         // The caller's leg is at another edge: join through it.
         join_remote(
             shared,

@@ -76,8 +76,10 @@ pub async fn receive(shared: Arc<Shared>, mut tx: Transaction, hop: Hop) -> anyh
     let phone_uri = tx.original.uri.to_string();
     let (dialog, states) = serve_invite(&shared, tx)?;
     let key = (hop.tenant.clone(), hop.call_id);
+    let joins_a_caller_here = matches!(hop.kind, HopKind::Join | HopKind::Retrieve)
+        && shared.calls.get_or_settle(&key).await.is_some();
     match hop.kind {
-        HopKind::Join | HopKind::Retrieve if shared.calls.get(&key).is_none() => {
+        HopKind::Join | HopKind::Retrieve if !joins_a_caller_here => {
             reject(&dialog, &no_sip_leg());
         }
         HopKind::Join => {

@@ -38,6 +38,7 @@ pub async fn invite(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<
         from: Some(extension_party(&extension)),
         digits,
     };
+    let dialling = shared.calls.dialling();
     let dialled = crate::cluster::once(&shared.cluster, key, dial, |mut to, r| async move {
         to.calls.dial(r).await
     })
@@ -74,9 +75,11 @@ pub async fn invite(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<
                 offer,
                 state: Mutex::default(),
             });
-            calls::ring(shared, legs, states).await;
+            calls::ring(shared, legs, states, dialling).await;
         }
         Some(Outcome::Pickup(pickup)) => {
+            // Not a call of this edge's: a pickup of one may wait for it.
+            drop(dialling);
             let result = PickupResult::try_from(pickup.result).unwrap_or_default();
             if let Some(refusal) = outcomes::pickup(result) {
                 reject(&dialog, &refusal);
@@ -93,6 +96,7 @@ pub async fn invite(shared: Arc<Shared>, mut tx: Transaction) -> anyhow::Result<
             .await;
         }
         Some(Outcome::Retrieve(retrieve)) => {
+            drop(dialling);
             let result = RetrieveResult::try_from(retrieve.result).unwrap_or_default();
             if let Some(refusal) = outcomes::retrieve(result) {
                 reject(&dialog, &refusal);

@@ -5,7 +5,7 @@
 //! The bottom of the dialog layer: it knows the cluster's clients and the
 //! SIP stack, and none of the handlers above it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,11 @@ pub(crate) const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call complete
 /// How long an alert may wait for the dial that caused it to return.
 const EARLY_ALERT_WAIT: Duration = Duration::from_secs(5);
 
+/// How long a pickup of a call not filed here waits for the dials this
+/// edge had in flight: a dial's answer comes back within milliseconds
+/// unless the cluster is in trouble, and then the pickup goes on without.
+const DIAL_FILING_WAIT: Duration = Duration::from_secs(2);
+
 /// A call, by tenant and id.
 pub(crate) type CallKey = (String, u64);
 
@@ -44,6 +49,75 @@ struct CallsInner {
 #[derive(Default)]
 pub struct Calls {
     inner: Mutex<CallsInner>,
+    dials: Arc<DialsInFlight>,
+}
+
+/// The dials this edge has sent and not filed yet: a call's legs are filed
+/// under its id, which only the cluster's answer to the dial tells. The
+/// cluster can decide a pickup of a call before that answer is back here
+/// (its alert went out first, and a fast picker, or a busy edge, did the
+/// rest); such a pickup waits for the dials that were in flight when it
+/// looked, and for no later one.
+#[derive(Default)]
+pub(crate) struct DialsInFlight {
+    /// The next dial's number, and the numbers of the dials in flight.
+    state: Mutex<(u64, BTreeSet<u64>)>,
+    filed: tokio::sync::Notify,
+}
+
+/// One dial in flight; dropping it (its call filed, or the dial refused or
+/// failed) ends it.
+pub(crate) struct Dialling {
+    dials: Arc<DialsInFlight>,
+    number: u64,
+}
+
+impl Drop for Dialling {
+    fn drop(&mut self) {
+        self.dials.lock().1.remove(&self.number);
+        self.dials.filed.notify_waiters();
+    }
+}
+
+impl DialsInFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, BTreeSet<u64>)> {
+        self.state.lock().expect("dials lock poisoned")
+    }
+
+    pub(crate) fn begin(self: &Arc<Self>) -> Dialling {
+        let mut state = self.lock();
+        let number = state.0;
+        state.0 += 1;
+        state.1.insert(number);
+        Dialling {
+            dials: self.clone(),
+            number,
+        }
+    }
+
+    /// Resolves once every dial begun before this call (not before the
+    /// first poll) has ended, or after `bound`.
+    pub(crate) fn settle(
+        self: &Arc<Self>,
+        bound: Duration,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mark = self.lock().0;
+        let dials = self.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + bound;
+            loop {
+                let filed = dials.filed.notified();
+                tokio::pin!(filed);
+                filed.as_mut().enable();
+                if dials.lock().1.first().is_none_or(|first| *first >= mark) {
+                    return;
+                }
+                if tokio::time::timeout_at(deadline, filed).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
 }
 
 impl Calls {
@@ -55,18 +129,38 @@ impl Calls {
         self.lock().legs.get(key).cloned()
     }
 
-    /// Adds a ringing call; returns the extensions alerted before it was known.
-    pub(crate) fn insert(&self, legs: Arc<CallLegs>) -> Vec<String> {
+    /// A dial this edge is about to send: see [`DialsInFlight`].
+    pub(crate) fn dialling(&self) -> Dialling {
+        self.dials.begin()
+    }
+
+    /// Files a ringing call, ending the dial that placed it; returns the
+    /// extensions alerted before it was known.
+    pub(crate) fn insert(&self, legs: Arc<CallLegs>, dial: Dialling) -> Vec<String> {
         let key = legs.key();
-        let mut inner = self.lock();
-        inner.legs.insert(key.clone(), legs);
-        inner
-            .early_alerts
-            .remove(&key)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(extension, _)| extension)
-            .collect()
+        let alerted = {
+            let mut inner = self.lock();
+            inner.legs.insert(key.clone(), legs);
+            inner
+                .early_alerts
+                .remove(&key)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(extension, _)| extension)
+                .collect()
+        };
+        drop(dial);
+        alerted
+    }
+
+    /// The call `key` if this edge holds it, waiting (a while) for the
+    /// dials in flight here to be filed when it is not there yet.
+    pub(crate) async fn get_or_settle(&self, key: &CallKey) -> Option<Arc<CallLegs>> {
+        if let Some(legs) = self.get(key) {
+            return Some(legs);
+        }
+        self.dials.settle(DIAL_FILING_WAIT).await;
+        self.get(key)
     }
 
     /// The call `key` if this edge holds it; otherwise the alert of
@@ -321,7 +415,49 @@ pub(crate) async fn bindings(shared: &Shared, tenant: &str, extension: &str) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::source_addr;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::{DialsInFlight, source_addr};
+
+    const LONG: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn a_pickup_waits_for_the_dials_in_flight_when_it_looked_and_no_later_one() {
+        let dials = Arc::new(DialsInFlight::default());
+        // Nothing in flight: at once.
+        tokio::time::timeout(Duration::from_secs(5), dials.settle(LONG))
+            .await
+            .expect("nothing to wait for");
+
+        let earlier = dials.begin();
+        let mut settled = tokio::spawn(dials.settle(LONG));
+        let later = dials.begin();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), &mut settled)
+                .await
+                .is_err(),
+            "settled while a dial begun before it was in flight"
+        );
+        drop(earlier);
+        tokio::time::timeout(Duration::from_secs(5), settled)
+            .await
+            .expect("settles once the earlier dial ended, a later one still in flight")
+            .expect("the task ran");
+        drop(later);
+    }
+
+    #[tokio::test]
+    async fn a_dial_that_never_ends_holds_a_pickup_no_longer_than_its_bound() {
+        let dials = Arc::new(DialsInFlight::default());
+        let _stuck = dials.begin();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            dials.settle(Duration::from_millis(50)),
+        )
+        .await
+        .expect("the bound ends the wait");
+    }
 
     #[test]
     fn binding_sources_name_transport_and_address() {
