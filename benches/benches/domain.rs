@@ -1,7 +1,8 @@
 //! Micro-benchmarks of the domain hot paths in `callgrid-model`: feature-code
 //! parsing, name-list parsing, pickup eligibility (directed and group pickup
 //! applied on a switchboard of 1,000 extensions with 100 ringing calls),
-//! park-code allocation with many codes taken, and the apply of a dial.
+//! park-code allocation with many codes taken, the apply of a dial, and
+//! the lookup of a request id among a full window of remembered outcomes.
 //!
 //! Quick run (the defaults below already are this):
 //! `cargo bench -p callgrid-bench --bench domain -- --warm-up-time 1 --measurement-time 2`
@@ -17,7 +18,8 @@ use std::time::{Duration, Instant};
 use callgrid_model::{
     AnswerOutcome, Applied, CallId, CallOutcome, Command, DialOutcome, Extension, ExtensionRecord,
     FeatureCodes, LegacyGroupId, NameList, ParkCode, ParkOutcome, ParkPolicy, Party, PickupKind,
-    PickupOutcome, PolicyName, Response, Switchboard, TenantConfig, TenantId,
+    PickupOutcome, PolicyName, RequestId, RequestOutcomes, Response, Switchboard, TenantConfig,
+    TenantId,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -323,11 +325,38 @@ fn dial(c: &mut Criterion) {
     );
 }
 
+/// Every mutating request looks its id up among its tenant's remembered
+/// outcomes (a full window: `PER_TENANT`), ids shaped like the SIP edge's
+/// (a shared prefix, then 32 hex digits).
+fn request_ids(c: &mut Criterion) {
+    let t = tenant();
+    let id = |n: u64| {
+        RequestId::parse(
+            "request_id",
+            &format!("sip-{:032x}", u128::from(n) * 0x9e37_79b9),
+        )
+        .expect("a valid id")
+    };
+    let mut outcomes = RequestOutcomes::default();
+    let window = callgrid_model::request::PER_TENANT as u64;
+    for n in 0..window {
+        outcomes.remember(&t, id(n), n, Response::Directory(Ok(())));
+    }
+    let (known, unknown) = (id(window / 2), id(window + 1));
+    c.bench_function(
+        "request_ids/recall a remembered id (100,000 remembered)",
+        |b| b.iter(|| black_box(outcomes.recall(&t, black_box(&known), window / 2))),
+    );
+    c.bench_function("request_ids/recall a new id (100,000 remembered)", |b| {
+        b.iter(|| black_box(outcomes.recall(&t, black_box(&unknown), 0)))
+    });
+}
+
 criterion_group! {
     name = domain;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(2));
-    targets = feature_codes, name_lists, pickups, park_codes, dial
+    targets = feature_codes, name_lists, pickups, park_codes, dial, request_ids
 }
 criterion_main!(domain);

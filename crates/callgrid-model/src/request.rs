@@ -14,7 +14,7 @@
 //! the window is refused, so a retry can never return another request's
 //! outcome.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -85,10 +85,14 @@ struct Remembered {
     response: Response,
 }
 
-/// One tenant's remembered outcomes, and their order (oldest first).
+/// One tenant's remembered outcomes, and their order (oldest first). Every
+/// request looks its id up here, among up to [`PER_TENANT`] ids that often
+/// share a long prefix: a hash map answers with one comparison where an
+/// ordered map makes about twenty. Nothing iterates it (the order is
+/// `order`'s), so its iteration order changes no outcome.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct TenantOutcomes {
-    by_id: BTreeMap<RequestId, Remembered>,
+    by_id: HashMap<RequestId, Remembered>,
     order: VecDeque<(u64, RequestId)>,
 }
 
