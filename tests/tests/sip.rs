@@ -43,6 +43,14 @@ fn phone(node: &TestNode, extension: &str) -> Phone {
     )
 }
 
+/// The office's usual three phones: 101 calls, 102 (registered) rings,
+/// 103 picks up or watches.
+fn caller_callee_and_103(node: &TestNode) -> (Phone, Phone, Phone) {
+    let callee = phone(node, "102");
+    callee.register();
+    (phone(node, "101"), callee, phone(node, "103"))
+}
+
 async fn bindings(c: &mut Clients, extension: &str) -> Vec<api::Binding> {
     c.registrar
         .lookup(api::LookupRequest {
@@ -191,12 +199,7 @@ async fn directed_pickup_joins_the_picker_to_the_caller_and_cancels_the_callee_w
     let Some((node, mut c)) = office().await else {
         return;
     };
-    let (p101, p102, p103) = (
-        phone(&node, "101"),
-        phone(&node, "102"),
-        phone(&node, "103"),
-    );
-    p102.register();
+    let (p101, p102, p103) = caller_callee_and_103(&node);
     let mut watched = notices(&mut c, "102").await;
     let callee = p102.start("ring_until_cancelled.xml", "102", &[]);
     let caller = p101.start("call_answered_elsewhere.xml", "102", &[]);
@@ -212,12 +215,7 @@ async fn a_caller_slow_to_ack_its_200_gets_the_pickers_bye_only_after_its_ack() 
     let Some((node, _c)) = office().await else {
         return;
     };
-    let (p101, p102, p103) = (
-        phone(&node, "101"),
-        phone(&node, "102"),
-        phone(&node, "103"),
-    );
-    p102.register();
+    let (p101, p102, p103) = caller_callee_and_103(&node);
     let callee = p102.start("ring_until_cancelled.xml", "102", &[]);
     let caller = p101.start("call_acked_late.xml", "102", &[]);
     callee.wait_logged("INVITE", Duration::from_secs(10));
@@ -316,12 +314,7 @@ async fn a_blf_subscription_notifies_the_full_state_then_each_lamp_change_with_a
     let Some((node, c)) = office().await else {
         return;
     };
-    let (p101, p102, p103) = (
-        phone(&node, "101"),
-        phone(&node, "102"),
-        phone(&node, "103"),
-    );
-    p102.register();
+    let (p101, p102, p103) = caller_callee_and_103(&node);
     let watcher = p103.start("blf_watch.xml", "102", &[]);
     watcher.wait_logged("NOTIFY version=0", Duration::from_secs(10));
     let callee = p102.start("ring_until_cancelled.xml", "102", &[]);
@@ -448,12 +441,7 @@ async fn invite_with_replaces_from_a_blf_lamp_picks_the_ringing_call_up() {
     let Some((node, mut c)) = office().await else {
         return;
     };
-    let (p101, p102, p103) = (
-        phone(&node, "101"),
-        phone(&node, "102"),
-        phone(&node, "103"),
-    );
-    p102.register();
+    let (p101, p102, p103) = caller_callee_and_103(&node);
     let mut watched = notices(&mut c, "102").await;
     let watcher = p103.start("blf_watch.xml", "102", &[]);
     watcher.wait_logged("NOTIFY version=0", Duration::from_secs(10));
@@ -838,12 +826,7 @@ async fn a_phone_whose_200_lost_to_another_gets_ack_then_bye() {
         })
         .await
         .expect("call group");
-    let (p101, p102, p103) = (
-        phone(&node, "101"),
-        phone(&node, "102"),
-        phone(&node, "103"),
-    );
-    p102.register();
+    let (p101, p102, p103) = caller_callee_and_103(&node);
     p103.register();
     // Both phones answer at once; the cluster takes one answer, and the
     // other phone's call is acknowledged and hung up (answer.xml expects

@@ -142,6 +142,28 @@ fn dispatcher_scenario(racers: usize) -> String {
         .replace(RACERS_MARKER, &cmds)
 }
 
+/// Starts `name`, the 3PCC slave `peer` of `bank`, with scenario
+/// `scenario` (in `dir`) and its own copy of the bank's twin addresses.
+fn start_slave(
+    sipp: &Path,
+    dir: &Path,
+    bank: &Bank,
+    twins: &str,
+    (name, peer): (&str, &str),
+    scenario: &str,
+    addr: (&str, u16),
+) -> anyhow::Result<Sipp> {
+    let cfg = dir.join(format!("{name}.cfg"));
+    std::fs::write(&cfg, twins)?;
+    let extra = [
+        "-slave".to_owned(),
+        peer.to_owned(),
+        "-slave_cfg".to_owned(),
+        cfg.display().to_string(),
+    ];
+    Sipp::start(sipp, dir, name, bank, &dir.join(scenario), addr, &extra)
+}
+
 /// The loopback address of role `role` of bank `bank`: 0 the caller, 1 the
 /// callee, 2..=K+1 the racers, K+2 the dispatcher.
 fn bank_ip(bank: usize, role: usize) -> String {
@@ -489,7 +511,7 @@ async fn sip_phase(
     // Register the callees and racers, each bank's role from the address
     // and port it then listens on; then start the callees and the racers.
     let mut waiting: Vec<Sipp> = Vec::new();
-    let mut slaves_cfg: Vec<(PathBuf, (String, u16))> = Vec::new();
+    let mut racers: Vec<(String, u16)> = Vec::new();
     let registered = Instant::now();
     for bank in &banks {
         let blocks: Vec<_> = bank.slots.iter().map(|s| ctx.layout.block_of(*s)).collect();
@@ -522,8 +544,7 @@ async fn sip_phase(
             } else {
                 let twin = free_tcp(&ip)?;
                 let _ = writeln!(twins, "s{};{ip}:{twin}", role - 1);
-                let cfg = dir.join(format!("{name}.cfg"));
-                slaves_cfg.push((cfg, (ip, port)));
+                racers.push((ip, port));
             }
         }
         let master_ip = bank_ip(bank.index, 0);
@@ -532,46 +553,33 @@ async fn sip_phase(
         let dispatcher_ip = bank_ip(bank.index, k + 2);
         let dispatcher_twin = free_tcp(&dispatcher_ip)?;
         let _ = writeln!(twins, "d;{dispatcher_ip}:{dispatcher_twin}");
-        // Each instance reads its own copy of the twin addresses.
-        for (r, (cfg, (ip, port))) in slaves_cfg.drain(..).enumerate() {
-            std::fs::write(&cfg, &twins)?;
-            let name = format!("b{}-racer{}", bank.index, r + 1);
-            let extra = [
-                "-slave".to_owned(),
-                format!("s{}", r + 1),
-                "-slave_cfg".to_owned(),
-                cfg.display().to_string(),
-            ];
-            let sf = dir.join("racer.xml");
-            waiting.push(Sipp::start(
+        let slave = |name: String, peer: String, scenario: &str, (ip, port): (&str, u16)| {
+            start_slave(
                 sipp,
                 dir,
-                &name,
                 bank,
-                &sf,
+                &twins,
+                (&name, &peer),
+                scenario,
+                (ip, port),
+            )
+        };
+        for (r, (ip, port)) in racers.drain(..).enumerate() {
+            let name = format!("b{}-racer{}", bank.index, r + 1);
+            waiting.push(slave(
+                name,
+                format!("s{}", r + 1),
+                "racer.xml",
                 (&ip, port),
-                &extra,
             )?);
         }
-        let name = format!("b{}-dispatcher", bank.index);
-        let cfg = dir.join(format!("{name}.cfg"));
-        std::fs::write(&cfg, &twins)?;
-        let extra = [
-            "-slave".to_owned(),
-            "d".to_owned(),
-            "-slave_cfg".to_owned(),
-            cfg.display().to_string(),
-        ];
-        let sf = dir.join("dispatcher.xml");
         let port = free_udp(&dispatcher_ip)?;
-        waiting.push(Sipp::start(
-            sipp,
-            dir,
-            &name,
-            bank,
-            &sf,
+        let name = format!("b{}-dispatcher", bank.index);
+        waiting.push(slave(
+            name,
+            "d".into(),
+            "dispatcher.xml",
             (&dispatcher_ip, port),
-            &extra,
         )?);
         std::fs::write(dir.join(format!("b{}-caller.cfg", bank.index)), &twins)?;
         let lines: Vec<String> = blocks
