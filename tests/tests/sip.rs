@@ -217,10 +217,10 @@ async fn a_caller_slow_to_ack_its_200_gets_the_pickers_bye_only_after_its_ack() 
     };
     let (p101, p102, p103) = caller_callee_and_103(&node);
     let callee = p102.start("ring_until_cancelled.xml", "102", &[]);
-    let caller = p101.start("call_acked_late.xml", "102", &[]);
+    // The caller ACKs its 200 OK 1.2 s after it; the picker hangs up 300 ms
+    // after its own. A BYE before that ACK aborts the caller's scenario.
+    let caller = p101.start("call_answered_elsewhere.xml", "102", &["-d", "1200"]);
     callee.wait_logged("INVITE", Duration::from_secs(10));
-    // The picker hangs up 300 ms after its 200 OK; the caller ACKs its own
-    // 1.2 s after it. A BYE before that ACK aborts the caller's scenario.
     let picker = p103.play("pickup.xml", "*97102");
     picked_up_joined_and_callee_cancelled(&picker, caller, callee);
 }
