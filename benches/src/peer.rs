@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::cpu::Cpu;
 use crate::recorder::Recorder;
 use crate::report::{Check, Measured};
 use crate::runner::{Budget, drive};
@@ -47,6 +48,13 @@ pub struct EtcdCluster {
     members: Vec<Child>,
     pub endpoints: Vec<String>,
     _data: tempfile::TempDir,
+}
+
+impl EtcdCluster {
+    /// The members' process ids, for their CPU time.
+    pub fn pids(&self) -> Vec<u32> {
+        self.members.iter().map(Child::id).collect()
+    }
 }
 
 impl Drop for EtcdCluster {
@@ -209,11 +217,16 @@ pub struct PeerRace {
     pub check: Check,
     pub put: Measured,
     pub rec: Recorder,
+    /// CPU time the race took: the members (when this run spawned them)
+    /// and this driver.
+    pub cpu: Cpu,
 }
 
-/// The race, then the bare write, against the etcd members at `endpoints`.
+/// The race, then the bare write, against the etcd members at `endpoints`
+/// (whose processes are `pids`, when this run spawned them).
 pub async fn race(
     endpoints: &[String],
+    pids: &[u32],
     concurrency: usize,
     racers: usize,
     budget: Budget,
@@ -225,6 +238,7 @@ pub async fn race(
         "peer: etcd race ({racers} racers) at {} member(s)",
         endpoints.len()
     );
+    let cpu_before = Cpu::now(pids);
     let (rec, elapsed) = drive("etcd race", concurrency, budget, |slot, work| {
         let caller = KvClient::new(caller_channels[slot].clone());
         let racers: Vec<_> = (0..racers)
@@ -233,6 +247,7 @@ pub async fn race(
         worker(slot, caller, racers, work)
     })
     .await?;
+    let cpu = Cpu::now(pids).since(&cpu_before);
     let decided = rec.counter(ONE_WINNER);
     let (none, several, undecided) = (
         rec.counter(NO_WINNER),
@@ -270,6 +285,7 @@ pub async fn race(
         check,
         put,
         rec,
+        cpu,
     })
 }
 

@@ -207,6 +207,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         shard_aware,
     };
     let probes = lag::Probes::start();
+    let cpu_before = crate::cpu::Cpu::now(&ctx.node_pids);
     let mut result: ScenarioResult = match &cli.scenario {
         Scenario::Race(a) => race::run(&ctx, a).await?,
         Scenario::Park(a) => park::run(&ctx, a).await?,
@@ -214,20 +215,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
         Scenario::Mix(a) => mix::run(&ctx, a).await?,
         Scenario::SipRace(a) => sip_race::run(&ctx, a).await?,
     };
+    let cpu = crate::cpu::Cpu::now(&ctx.node_pids).since(&cpu_before);
     if let Scenario::Race(_) = &cli.scenario {
         result.plotted.push("pickup".into());
     }
     if let (Some(Peer::Etcd), Scenario::Race(a)) = (c.peer, &cli.scenario) {
-        let (members, _spawned) = peer::members(&c.etcd).await?;
+        let (members, spawned_members) = peer::members(&c.etcd).await?;
+        let member_pids = spawned_members
+            .as_ref()
+            .map(peer::EtcdCluster::pids)
+            .unwrap_or_default();
         let etcd = peer::race(
             &members,
+            &member_pids,
             c.concurrency,
             a.racers,
             budget,
             c.baseline_duration,
         )
         .await?;
-        beside_etcd(&mut result, &baselines, etcd);
+        let servers_spawned = !ctx.node_pids.is_empty() && !member_pids.is_empty();
+        beside_etcd(&mut result, &baselines, etcd, cpu, servers_spawned);
     }
     note_driver_lag(&mut result, probes.finish().await);
     let options = serde_json::json!({ "common": c, "scenario": cli.scenario });
@@ -264,7 +272,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<Report> {
 /// Puts etcd's figures of the same run beside callgrid's race: decided
 /// calls, racer latency, and the bare write (`Cluster.Noop` against an
 /// etcd `Put`).
-fn beside_etcd(result: &mut ScenarioResult, baselines: &[Measured], etcd: peer::PeerRace) {
+///
+/// CPU per decided call (the servers' when this run spawned both sides',
+/// and this driver's) tells who spent the shared cores: on a machine where
+/// the servers and the driver share few cores, the side that spends less
+/// per call decides more calls a second.
+fn beside_etcd(
+    result: &mut ScenarioResult,
+    baselines: &[Measured],
+    etcd: peer::PeerRace,
+    cpu: crate::cpu::Cpu,
+    servers_spawned: bool,
+) {
     let ms = |us: u64| us as f64 / 1000.0;
     let ours = |op: &str| result.operations.get(op).copied().unwrap_or_default();
     let (racer, winner) = (ours("pickup"), ours("pickup (winner)"));
@@ -299,6 +318,20 @@ fn beside_etcd(result: &mut ScenarioResult, baselines: &[Measured], etcd: peer::
             ms(etcd.put.latency.p50_us),
         ));
     }
+    let per_call = |ms: f64, rate: f64, elapsed: f64| ms / (rate * elapsed).max(1.0);
+    let (ours_secs, theirs_secs) = (result.headline.secs, etcd.racer.secs);
+    if servers_spawned {
+        compared.push(Compared::new(
+            "server CPU per decided call (ms)",
+            per_call(cpu.nodes_ms, decided, ours_secs),
+            per_call(etcd.cpu.nodes_ms, etcd.decided_per_sec, theirs_secs),
+        ));
+    }
+    compared.push(Compared::new(
+        "driver CPU per decided call (ms)",
+        per_call(cpu.driver_ms, decided, ours_secs),
+        per_call(etcd.cpu.driver_ms, etcd.decided_per_sec, theirs_secs),
+    ));
     eprintln!(
         "peer: {decided:.0} calls/s decided by callgrid against {:.0} by etcd: ratio {:.2}",
         etcd.decided_per_sec,

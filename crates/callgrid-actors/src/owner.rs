@@ -11,10 +11,15 @@
 //! gate is being committed, later claims through it wait; once it is
 //! applied, each waiting claim is taken up again, and those that lost are
 //! answered without a commit. So a race costs one commit, the winner's.
-//! A claim that has lost and carries a request id is still committed
-//! (beside the gate), so that its loss is remembered for its retries; the
-//! losers that waited behind one winner are recorded together, in one
-//! entry.
+//!
+//! A claim that carries a request id is the exception: won or lost, its
+//! outcome is committed, so that its retries hear it. Waiting behind the
+//! gate would save it no commit and cost it the winner's commit time, so
+//! it never waits: it is proposed at once, beside the gate, and the state
+//! machine decides it. Racers that all carry ids (as callgridctl, the
+//! console and the bench send them) are then committed together, in the
+//! entry after the first claim's, and every loser hears its answer about
+//! one commit time after the winner instead of two.
 //!
 //! Everything else (plain dials, hang-ups, parks, timer ticks) is proposed
 //! at once, without waiting for earlier decisions to commit: the state
@@ -173,52 +178,18 @@ impl<P: Propose> OwnerState<P> {
         });
     }
 
-    /// Commits the losses of claims that carry request ids, so that their
-    /// retries hear them: one entry for all of them (the racers that waited
-    /// behind one winner), answered each with its own response.
-    fn record_losses(&self, myself: &ActorRef<OwnerMsg>, mut losses: Vec<Waiting>) {
-        match losses.len() {
-            0 => return,
-            1 => {
-                let w = losses.remove(0);
-                self.propose(myself, w.cmd, w.deadline, w.reply, None);
-                return;
-            }
-            _ => {}
-        }
-        let deadline = losses
-            .iter()
-            .map(|w| w.deadline)
-            .max()
-            .expect("several losses");
-        let (cmds, replies): (Vec<Command>, Vec<Reply>) =
-            losses.into_iter().map(|w| (w.cmd, w.reply)).unzip();
-        let proposer = self.proposer.clone();
-        tokio::spawn(async move {
-            let error = match proposer.propose(Command::Batch(cmds), deadline).await {
-                Ok(Response::Batch(responses)) if responses.len() == replies.len() => {
-                    for (reply, response) in replies.into_iter().zip(responses) {
-                        let _ = reply.send(Ok(response));
-                    }
-                    return;
-                }
-                Ok(other) => {
-                    DecideError::OutcomeUnknown(format!("losses were answered with {other:?}"))
-                }
-                Err(e) => e,
-            };
-            for reply in replies {
-                let _ = reply.send(Err(error.clone()));
-            }
-        });
-    }
-
     /// Takes up a command: answered from the applied state if that can
     /// answer it, queued behind its gate if the gate is busy, else
-    /// proposed (closing the gate of a claim). A lost claim whose loss must
-    /// be committed is handed back, for [`record_losses`](Self::record_losses).
-    #[must_use]
-    fn take_up(&mut self, myself: &ActorRef<OwnerMsg>, w: Waiting) -> Option<Waiting> {
+    /// proposed (closing the gate of a claim).
+    ///
+    /// A claim with a request id never waits behind its gate: won or lost,
+    /// its outcome is committed so that its retries hear it, so waiting
+    /// would save no commit and only add a commit time to every loser.
+    /// Proposed at once, beside the gate, it rides in the entry after the
+    /// gate's claim, with the other racers', and the state machine (which
+    /// applies the first claim of a call and rejects later ones) decides
+    /// it.
+    fn take_up(&mut self, myself: &ActorRef<OwnerMsg>, w: Waiting) {
         let Waiting {
             cmd,
             deadline,
@@ -226,28 +197,24 @@ impl<P: Propose> OwnerState<P> {
         } = w;
         if deadline.passed() {
             let _ = reply.send(Err(DecideError::DeadlineBeforeProposal));
-            return None;
+            return;
         }
+        let once = matches!(cmd, Command::Once { .. });
         let gate = match Read::of(&self.proposer, &cmd) {
             Read::Recalled(first) => {
                 answered_without_commit("retry");
                 let _ = reply.send(Ok(first));
-                return None;
+                return;
             }
             // It cannot win, so it need not wait for its gate.
-            Read::Lost(lost) => {
-                if matches!(cmd, Command::Once { .. }) {
-                    // Its retries must hear this loss, so it is committed.
-                    return Some(Waiting {
-                        cmd,
-                        deadline,
-                        reply,
-                    });
-                }
+            Read::Lost(lost) if !once => {
                 answered_without_commit(cmd.kind());
                 let _ = reply.send(Ok(lost));
-                return None;
+                return;
             }
+            // Its retries must hear this loss: committed, beside the gate.
+            Read::Lost(_) => None,
+            Read::Contends(Some(gate)) if once && self.busy.contains(&gate) => None,
             Read::Contends(gate) => gate,
         };
         if let Some(gate) = &gate
@@ -261,13 +228,12 @@ impl<P: Propose> OwnerState<P> {
                     deadline,
                     reply,
                 });
-            return None;
+            return;
         }
         if let Some(gate) = &gate {
             self.busy.insert(gate.clone());
         }
         self.propose(myself, cmd, deadline, reply, gate);
-        None
     }
 
     /// Proposes the timer's tick; `Ticked` or `Retry` reports it back.
@@ -363,7 +329,7 @@ impl<P: Propose> Actor for OwnerActor<P> {
             } => {
                 metrics::gauge!("callgrid_actor_mailbox_depth", "kind" => state.key.kind())
                     .decrement(1.0);
-                let loss = state.take_up(
+                state.take_up(
                     &myself,
                     Waiting {
                         cmd: *cmd,
@@ -371,7 +337,6 @@ impl<P: Propose> Actor for OwnerActor<P> {
                         reply,
                     },
                 );
-                state.record_losses(&myself, loss.into_iter().collect());
             }
             OwnerMsg::Settled { gate } => {
                 state.busy.remove(&gate);
@@ -379,14 +344,12 @@ impl<P: Propose> Actor for OwnerActor<P> {
                 // losers are answered now; the first that may still win
                 // closes the gate again, and the rest wait on.
                 let mut queue = state.waiting.remove(&gate).unwrap_or_default();
-                let mut losses = Vec::new();
                 while let Some(w) = queue.pop_front() {
-                    losses.extend(state.take_up(&myself, w));
+                    state.take_up(&myself, w);
                     if state.busy.contains(&gate) {
                         break;
                     }
                 }
-                state.record_losses(&myself, losses);
                 if !queue.is_empty() {
                     let mut rest = state.waiting.remove(&gate).unwrap_or_default();
                     queue.append(&mut rest);

@@ -282,7 +282,7 @@ async fn every_racer_for_a_call_group_call_meets_in_its_owner_and_one_commit_dec
 }
 
 #[tokio::test]
-async fn losers_with_request_ids_that_waited_behind_one_winner_are_recorded_in_one_commit() {
+async fn racers_with_request_ids_are_proposed_at_once_not_held_behind_the_winner() {
     let fake = Fake::new();
     let call = fake.call("101", "102");
     let once = |n: usize, cmd: Command| {
@@ -304,7 +304,7 @@ async fn losers_with_request_ids_that_waited_behind_one_winner_are_recorded_in_o
         tasks.push(tokio::spawn(async move {
             owners.decide(&key, cmd, soon()).await
         }));
-        // In order, so the first holds the gate and the rest queue.
+        // In order, so the first holds the gate.
         if tasks.len() == 1 {
             until("the first claim to be proposed", || {
                 fake.proposed.load(Ordering::SeqCst) == 1
@@ -312,17 +312,23 @@ async fn losers_with_request_ids_that_waited_behind_one_winner_are_recorded_in_o
             .await;
         }
     }
-    // Let the queued claims reach the actor before the winner settles.
-    until_at_least("the racers to queue", racers.len() as u64 - 1, || async {
-        owners.queued(&key).await.unwrap_or(0) as u64
+    // With the first claim's commit still held, every other racer is
+    // proposed too: none waits behind the gate for the winner's commit.
+    until("every racer to be proposed", || {
+        fake.proposed.load(Ordering::SeqCst) == racers.len()
     })
     .await;
-    fake.release.add_permits(2);
+    assert_eq!(owners.queued(&key).await.unwrap_or(0), 0);
+    fake.release.add_permits(racers.len());
     let outcomes = one_winner(tasks).await;
+    assert!(
+        won(&outcomes[0]),
+        "the first claim proposed won: {outcomes:?}"
+    );
     assert_eq!(
         fake.commits.load(Ordering::SeqCst),
-        2,
-        "the winner, then one entry for the three losses: {outcomes:?}"
+        racers.len(),
+        "each outcome is committed, for its retries: {outcomes:?}"
     );
     // Each loss is remembered: a retry is answered from memory, no commit.
     for (n, cmd) in racers.iter().enumerate().skip(1) {
@@ -335,7 +341,7 @@ async fn losers_with_request_ids_that_waited_behind_one_winner_are_recorded_in_o
             "racer {n}'s retry hears its first answer"
         );
     }
-    assert_eq!(fake.commits.load(Ordering::SeqCst), 2);
+    assert_eq!(fake.commits.load(Ordering::SeqCst), racers.len());
     assert!(!fake.ringing(call));
 }
 
