@@ -100,6 +100,20 @@ fn describe() {
         "Entries per log append"
     );
     describe_histogram!(
+        "callgrid_peer_rpc_seconds",
+        Unit::Seconds,
+        "Raft RPCs this node sent to another (append, vote, snapshot), from send to answer"
+    );
+    describe_histogram!(
+        "callgrid_peer_served_seconds",
+        Unit::Seconds,
+        "Raft RPCs this node answered for another (append, vote, snapshot), from decode to reply"
+    );
+    describe_counter!(
+        "callgrid_raft_commit_notices_total",
+        "Commit indexes sent to a follower beside its replication stream, by outcome (sent, carried by a later append, failed, timed_out)"
+    );
+    describe_histogram!(
         "callgrid_storage_flush_waiters",
         "Appends and votes made durable by one flush (group commit)"
     );

@@ -13,6 +13,28 @@ use crate::consensus::Written;
 use crate::route::Router;
 use crate::wire::{ProposeReply, decode, encode};
 
+/// Records how long answering one Raft RPC took, however it ends.
+struct Served {
+    rpc: &'static str,
+    started: std::time::Instant,
+}
+
+impl Served {
+    fn start(rpc: &'static str) -> Self {
+        Self {
+            rpc,
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        metrics::histogram!("callgrid_peer_served_seconds", "rpc" => self.rpc)
+            .record(self.started.elapsed());
+    }
+}
+
 /// Serves Raft traffic, forwarded proposals, routed decisions and joins.
 #[derive(Clone)]
 pub struct PeerService {
@@ -28,11 +50,13 @@ impl PeerService {
 #[tonic::async_trait]
 impl Peer for PeerService {
     async fn append_entries(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let _timer = Served::start("append");
         let rpc: AppendEntriesRequest = decode(&request.get_ref().data)?;
         encode(&self.raft().append_entries(rpc).await).map(Response::new)
     }
 
     async fn vote(&self, request: Request<Payload>) -> Result<Response<Payload>, Status> {
+        let _timer = Served::start("vote");
         let rpc: VoteRequest = decode(&request.get_ref().data)?;
         encode(&self.raft().vote(rpc).await).map(Response::new)
     }
@@ -41,6 +65,7 @@ impl Peer for PeerService {
         &self,
         request: Request<Payload>,
     ) -> Result<Response<Payload>, Status> {
+        let _timer = Served::start("snapshot");
         let rpc: InstallSnapshotRequest = decode(&request.get_ref().data)?;
         encode(&self.raft().install_snapshot(rpc).await).map(Response::new)
     }
