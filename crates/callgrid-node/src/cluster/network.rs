@@ -293,38 +293,6 @@ mod tests {
     };
     use tonic::{Request, Response, Status};
 
-    /// A peer that answers every append successfully, after `delay`.
-    struct SlowPeer {
-        delay: Duration,
-    }
-
-    #[tonic::async_trait]
-    impl Peer for SlowPeer {
-        async fn append_entries(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
-            tokio::time::sleep(self.delay).await;
-            let ok: Result<AppendEntriesResponse, RaftError> = Ok(AppendEntriesResponse::Success);
-            encode(&ok).map(Response::new)
-        }
-        async fn vote(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
-            Err(Status::unimplemented("vote"))
-        }
-        async fn install_snapshot(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
-            Err(Status::unimplemented("install_snapshot"))
-        }
-        async fn propose(&self, _: Request<Payload>) -> Result<Response<Payload>, Status> {
-            Err(Status::unimplemented("propose"))
-        }
-        async fn decide(&self, _: Request<DecideRequest>) -> Result<Response<Payload>, Status> {
-            Err(Status::unimplemented("decide"))
-        }
-        async fn join(&self, _: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
-            Err(Status::unimplemented("join"))
-        }
-        async fn ping(&self, _: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
-            Err(Status::unimplemented("ping"))
-        }
-    }
-
     fn heartbeat() -> AppendEntriesRequest {
         AppendEntriesRequest {
             vote: callgrid_raft::Vote::new_committed(1, 1),
@@ -343,15 +311,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_peer_slower_than_the_rpc_option_is_waited_for_not_called_unreachable() {
-        let incoming = tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap())
-            .expect("a loopback port");
-        let addr = incoming.local_addr().expect("bound").to_string();
-        let delay = Duration::from_millis(150);
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(PeerServer::new(SlowPeer { delay }))
-                .serve_with_incoming(incoming),
-        );
+        let addr = serve(FakePeer {
+            delay: Duration::from_millis(150),
+            seen: None,
+            release: None,
+            answer: || AppendEntriesResponse::Success,
+        });
         let mut link = link_to(&addr).await;
         // openraft's own deadline for this RPC is shorter than the peer's
         // delay; bounding the wait is openraft's job, not the link's.
@@ -388,27 +353,47 @@ mod tests {
         drop(socket);
     }
 
-    /// A peer that reports every append it receives, then answers it
-    /// with `answer` once the test releases it.
-    struct HeldPeer {
-        seen: tokio::sync::mpsc::UnboundedSender<AppendEntriesRequest>,
-        release: Arc<tokio::sync::Semaphore>,
+    /// A peer that answers every append with `answer`, after `delay`;
+    /// when given, it reports each append to `seen` and answers only once
+    /// the test adds a permit to `release`.
+    struct FakePeer {
+        delay: Duration,
+        seen: Option<tokio::sync::mpsc::UnboundedSender<AppendEntriesRequest>>,
+        release: Option<Arc<tokio::sync::Semaphore>>,
         answer: fn() -> AppendEntriesResponse,
     }
 
+    /// Serves `peer` on a loopback port; its address.
+    fn serve(peer: FakePeer) -> String {
+        let incoming = tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap())
+            .expect("a loopback port");
+        let addr = incoming.local_addr().expect("bound").to_string();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(PeerServer::new(peer))
+                .serve_with_incoming(incoming),
+        );
+        addr
+    }
+
     #[tonic::async_trait]
-    impl Peer for HeldPeer {
+    impl Peer for FakePeer {
         async fn append_entries(
             &self,
             request: Request<Payload>,
         ) -> Result<Response<Payload>, Status> {
             let rpc: AppendEntriesRequest = decode(&request.get_ref().data)?;
-            let _ = self.seen.send(rpc);
-            self.release
-                .acquire()
-                .await
-                .map_err(|_| Status::unavailable("closed"))?
-                .forget();
+            if let Some(seen) = &self.seen {
+                let _ = seen.send(rpc);
+            }
+            if let Some(release) = &self.release {
+                release
+                    .acquire()
+                    .await
+                    .map_err(|_| Status::unavailable("closed"))?
+                    .forget();
+            }
+            tokio::time::sleep(self.delay).await;
             let ok: Result<AppendEntriesResponse, RaftError> = Ok((self.answer)());
             encode(&ok).map(Response::new)
         }
@@ -438,22 +423,16 @@ mod tests {
         release: Arc<tokio::sync::Semaphore>,
     }
 
-    /// A link to a [`HeldPeer`] that answers `answer`.
+    /// A link to a [`FakePeer`] that answers `answer` once released.
     async fn held_peer(answer: fn() -> AppendEntriesResponse) -> Held {
-        let incoming = tonic::transport::server::TcpIncoming::bind("127.0.0.1:0".parse().unwrap())
-            .expect("a loopback port");
-        let addr = incoming.local_addr().expect("bound").to_string();
         let (seen_tx, seen) = tokio::sync::mpsc::unbounded_channel();
         let release = Arc::new(tokio::sync::Semaphore::new(0));
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(PeerServer::new(HeldPeer {
-                    seen: seen_tx,
-                    release: release.clone(),
-                    answer,
-                }))
-                .serve_with_incoming(incoming),
-        );
+        let addr = serve(FakePeer {
+            delay: Duration::ZERO,
+            seen: Some(seen_tx),
+            release: Some(release.clone()),
+            answer,
+        });
         Held {
             link: link_to(&addr).await,
             seen,
