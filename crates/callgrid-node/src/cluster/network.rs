@@ -248,6 +248,10 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         }
         let vote = rpc.vote;
         let last = rpc.entries.last().map(|e| e.log_id).max(rpc.prev_log_id);
+        // Until this request is answered, nothing is answered for the
+        // peer: openraft may drop it unanswered (its own timeout), and a
+        // peer that stopped answering must not look alive.
+        self.confirmed = None;
         let answer = self.call("append", &rpc).await;
         self.confirmed = match &answer {
             Ok(AppendEntriesResponse::Success) => Some((vote, last)),
@@ -518,6 +522,43 @@ mod tests {
             "{answer:?}"
         );
         assert_eq!(next_seen(&mut held).await.entries.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_notice_after_an_append_dropped_unanswered_goes_to_the_peer() {
+        let mut held = held_peer(|| AppendEntriesResponse::Success).await;
+        let answer = sent_and_released(&mut held, append(1, 1, None)).await;
+        assert!(
+            matches!(answer, Ok(AppendEntriesResponse::Success)),
+            "{answer:?}"
+        );
+        next_seen(&mut held).await;
+        // openraft gives up on the next append (its timeout) while the
+        // peer still holds it...
+        let dropped = tokio::time::timeout(
+            Duration::from_millis(100),
+            held.link
+                .append_entries(append(2, 2, None), RPCOption::new(Duration::from_secs(10))),
+        )
+        .await;
+        assert!(dropped.is_err(), "the peer holds the append");
+        next_seen(&mut held).await;
+        // ...so a notice for the log confirmed before is not answered for
+        // the peer: it waits for the peer's own answer.
+        let mut notice = append(2, 1, Some(1));
+        notice.prev_log_id = Some(log_id(1));
+        let pending = tokio::time::timeout(
+            Duration::from_millis(300),
+            held.link
+                .append_entries(notice, RPCOption::new(Duration::from_secs(10))),
+        )
+        .await;
+        assert!(
+            pending.is_err(),
+            "a peer that stopped answering is not answered for"
+        );
+        assert!(next_seen(&mut held).await.entries.is_empty());
+        held.release.add_permits(2);
     }
 
     #[tokio::test]
