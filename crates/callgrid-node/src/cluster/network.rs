@@ -15,7 +15,8 @@
 //! The leader's next entry then goes out without waiting.
 //!
 //! What stays exact: an append that carries entries, a heartbeat that
-//! carries no news, and anything after a failure or a change of vote go
+//! carries no news, and anything after a refusal, an append left
+//! unanswered (openraft drops one at its timeout) or a change of vote go
 //! to the follower and answer what it says, so elections, conflicts and
 //! the leader's count of followers that still hear it (its quorum check)
 //! see only real answers. A follower that sees a notice after the next
