@@ -17,9 +17,12 @@
 //! gate would save it no commit and cost it the winner's commit time, so
 //! it never waits: it is proposed at once, beside the gate, and the state
 //! machine decides it. Racers that all carry ids (as callgridctl, the
-//! console and the bench send them) are then committed together, in the
-//! entry after the first claim's, and every loser hears its answer about
-//! one commit time after the winner instead of two.
+//! console and the bench send them) are then committed together, usually
+//! in the entry after the first claim's, and every loser hears its answer
+//! about one commit time after the winner instead of two. The first claim
+//! *applied* wins: after a leader change or a forwarded retry, that need
+//! not be the first proposed. A retry of a claim whose first try is still
+//! being committed is committed too, and hears the first try's outcome.
 //!
 //! Everything else (plain dials, hang-ups, parks, timer ticks) is proposed
 //! at once, without waiting for earlier decisions to commit: the state
@@ -185,10 +188,10 @@ impl<P: Propose> OwnerState<P> {
     /// A claim with a request id never waits behind its gate: won or lost,
     /// its outcome is committed so that its retries hear it, so waiting
     /// would save no commit and only add a commit time to every loser.
-    /// Proposed at once, beside the gate, it rides in the entry after the
-    /// gate's claim, with the other racers', and the state machine (which
-    /// applies the first claim of a call and rejects later ones) decides
-    /// it.
+    /// Proposed at once, beside the gate, it usually rides in the entry
+    /// after the gate's claim, with the other racers', and the state
+    /// machine (which applies the first claim of a call and rejects later
+    /// ones) decides it.
     fn take_up(&mut self, myself: &ActorRef<OwnerMsg>, w: Waiting) {
         let Waiting {
             cmd,
