@@ -828,15 +828,19 @@ async fn a_phone_whose_200_lost_to_another_gets_ack_then_bye() {
         .expect("call group");
     let (p101, p102, p103) = caller_callee_and_103(&node);
     p103.register();
-    // Both phones answer at once; the cluster takes one answer, and the
-    // other phone's call is acknowledged and hung up (answer.xml expects
-    // exactly INVITE, 200, ACK, BYE either way).
-    let owner = p102.start("answer.xml", "102", &[]);
-    let member = p103.start("answer.xml", "103", &[]);
+    // Both phones answer at once (200 with no 180 first); the cluster
+    // takes one answer, and the other phone's 200 is acknowledged and hung
+    // up: INVITE, 200, ACK, BYE either way. A loser whose 200 left after
+    // the cluster decided meets the edge's CANCEL crossing it, and its 200
+    // must still be acknowledged and hung up (answer_racing.xml).
+    let owner = p102.start("answer_racing.xml", "102", &[]);
+    let member = p103.start("answer_racing.xml", "103", &[]);
     let caller = p101.play("call.xml", "102");
     assert!(caller.success, "caller: {caller:?}");
-    assert!(owner.wait().success, "the owner's phone");
-    assert!(member.wait().success, "the member's phone");
+    let owner = owner.wait();
+    let member = member.wait();
+    assert!(owner.success, "the owner's phone: {owner:?}");
+    assert!(member.success, "the member's phone: {member:?}");
     let call = newest_call(&c, "Ended").await;
     assert_eq!(call.rang_on.len(), 2, "{call:?}");
 }
