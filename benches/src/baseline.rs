@@ -7,7 +7,9 @@
 //!   Raft (forwarded to the leader if need be) and answers once it is
 //!   applied: a bare Raft write, with no actor and no state change. A
 //!   shard-aware run (`race --direct`) sends it to the leader, as it sends
-//!   decisions to their owners.
+//!   decisions to their owners. Its report says how many writes shared a
+//!   log entry (proposals that arrive while an entry commits ride in the
+//!   next one), from the applied index before and after.
 
 use std::time::Duration;
 
@@ -71,6 +73,9 @@ async fn raft_write(
     concurrency: usize,
     duration: Duration,
 ) -> anyhow::Result<Measured> {
+    let asked: Connection = leader.clone().unwrap_or_else(|| pool.for_slot(0).into());
+    let mut status = ClusterClient::new(asked);
+    let before = applied_index(&mut status).await?;
     let (rec, elapsed) = drive(
         "raft write",
         concurrency,
@@ -90,11 +95,27 @@ async fn raft_write(
         },
     )
     .await?;
+    let entries = applied_index(&mut status).await?.saturating_sub(before);
+    let writes = rec.latency.get(RAFT_WRITE).map_or(0, |l| l.summary().count);
+    let sharing = if entries > 0 {
+        format!("{:.1} writes per log entry", writes as f64 / entries as f64)
+    } else {
+        "no log entry seen".to_owned()
+    };
     Ok(Measured::of(
         RAFT_WRITE,
-        "Cluster.Noop (one committed Raft entry that changes nothing)",
+        &format!("Cluster.Noop (a committed Raft entry that changes nothing; {sharing})"),
         &rec,
         RAFT_WRITE,
         elapsed,
     ))
+}
+
+/// The applied index of the node `status` asks.
+async fn applied_index(status: &mut ClusterClient<Connection>) -> anyhow::Result<u64> {
+    Ok(status
+        .status(v1::StatusRequest {})
+        .await?
+        .into_inner()
+        .applied_index)
 }

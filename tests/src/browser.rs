@@ -11,8 +11,8 @@ use crate::prometheus::{which, workspace_root};
 
 /// Makes sure Chromium and chromedriver are installed, running the
 /// project's install script if not (once per test process, so parallel
-/// tests never race for apt). `Err` says why they cannot be had: the caller
-/// prints `SKIPPED: <why>` and returns.
+/// tests never race for apt). `Err` says why they cannot be had, for
+/// [`crate::prereq::needs`].
 pub fn ensure_installed() -> Result<(), String> {
     static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     INSTALLED.get_or_init(install).clone()

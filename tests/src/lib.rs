@@ -30,6 +30,7 @@ pub mod cluster;
 pub mod faults;
 pub mod netns;
 pub mod pki;
+pub mod prereq;
 pub mod routing;
 
 mod expect;

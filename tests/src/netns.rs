@@ -27,6 +27,10 @@ fn must(args: &[&str]) {
     );
 }
 
+/// Why [`Netns::available`] said no, for the prerequisite check.
+pub const UNAVAILABLE: &str =
+    "`ip netns add` or `iptables --version` failed: namespaces need root, iproute2 and iptables";
+
 /// Namespaces `cg<tag>n1..=n<n>` on bridge `cgbr<tag>`; removed on drop.
 pub struct Netns {
     tag: u8,
@@ -35,6 +39,7 @@ pub struct Netns {
 
 impl Netns {
     /// True if this host lets the test make namespaces (root, iproute2, iptables).
+    /// Whether this host can make namespaces: [`UNAVAILABLE`] says why not.
     pub fn available() -> bool {
         // Unique per call: tests of one process may probe at once.
         static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use callgrid_tests::cluster::{assert_one_winner, hang_up, race_round, racing_tenant};
+use callgrid_tests::prereq;
 use callgrid_tests::{Clients, api, bin_dir, eventually};
 
 const T: &str = "acme";
@@ -99,8 +100,11 @@ async fn race_five_rounds(c: &mut Clients, racers: &[(Clients, String)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn compose_cluster_survives_a_killed_container_with_one_winner() {
-    if !docker_ok() {
-        eprintln!("SKIPPED: Docker Engine and docker-compose are needed");
+    if !prereq::needs_that(
+        prereq::DOCKER,
+        docker_ok(),
+        "`docker info` or `docker-compose version` failed",
+    ) {
         return;
     }
     let build = Command::new("bash")

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use callgrid_tests::binary;
+use callgrid_tests::prereq;
 use callgrid_tests::prometheus::{which, workspace_root};
 
 fn deploy(path: &str) -> PathBuf {
@@ -93,10 +94,10 @@ fn the_systemd_unit_passes_systemd_analyze_and_runs_valid_command_lines() {
         }
     }
 
-    let Some(analyze) = which("systemd-analyze") else {
-        eprintln!(
-            "SKIPPED: systemd-analyze is not installed; the unit's command lines were checked"
-        );
+    let Some(analyze) = prereq::needs(
+        prereq::SYSTEMD_ANALYZE,
+        which("systemd-analyze").ok_or("not on PATH (the unit's command lines were checked)"),
+    ) else {
         return;
     };
     // systemd checks that ExecStart's program exists: point it at the build.
@@ -120,8 +121,8 @@ fn the_systemd_unit_passes_systemd_analyze_and_runs_valid_command_lines() {
 
 #[test]
 fn the_kubernetes_manifests_render_with_kustomize() {
-    let Some(kubectl) = which("kubectl") else {
-        eprintln!("SKIPPED: kubectl is not installed");
+    let Some(kubectl) = prereq::needs(prereq::KUBECTL, which("kubectl").ok_or("not on PATH"))
+    else {
         return;
     };
     let out = Command::new(kubectl)

@@ -14,7 +14,8 @@
 use std::time::Duration;
 
 use callgrid_tests::faults::{Budget, run};
-use callgrid_tests::netns::Netns;
+use callgrid_tests::netns::{self, Netns};
+use callgrid_tests::prereq;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -29,8 +30,7 @@ fn tag(offset: u8) -> u8 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn short_fault_run_finds_no_violations() {
-    if !Netns::available() {
-        eprintln!("SKIPPED: network namespaces need root and iproute2/iptables");
+    if !prereq::needs_that(prereq::NETNS, Netns::available(), netns::UNAVAILABLE) {
         return;
     }
     let budget = Budget {

@@ -15,6 +15,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use callgrid_tests::cluster::TestCluster;
+use callgrid_tests::prereq;
 use callgrid_tests::prometheus::{self, Prometheus, workspace_root};
 use callgrid_tests::{Clients, api, eventually};
 
@@ -41,13 +42,7 @@ fn promtool(args: &[&str]) {
 
 /// Installs Prometheus if needed; `false` (after saying why) means skip.
 fn prometheus_available() -> bool {
-    match prometheus::ensure_installed() {
-        Ok(()) => true,
-        Err(why) => {
-            eprintln!("SKIPPED: {why}");
-            false
-        }
-    }
+    prereq::needs(prereq::PROMETHEUS, prometheus::ensure_installed()).is_some()
 }
 
 #[test]

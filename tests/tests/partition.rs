@@ -4,15 +4,15 @@
 use std::time::Duration;
 
 use callgrid_tests::cluster::{TestCluster, assert_one_winner, race_round, racing_tenant};
-use callgrid_tests::netns::Netns;
+use callgrid_tests::netns::{self, Netns};
+use callgrid_tests::prereq;
 use callgrid_tests::{api, ext};
 
 const T: &str = "acme";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_isolated_leader_decides_nothing_and_the_majority_carries_on() {
-    if !Netns::available() {
-        eprintln!("SKIPPED: network namespaces need root and iproute2/iptables");
+    if !prereq::needs_that(prereq::NETNS, Netns::available(), netns::UNAVAILABLE) {
         return;
     }
     let net = Netns::create((std::process::id() % 40) as u8 * 5 + 3, 3);

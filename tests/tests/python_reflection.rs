@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use callgrid_tests::TestNode;
+use callgrid_tests::prereq;
 use callgrid_tests::prometheus::workspace_root;
 
 /// A virtual environment with Python's gRPC reflection client, made once.
@@ -58,12 +59,8 @@ fn reflection_python() -> Result<PathBuf, String> {
 
 #[test]
 fn pythons_v1alpha_reflection_client_lists_the_public_services() {
-    let python = match reflection_python() {
-        Ok(python) => python,
-        Err(why) => {
-            eprintln!("SKIPPED: {why}");
-            return;
-        }
+    let Some(python) = prereq::needs(prereq::PYTHON_VENV, reflection_python()) else {
+        return;
     };
     let node = TestNode::start(1.0);
     let script = workspace_root().join("tests/python/list_services.py");

@@ -1,10 +1,11 @@
 //! The SIP edge with SIPp as the phones (Debian's `sip-tester`, installed
-//! by the test where it can be; `SKIPPED: <why>` where not): register with
+//! by the test where it can be; skipped where not, failed in CI): register with
 //! digest, calls, cancels, pickups and their refusals, and a race of
 //! pickers, each checked both on the wire and in callgrid's own state.
 
 use std::time::Duration;
 
+use callgrid_tests::prereq;
 use callgrid_tests::sipp::{self, Phone};
 use callgrid_tests::{Clients, TestNode, api, eventually, next_matching};
 
@@ -13,10 +14,7 @@ const T: &str = "acme";
 /// A node with tenant `acme` and extensions 101-106, each with the SIP
 /// password `secret-<ext>`; `None` (after saying why) without SIPp.
 async fn office() -> Option<(TestNode, Clients)> {
-    if let Err(why) = sipp::ensure_installed() {
-        eprintln!("SKIPPED: {why}");
-        return None;
-    }
+    prereq::needs(prereq::SIPP, sipp::ensure_installed())?;
     let node = TestNode::start(1.0);
     let mut c = node.clients().await;
     c.tenant_with(T, &[]).await;
@@ -511,8 +509,7 @@ async fn a_transfer_to_the_park_code_parks_the_call_and_star_71_retrieves_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_parked_call_nobody_retrieves_rings_the_parker_back_then_ends_with_a_bye() {
-    if let Err(why) = sipp::ensure_installed() {
-        eprintln!("SKIPPED: {why}");
+    if prereq::needs(prereq::SIPP, sipp::ensure_installed()).is_none() {
         return;
     }
     // Timers at 1%: the 300 s park timeout is 3 s, the ring-back 0.3 s.

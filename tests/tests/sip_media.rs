@@ -1,6 +1,6 @@
 //! Real softphones through the SIP edge, with media: three baresip phones
 //! (Debian's `baresip-core`, installed by the test where it can be;
-//! `SKIPPED: <why>` where not), A (101), B (102) and C (103), each in its
+//! skipped where not, failed in CI), A (101), B (102) and C (103), each in its
 //! own network namespace on a private bridge (10.213.<tag>.0/24, never
 //! routed anywhere) whose host side, .254, is where the node serves its
 //! edge. A pickup and a park retrieval must leave A and C in one call with
@@ -12,7 +12,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use callgrid_tests::baresip::{self, PhoneSpec, RtpCounts, Softphone};
-use callgrid_tests::netns::Netns;
+use callgrid_tests::netns::{self, Netns};
+use callgrid_tests::prereq;
 use callgrid_tests::{Clients, Node, NodeOptions, api, eventually};
 
 const T: &str = "acme";
@@ -37,14 +38,14 @@ async fn office(offset: u8) -> Option<Office> {
     // One probe per process: two tests probing at once trip over each
     // other's probe namespace.
     static NAMESPACES: OnceLock<bool> = OnceLock::new();
-    if !*NAMESPACES.get_or_init(Netns::available) {
-        eprintln!("SKIPPED: network namespaces need root and iproute2/iptables");
+    if !prereq::needs_that(
+        prereq::NETNS,
+        *NAMESPACES.get_or_init(Netns::available),
+        netns::UNAVAILABLE,
+    ) {
         return None;
     }
-    if let Err(why) = baresip::ensure_installed() {
-        eprintln!("SKIPPED: {why}");
-        return None;
-    }
+    prereq::needs(prereq::BARESIP, baresip::ensure_installed())?;
     let tag = 200 + (std::process::id() % 25) as u8 * 2 + offset;
     let net = Netns::create(tag, 3);
     let bridge = net
